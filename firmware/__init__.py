@@ -1,0 +1,1 @@
+"""ivita.firmware (see docs/architecture.md)."""

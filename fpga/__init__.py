@@ -1,0 +1,1 @@
+"""ivita.fpga (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""ivita.hw (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Subcommands of the ``ivita`` CLI; each module has ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""ivita.sim (see docs/architecture.md)."""
