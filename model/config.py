@@ -9,17 +9,17 @@ b_bits=8 and k=64; at least 22 bits are needed``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ._checks import check_int
 from .layernorm import layernorm_out_bits
+from .quant import BIAS_BITS, LN_BETA_BITS
 from .requant import required_acc_bits
 
 __all__ = [
     "ArrayConfig", "RequantConfig", "SoftmaxConfig", "GeluConfig", "LayerNormConfig",
-    "AttentionConfig", "OPERAND_BITS", "DEQUANT_FIRST_BITS",
+    "AttentionConfig", "OPERAND_BITS", "DEQUANT_FIRST_BITS", "ACT_CALIBRATIONS", "W_CALIBRATIONS",
 ]
 
 OPERAND_BITS = (2, 16)      # legal operand code widths
@@ -164,7 +164,7 @@ class SoftmaxConfig(_Config):
         if need > 63:
             raise ValueError(
                 f"x0_bits={self.x0_bits}, n={self.n}, max_tokens={self.max_tokens} and "
-                f"out_bits={self.out_bits} need a {need}-bit reciprocal product; at most 63")
+                f"out_bits={self.out_bits} need {need} bits for the reciprocal product; at most 63 fit")
 
     @property
     def exp_bits(self) -> int:
@@ -202,7 +202,7 @@ class GeluConfig(_Config):
         need = self.exp_bits + 1 + self.sig_bits + 2
         if need > 63:
             raise ValueError(f"x0_bits={self.x0_bits}, n={self.n} and sig_bits={self.sig_bits} "
-                             f"need a {need}-bit reciprocal product; at most 63")
+                             f"need {need} bits for the reciprocal product; at most 63 fit")
 
     @property
     def exp_bits(self) -> int:
@@ -244,12 +244,27 @@ class LayerNormConfig(_Config):
         return layernorm_out_bits()
 
 
+ACT_CALIBRATIONS = ("minmax", "percentile", "mse")
+W_CALIBRATIONS = ("minmax", "mse")
+
+
 @dataclass(frozen=True, kw_only=True)
 class AttentionConfig(_Config):
     """One pre-norm multi-head self-attention block (NUMERICS.md §8).
 
-    ``a_bits``: Q/K/V/O activation codes; ``w_bits``: weight codes; ``attn_bits``: attention
-    scores fed to Shiftmax; ``prob_bits``: Shiftmax output; ``resid_bits``: the residual stream.
+    ``a_bits``: Q/K/V/O and LayerNorm-output activation codes; ``w_bits``: weight codes;
+    ``attn_bits``: attention scores fed to Shiftmax; ``prob_bits``: Shiftmax output (the
+    ``P`` operand of ``P @ V``); ``resid_bits``: the residual stream (block input and output);
+    ``mult_bits``: width of the dyadic multipliers ``b``; ``n``: Shiftmax exponent range.
+
+    Offline calibration (used by :func:`ivita.model.quantize_block`, not by the integer path):
+    ``act_calibration`` (``"minmax"``, ``"percentile"`` with ``percentile`` in (50, 100], or
+    ``"mse"``) chooses the scales of the low-bit activations (LayerNorm output, Q, K, V,
+    scores, O); the 16-bit residual stream always uses min/max. ``w_calibration``
+    (``"minmax"`` or ``"mse"``) chooses the per-channel weight scales; both default to
+    ``"mse"`` (the least-squares clipping search, which matters at 2-4 bits). ``asymmetric``
+    lets the LayerNorm output (the input of Wq/Wk/Wv, the only Linear input whose zero point
+    folds exactly) use a zero point.
     """
 
     tokens: int = 16
@@ -262,6 +277,10 @@ class AttentionConfig(_Config):
     resid_bits: int = 16
     mult_bits: int = 16
     n: int = 15
+    act_calibration: str = "mse"
+    percentile: float = 99.99
+    w_calibration: str = "mse"
+    asymmetric: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.tokens, "tokens", 1, 4096)
@@ -273,7 +292,50 @@ class AttentionConfig(_Config):
         check_int(self.n, "n", 0, 31)
         if self.dim % self.heads:
             raise ValueError(f"dim={self.dim} is not a multiple of heads={self.heads}")
+        for name, choices in (("act_calibration", ACT_CALIBRATIONS),
+                              ("w_calibration", W_CALIBRATIONS)):
+            v = getattr(self, name)
+            if not isinstance(v, str):
+                raise TypeError(f"{name} must be a str, not {type(v).__name__} ({v!r})")
+            if v not in choices:
+                raise ValueError(f"{name}={v!r} is not one of {', '.join(choices)}")
+        if isinstance(self.percentile, bool) or not isinstance(self.percentile, (int, float)):
+            raise TypeError(f"percentile must be a real number, not "
+                            f"{type(self.percentile).__name__} ({self.percentile!r})")
+        if not (50.0 < float(self.percentile) <= 100.0):
+            raise ValueError(f"percentile={self.percentile!r} is out of range; it must be in "
+                             f"(50, 100]")
+        _check_bool(self.asymmetric, "asymmetric")
+        _ = self.softmax  # constructing it validates the Shiftmax widths
+        for unit, width in self.acc_widths().items():
+            if width + self.mult_bits > 62:
+                raise ValueError(
+                    f"mult_bits={self.mult_bits} is too wide for the {unit} requantizer: its "
+                    f"accumulator needs {width} bits and acc_bits + mult_bits must be at most 62")
 
     @property
     def head_dim(self) -> int:
         return self.dim // self.heads
+
+    def acc_widths(self) -> dict[str, int]:
+        """Signed width of every requantizer input of the block (NUMERICS.md §8).
+
+        ``layernorm``: ``int_layernorm`` output (31 bits) plus ``beta_int`` (40 bits);
+        ``qkv``/``out``: ``a_bits x w_bits`` over ``dim`` terms plus a 32-bit bias;
+        ``scores``: ``a_bits x a_bits`` over ``head_dim``; ``pv``: ``prob_bits x a_bits`` over
+        ``tokens``; ``residual``: the ``resid_bits`` branches.
+        """
+        return {
+            "layernorm": LN_BETA_BITS + 1,
+            "qkv": required_acc_bits(self.a_bits, self.w_bits, self.dim, BIAS_BITS),
+            "scores": required_acc_bits(self.a_bits, self.a_bits, self.head_dim),
+            "pv": required_acc_bits(self.prob_bits, self.a_bits, self.tokens),
+            "out": required_acc_bits(self.a_bits, self.w_bits, self.dim, BIAS_BITS),
+            "residual": self.resid_bits,
+        }
+
+    @property
+    def softmax(self) -> SoftmaxConfig:
+        """The Shiftmax unit this block needs: rows of ``tokens`` scores of ``attn_bits``."""
+        return SoftmaxConfig(in_bits=self.attn_bits, n=self.n, out_bits=self.prob_bits,
+                             max_tokens=self.tokens)

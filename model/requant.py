@@ -11,7 +11,8 @@ import numpy as np
 from ._checks import as_index, as_int, check_int, finish, max_abs_bits
 from .core import round_shift, saturate
 
-__all__ = ["dyadic", "requantize", "linear_acc", "dequant_first_operand", "required_acc_bits"]
+__all__ = ["dyadic", "requantize", "residual_add", "linear_acc", "dequant_first_operand",
+           "required_acc_bits"]
 
 
 def _dyadic_scalar(m: float, mult_bits: int) -> tuple[int, int]:
@@ -42,11 +43,30 @@ def dyadic(m: Any, mult_bits: int = 16) -> tuple[Any, Any]:
     mult_bits = check_int(mult_bits, "mult_bits", 2, 32)
     if isinstance(m, numbers.Real) and not isinstance(m, bool):
         return _dyadic_scalar(m, mult_bits)
-    arr = np.asarray(m, dtype=np.float64)
+    raw = np.asarray(m)
+    if raw.dtype == np.bool_ or not (np.issubdtype(raw.dtype, np.floating)
+                                     or np.issubdtype(raw.dtype, np.integer)):
+        raise TypeError(f"m must be a real number or a real array, got dtype {raw.dtype}")
+    arr = raw.astype(np.float64)
     pairs = [_dyadic_scalar(float(x), mult_bits) for x in arr.reshape(-1)]
     b = np.array([p[0] for p in pairs], dtype=np.int64).reshape(arr.shape)
     c = np.array([p[1] for p in pairs], dtype=np.int64).reshape(arr.shape)
     return b, c
+
+
+def _scale_shift(acc: Any, b: Any, c: Any, name: str = "acc") -> tuple[np.ndarray, bool]:
+    """``round_shift(acc * b, c)`` with the argument and width checks of :func:`requantize`."""
+    a, scalar = as_int(acc, name)
+    bb, b_scalar = as_int(b, "b")
+    cc, c_scalar = as_index(c, "c", 0, 63)
+    if bb.size and int(bb.min()) < 0:
+        raise ValueError(f"b={int(bb.min())} is negative; dyadic multipliers are non-negative")
+    acc_w, b_w = max_abs_bits(a), max_abs_bits(bb)
+    if acc_w + b_w > 62:
+        raise ValueError(
+            f"requantize would overflow int64: accumulator values need {acc_w} bits and b needs "
+            f"{b_w} bits; their sum {acc_w + b_w} exceeds 62 (acc_bits + mult_bits <= 62)")
+    return np.asarray(round_shift(a * bb, cc)), scalar and b_scalar and c_scalar
 
 
 def requantize(acc: Any, b: Any, c: Any, out_bits: int) -> Any:
@@ -56,20 +76,24 @@ def requantize(acc: Any, b: Any, c: Any, out_bits: int) -> Any:
     ``acc * b`` must fit 62 bits of magnitude (the hardware's ``acc_bits + mult_bits <= 62``);
     a larger one is a ValueError naming both widths. ``out_bits`` is 2..32.
     """
-    a, scalar = as_int(acc, "acc")
-    bb, b_scalar = as_int(b, "b")
-    cc, c_scalar = as_index(c, "c", 0, 63)
     out_bits = check_int(out_bits, "out_bits", 2, 32)
-    if bb.size and int(bb.min()) < 0:
-        raise ValueError(f"b={int(bb.min())} is negative; dyadic multipliers are non-negative")
-    acc_w, b_w = max_abs_bits(a), max_abs_bits(bb)
-    if acc_w + b_w > 62:
-        raise ValueError(
-            f"requantize would overflow int64: accumulator values need {acc_w} bits and b needs "
-            f"{b_w} bits; their sum {acc_w + b_w} exceeds 62 (acc_bits + mult_bits <= 62)")
-    prod = a * bb
-    out = saturate(round_shift(prod, cc), out_bits)
-    return finish(np.asarray(out), scalar and b_scalar and c_scalar)
+    shifted, scalar = _scale_shift(acc, b, c)
+    out = saturate(shifted, out_bits)
+    return finish(np.asarray(out), scalar)
+
+
+def residual_add(x: Any, bx: Any, cx: Any, y: Any, by: Any, cy: Any, out_bits: int) -> Any:
+    """Residual add of two branches toward a common scale (NUMERICS.md §2).
+
+    ``saturate(round_shift(x * bx, cx) + round_shift(y * by, cy), out_bits)``: each branch has
+    its own dyadic ``(b, c)`` (broadcast over the last axis) and is rounded separately; the sum
+    is saturated once. Each product must fit 62 bits; ``out_bits`` is 2..32.
+    """
+    out_bits = check_int(out_bits, "out_bits", 2, 32)
+    xs, x_scalar = _scale_shift(x, bx, cx, "x")
+    ys, y_scalar = _scale_shift(y, by, cy, "y")
+    out = saturate(xs + ys, out_bits)   # each term is below 2^62 in magnitude: no overflow
+    return finish(np.asarray(out), x_scalar and y_scalar)
 
 
 def required_acc_bits(a_bits: int, b_bits: int, k: int, bias_bits: int = 0) -> int:
