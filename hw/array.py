@@ -1,0 +1,238 @@
+"""Output-stationary systolic array of :class:`~ivita.hw.pe.ProcessingElement` (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+from amaranth import Array, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ivita.model._checks import check_int
+from ivita.model.config import ArrayConfig
+
+from .pe import ProcessingElement
+
+__all__ = ["SystolicArray", "array_input_layout", "array_output_layout", "pe_name"]
+
+
+def pe_name(r: int, c: int) -> str:
+    """Submodule name of the PE at grid position ``(r, c)``: ``pe_r{r}_c{c}``."""
+    return f"pe_r{r}_c{c}"
+
+
+def array_input_layout(config: ArrayConfig) -> data.StructLayout:
+    """One k step: ``a`` = column k of A (``rows`` lanes), ``b`` = row k of B (``cols`` lanes).
+
+    Bit offsets: ``a[r]`` at ``r * pe_a_bits``; ``b[c]`` at ``rows * pe_a_bits + c * pe_b_bits``;
+    ``last`` at ``rows * pe_a_bits + cols * pe_b_bits``.
+    """
+    return data.StructLayout({
+        "a": data.ArrayLayout(signed(config.pe_a_bits), config.rows),
+        "b": data.ArrayLayout(signed(config.pe_b_bits), config.cols),
+        "last": 1,
+    })
+
+
+def array_output_layout(config: ArrayConfig) -> data.StructLayout:
+    """One row of C: ``c[j]`` at ``j * acc_bits``; ``last`` at ``cols * acc_bits``."""
+    return data.StructLayout({
+        "c": data.ArrayLayout(signed(config.acc_bits), config.cols),
+        "last": 1,
+    })
+
+
+class SystolicArray(wiring.Component):
+    """``C[rows x cols] = A[rows x K] @ B[K x cols]`` per tile, output-stationary, for any K >= 1.
+
+    Normative model: ``A @ B`` in int64 (:func:`ivita.model.linear_acc` without bias), exact
+    for every tile of at most ``config.k_max`` beats.
+
+    Streams
+    -------
+    ``i_stream`` (:func:`array_input_layout`): one beat per k step, ``a = A[:, k]``,
+    ``b = B[k, :]``, ``last`` on ``k = K - 1``; tiles follow back to back.
+    ``o_stream`` (:func:`array_output_layout`): ``rows`` beats per tile, beat ``r`` carries
+    ``C[r, :]``, ``last`` on ``r = rows - 1``. Tiles come out in input order.
+
+    Structure
+    ---------
+    An input register stage, a skew (row ``r`` of A is delayed ``r`` further cycles, column
+    ``c`` of B ``c`` further cycles), the ``rows x cols`` PEs named ``pe_r{r}_c{c}`` (PE-to-PE
+    links are the PEs' registered ``a_out``/``b_out``/``valid_out``/``last_out``), then the
+    drain: PE ``(r, c)`` holds its finished sum in its ``result`` (shadow) register while its
+    accumulator starts the next tile; a per-column read multiplexer picks row ``r`` of column
+    ``c`` on the first cycle it is final, and a deskew delays column ``c`` by ``cols - 1 - c``
+    cycles so that each output beat is a whole row.
+
+    Timing (counted in cycles the array is enabled, see back-pressure)
+    ------------------------------------------------------------------
+    - Latency: if the last beat of a tile is accepted in cycle ``T``, its output beat ``r`` is
+      valid in cycle ``T + cols + 2 + r``. From the first beat of a K-beat tile, with no
+      stalls: :meth:`tile_latency` ``= K + cols + 1``; :attr:`latency` ``= cols + 2`` is the
+      K = 1 value (first beat = last beat).
+    - Throughput: one beat per cycle, i.e. one MAC per PE per cycle, when every tile has
+      ``K >= rows`` (the drain of a tile overlaps the accumulation of the next).
+    - ``K < rows``: a tile produces more output beats (``rows``) than it takes input beats, so
+      the last beat of a tile is accepted no earlier than ``rows`` cycles after the previous
+      tile's last beat (``i_stream.ready`` is held low while such a ``last`` beat waits; other
+      beats are not delayed). Throughput is then one tile per ``rows`` cycles.
+
+    Back-pressure
+    -------------
+    Only at the boundary, through one global enable ``en = ~o_stream.valid | o_stream.ready``:
+    while an output beat waits (``o_stream.valid & ~o_stream.ready``) every register of the
+    array freezes and ``i_stream.ready`` is low. ``i_stream.ready`` therefore depends
+    combinationally on ``o_stream.ready`` (and on ``i_stream.payload.last`` for the ``K < rows``
+    rule); it never depends on ``i_stream.valid``. Input gaps (``i_stream.valid`` low) enter
+    the array as bubbles and cost nothing else.
+
+    Status
+    ------
+    ``k_overflow`` (sticky until reset): a tile had more than ``config.k_max`` beats; the
+    results of that tile (and only its accumulators) may have wrapped modulo ``2^acc_bits``.
+    Such a tile is still processed and drained normally: the array never hangs.
+    """
+
+    def __init__(self, config: ArrayConfig) -> None:
+        if not isinstance(config, ArrayConfig):
+            raise TypeError(f"config must be an ArrayConfig, not {type(config).__name__} "
+                            f"({config!r})")
+        self._config = config
+        super().__init__({
+            "i_stream": In(stream.Signature(array_input_layout(config))),
+            "o_stream": Out(stream.Signature(array_output_layout(config))),
+            "k_overflow": Out(1),
+        })
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._config
+
+    @property
+    def latency(self) -> int:
+        """``cols + 2``: cycles from the last beat of a tile accepted to its first output valid.
+
+        This is also the latency from the first beat for a K = 1 tile; see :meth:`tile_latency`.
+        """
+        return self._config.cols + 2
+
+    def tile_latency(self, k: int) -> int:
+        """Cycles from the first beat of a ``k``-beat tile accepted (no stalls, idle array) to
+        its first output beat valid: ``k + cols + 1``."""
+        return check_int(k, "k", 1) - 1 + self.latency
+
+    @property
+    def tile_interval(self) -> int:
+        """Minimum cycles between the last beats of consecutive tiles: ``rows``."""
+        return self._config.rows
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._config
+        rows, cols = cfg.rows, cfg.cols
+        m = Module()
+        i_s, o_s = self.i_stream, self.o_stream
+
+        # Global enable: freeze everything while an output beat waits.
+        en = Signal()
+        m.d.comb += en.eq(~o_s.valid | o_s.ready)
+
+        # K < rows: hold a `last` beat until `rows` cycles after the previous one.
+        if rows > 1:
+            since_last = Signal(range(rows + 1), init=rows)
+            last_blocked = (since_last < rows)
+        else:
+            since_last, last_blocked = None, 0
+        m.d.comb += i_s.ready.eq(en & ~(i_s.payload.last & last_blocked))
+        accept = Signal()
+        m.d.comb += accept.eq(i_s.valid & i_s.ready)
+        if since_last is not None:
+            with m.If(en):
+                with m.If(accept & i_s.payload.last):
+                    m.d.sync += since_last.eq(1)
+                with m.Elif(since_last < rows):
+                    m.d.sync += since_last.eq(since_last + 1)
+
+        # k_overflow: more than k_max beats in one tile.
+        kcnt = Signal(range(cfg.k_max + 1))
+        with m.If(accept):
+            with m.If(kcnt == cfg.k_max):
+                m.d.sync += self.k_overflow.eq(1)
+            with m.If(i_s.payload.last):
+                m.d.sync += kcnt.eq(0)
+            with m.Elif(kcnt != cfg.k_max):
+                m.d.sync += kcnt.eq(kcnt + 1)
+
+        # Control delay line: stage s holds (valid, last) of the beat accepted s cycles ago.
+        depth = max(rows, cols - 1, 1)
+        vline = [accept] + [Signal(name=f"skew_valid_{s}") for s in range(1, depth + 1)]
+        lline = [i_s.payload.last] + [Signal(name=f"skew_last_{s}") for s in range(1, depth + 1)]
+        with m.If(en):
+            for s in range(1, depth + 1):
+                m.d.sync += vline[s].eq(vline[s - 1])
+                with m.If(vline[s - 1]):
+                    m.d.sync += lline[s].eq(lline[s - 1])
+
+        def skew(src, n: int, name: str) -> Signal:
+            """``src`` through ``n`` registers; stage ``s`` loads only when vline[s-1]."""
+            prev = src
+            for s in range(1, n + 1):
+                reg = Signal.like(src, name=f"{name}_d{s}")
+                with m.If(en & vline[s - 1]):
+                    m.d.sync += reg.eq(prev)
+                prev = reg
+            return prev
+
+        a_edge = [skew(i_s.payload.a[r], r + 1, f"skew_a{r}") for r in range(rows)]
+        b_edge = [skew(i_s.payload.b[c], c + 1, f"skew_b{c}") for c in range(cols)]
+
+        # The PE grid.
+        pes: list[list[ProcessingElement]] = []
+        for r in range(rows):
+            pe_row = []
+            for c in range(cols):
+                pe = ProcessingElement(a_bits=cfg.pe_a_bits, b_bits=cfg.pe_b_bits,
+                                       acc_bits=cfg.acc_bits)
+                m.submodules[pe_name(r, c)] = pe
+                m.d.comb += pe.en.eq(en)
+                if c == 0:
+                    m.d.comb += [pe.a_in.eq(a_edge[r]), pe.valid_in.eq(vline[r + 1]),
+                                 pe.last_in.eq(lline[r + 1])]
+                else:
+                    left = pe_row[c - 1]
+                    m.d.comb += [pe.a_in.eq(left.a_out), pe.valid_in.eq(left.valid_out),
+                                 pe.last_in.eq(left.last_out)]
+                if r == 0:
+                    m.d.comb += pe.b_in.eq(b_edge[c])
+                else:
+                    m.d.comb += pe.b_in.eq(pes[r - 1][c].b_out)
+                pe_row.append(pe)
+            pes.append(pe_row)
+
+        # Drain control: column c reads row r in cycle T + 2 + r + c (T = last beat accepted),
+        # the first cycle PE (r, c)'s result register holds that tile's sum.
+        rd_valid = [Signal(name=f"drain_valid_{c}") for c in range(cols)]
+        rd_row = [Signal(range(max(rows, 2)), name=f"drain_row_{c}") for c in range(cols)]
+        with m.If(en):
+            with m.If(vline[1] & lline[1]):
+                m.d.sync += [rd_valid[0].eq(1), rd_row[0].eq(0)]
+            with m.Elif(rd_valid[0] & (rd_row[0] == rows - 1)):
+                m.d.sync += rd_valid[0].eq(0)
+            with m.Elif(rd_valid[0]):
+                m.d.sync += rd_row[0].eq(rd_row[0] + 1)
+            for c in range(1, cols):
+                m.d.sync += [rd_valid[c].eq(rd_valid[c - 1]), rd_row[c].eq(rd_row[c - 1])]
+
+        # Read multiplexers and deskew: column c's stage j loads when rd_valid[c + j].
+        for c in range(cols):
+            column = Array(pes[r][c].result for r in range(rows))
+            prev = None
+            for j in range(cols - c):
+                reg = Signal(signed(cfg.acc_bits), name=f"deskew_c{c}_d{j}")
+                with m.If(en & rd_valid[c + j]):
+                    m.d.sync += reg.eq(column[rd_row[c]] if j == 0 else prev)
+                prev = reg
+            m.d.comb += o_s.payload.c[c].eq(prev)
+        with m.If(en):
+            m.d.sync += o_s.valid.eq(rd_valid[cols - 1])
+            with m.If(rd_valid[cols - 1]):
+                m.d.sync += o_s.payload.last.eq(rd_row[cols - 1] == rows - 1)
+        return m

@@ -1,0 +1,110 @@
+"""Per-channel dyadic requantizer: one lane per array column (NUMERICS.md §2, DESIGN.md §2)."""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ivita.model.config import RequantConfig
+
+from ._dyadic import DYADIC_LATENCY, dyadic_lane, dyadic_table, stall_pipeline
+
+__all__ = ["Requantizer", "requant_input_layout", "requant_output_layout"]
+
+
+def requant_input_layout(config: RequantConfig) -> data.StructLayout:
+    """``acc[l]`` at bit ``l * acc_bits``; ``last`` at ``lanes * acc_bits``."""
+    return data.StructLayout({
+        "acc": data.ArrayLayout(signed(config.acc_bits), config.lanes),
+        "last": 1,
+    })
+
+
+def requant_output_layout(config: RequantConfig) -> data.StructLayout:
+    """``q[l]`` at bit ``l * out_bits``; ``last`` at ``lanes * out_bits``."""
+    return data.StructLayout({
+        "q": data.ArrayLayout(signed(config.out_bits), config.lanes),
+        "last": 1,
+    })
+
+
+class Requantizer(wiring.Component):
+    """``lanes`` parallel dyadic requantizers with per-lane ``(b, c)`` tables.
+
+    Normative model: ``q[l] = ivita.model.requantize(acc[l], b[l], c[l], out_bits)``
+    = ``saturate(round_shift(acc * b, c), out_bits)`` (round half up, saturation at every
+    width), bit-exact for every ``acc`` of ``acc_bits``, ``b < 2^mult_bits`` and
+    ``c <= max_shift``. ``last`` passes through unchanged.
+
+    Streams
+    -------
+    ``i_stream`` (:func:`requant_input_layout`) -> ``o_stream`` (:func:`requant_output_layout`).
+
+    Table write port
+    ----------------
+    ``table_we`` high for one cycle writes ``(table_b, table_c)`` into lane ``table_lane``
+    (``In(range(lanes))``; 1 bit wide when ``lanes == 1``, where only lane 0 is valid).
+    A write in cycle ``t`` applies to vectors accepted in cycles after ``t`` (a vector accepted
+    in the same cycle still uses the old entry); vectors already accepted are not affected. A
+    write with ``table_c > max_shift`` (or ``table_lane >= lanes``) is not performed and sets
+    the sticky ``table_error`` (cleared by reset). Entries reset to ``b = 0, c = 0``. Writes are
+    accepted in every cycle, also while the stream is stalled.
+
+    Timing
+    ------
+    :attr:`latency` = 3 cycles from a vector accepted to its result valid (product, shift,
+    round + saturate). Throughput: one vector per cycle.
+
+    Back-pressure
+    -------------
+    A global-stall pipeline: ``en = ~o_stream.valid | o_stream.ready`` advances every stage;
+    ``i_stream.ready = en`` (depends combinationally on ``o_stream.ready``, never on
+    ``i_stream.valid``). Nothing is lost or duplicated under any valid/ready pattern.
+    """
+
+    def __init__(self, config: RequantConfig) -> None:
+        if not isinstance(config, RequantConfig):
+            raise TypeError(f"config must be a RequantConfig, not {type(config).__name__} "
+                            f"({config!r})")
+        self._config = config
+        super().__init__({
+            "i_stream": In(stream.Signature(requant_input_layout(config))),
+            "o_stream": Out(stream.Signature(requant_output_layout(config))),
+            "table_we": In(1),
+            # range(lanes), but never zero-width (Verilog would get a [-1:0] port).
+            "table_lane": In(range(max(config.lanes, 2))),
+            "table_b": In(unsigned(config.mult_bits)),
+            "table_c": In(unsigned(config.shift_bits)),
+            "table_error": Out(1),
+        })
+
+    @property
+    def config(self) -> RequantConfig:
+        return self._config
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a vector accepted to its output valid (no stalls): 3."""
+        return DYADIC_LATENCY
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._config
+        m = Module()
+        i_s, o_s = self.i_stream, self.o_stream
+
+        loads = stall_pipeline(m, i_s, o_s)
+
+        bs, cs = dyadic_table(m, lanes=cfg.lanes, mult_bits=cfg.mult_bits,
+                              shift_bits=cfg.shift_bits, max_shift=cfg.max_shift,
+                              we=self.table_we, lane=self.table_lane, b=self.table_b,
+                              c=self.table_c, error=self.table_error)
+
+        for lane in range(cfg.lanes):
+            q = Signal(signed(cfg.out_bits), name=f"lane{lane}_q")
+            dyadic_lane(m, loads=loads, x=i_s.payload.acc[lane], x_bits=cfg.acc_bits,
+                        b=bs[lane], mult_bits=cfg.mult_bits, c=cs[lane],
+                        shift_bits=cfg.shift_bits, out=q, out_bits=cfg.out_bits,
+                        name=f"lane{lane}")
+            m.d.comb += o_s.payload.q[lane].eq(q)
+        return m

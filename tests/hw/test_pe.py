@@ -1,0 +1,175 @@
+# amaranth: UnusedElaboratable=no
+"""ProcessingElement vs a cycle model of the running sum of products (NUMERICS.md §3)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import pytest
+from amaranth.hdl import signed
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from ivita.hw.pe import ProcessingElement
+from ivita.model import required_acc_bits
+
+WIDTHS = [(2, 2), (8, 8), (3, 7), (7, 3), (5, 2), (16, 16)]
+
+
+def seed_for(*params: object) -> int:
+    return zlib.crc32(repr(params).encode())
+
+
+class PEModel:
+    """Register-level reference: what the PE's outputs hold after each enabled cycle."""
+
+    def __init__(self) -> None:
+        self.state = dict(acc=0, result=0, a_out=0, b_out=0, valid_out=0, last_out=0)
+
+    def step(self, en: int, valid: int, last: int, a: int, b: int) -> None:
+        s = self.state
+        if not en:
+            return
+        s["valid_out"] = valid
+        if valid:
+            s["a_out"], s["b_out"], s["last_out"] = a, b, last
+            total = s["acc"] + a * b
+            if last:
+                s["result"], s["acc"] = total, 0
+            else:
+                s["acc"] = total
+
+
+def stimulus(rng: np.random.Generator, a_bits: int, b_bits: int, k_max: int, n: int,
+             extreme: float) -> list[tuple[int, int, int, int, int]]:
+    """Cycles of (en, valid, last, a, b); tiles of 1..k_max valid beats, some exactly k_max."""
+    amin, amax = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1
+    bmin, bmax = -(1 << (b_bits - 1)), (1 << (b_bits - 1)) - 1
+    out, beats, tile_len = [], 0, int(rng.integers(1, k_max + 1))
+    for _ in range(n):
+        en = int(rng.random() < 0.8)
+        valid = int(rng.random() < 0.75)
+        if rng.random() < extreme:
+            a, b = [(amin, bmin), (amax, bmax), (amin, bmax), (amax, bmin)][rng.integers(4)]
+        else:
+            a, b = int(rng.integers(amin, amax + 1)), int(rng.integers(bmin, bmax + 1))
+        last = int(beats == tile_len - 1)
+        if not valid:
+            last = int(rng.random() < 0.5)          # ignored without valid: random on purpose
+        out.append((en, valid, last, a, b))
+        if en and valid:
+            beats += 1
+            if last:
+                beats = 0
+                tile_len = k_max if rng.random() < 0.4 else int(rng.integers(1, k_max + 1))
+    return out
+
+
+def run_pe(dut: ProcessingElement, cycles: list, seed: int) -> None:
+    model = PEModel()
+    ports = ["acc", "result", "a_out", "b_out", "valid_out", "last_out"]
+
+    async def bench(ctx):
+        for i, (en, valid, last, a, b) in enumerate(cycles):
+            got = {p: ctx.get(getattr(dut, p)) for p in ports}
+            assert got == model.state, f"seed={seed}, cycle {i}: got {got}, model {model.state}"
+            for port, v in (("en", en), ("valid_in", valid), ("last_in", last), ("a_in", a),
+                            ("b_in", b)):
+                ctx.set(getattr(dut, port), v)
+            model.step(en, valid, last, a, b)
+            await ctx.tick()
+        got = {p: ctx.get(getattr(dut, p)) for p in ports}
+        assert got == model.state, f"seed={seed}, end: got {got}, model {model.state}"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# ------------------------------------------------------------------------------ construction
+
+def test_signature() -> None:
+    pe = ProcessingElement(a_bits=3, b_bits=5, acc_bits=12)
+    members = pe.signature.members
+    assert members["a_in"] == In(signed(3)) and members["a_out"] == Out(signed(3))
+    assert members["b_in"] == In(signed(5)) and members["b_out"] == Out(signed(5))
+    assert members["acc"] == Out(signed(12)) and members["result"] == Out(signed(12))
+    for name in ("valid_in", "last_in"):
+        assert members[name] == In(1)
+    for name in ("valid_out", "last_out"):
+        assert members[name] == Out(1)
+    assert members["en"] == In(1, init=1)
+    assert (pe.a_bits, pe.b_bits, pe.acc_bits) == (3, 5, 12)
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"a_bits": 1, "b_bits": 8, "acc_bits": 24}, ValueError,
+     "a_bits=1 is out of range; it must be at least 2"),
+    ({"a_bits": 8, "b_bits": 17, "acc_bits": 40}, ValueError,
+     "b_bits=17 is out of range; it must be at most 16"),
+    ({"a_bits": 8, "b_bits": 8, "acc_bits": 49}, ValueError,
+     "acc_bits=49 is out of range; it must be at most 48"),
+    ({"a_bits": 8, "b_bits": 8, "acc_bits": 15}, ValueError,
+     "acc_bits=15 is too narrow for a_bits=8, b_bits=8 and k=1; at least 16 bits are needed"),
+    ({"a_bits": 8.0, "b_bits": 8, "acc_bits": 16}, TypeError,
+     "a_bits must be an integer, not float (8.0)"),
+    ({"a_bits": True, "b_bits": 8, "acc_bits": 16}, TypeError,
+     "a_bits must be an integer, not bool (True)"),
+])
+def test_rejects_bad_widths(kwargs: dict, exc: type, message: str) -> None:
+    with pytest.raises(exc, match="^" + re.escape(message) + "$"):
+        ProcessingElement(**kwargs)
+
+
+def test_parameters_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        ProcessingElement(8, 8, 16)  # type: ignore[misc]
+
+
+# -------------------------------------------------------------------------------- simulation
+
+@pytest.mark.parametrize("a_bits, b_bits", WIDTHS, ids=[f"a{a}b{b}" for a, b in WIDTHS])
+@pytest.mark.parametrize("extreme", [0.0, 0.7], ids=["random", "extreme"])
+def test_running_sum_with_stalls(a_bits: int, b_bits: int, extreme: float) -> None:
+    k_max = 9
+    acc_bits = required_acc_bits(a_bits, b_bits, k_max)
+    seed = seed_for("pe", a_bits, b_bits, extreme)
+    rng = np.random.default_rng(seed)
+    cycles = stimulus(rng, a_bits, b_bits, k_max, 400, extreme)
+    run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits), cycles, seed)
+
+
+@pytest.mark.parametrize("a_bits, b_bits", [(2, 2), (8, 8), (3, 7), (16, 16)])
+def test_most_negative_at_k_max_fills_accumulator(a_bits: int, b_bits: int) -> None:
+    """k_max products of the most negative codes: the exact positive peak of acc_bits."""
+    k_max = 16
+    acc_bits = required_acc_bits(a_bits, b_bits, k_max)
+    amin, bmin = -(1 << (a_bits - 1)), -(1 << (b_bits - 1))
+    cycles = [(1, 1, int(i == k_max - 1), amin, bmin) for i in range(k_max)] + [(1, 0, 0, 0, 0)]
+    peak = k_max * amin * bmin
+    assert peak == (1 << (acc_bits - 2))        # the top magnitude bit of the accumulator
+    dut = ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits)
+    run_pe(dut, cycles, seed=0)
+    # and with max x min the most negative sum
+    amax = (1 << (a_bits - 1)) - 1
+    cycles = [(1, 1, int(i == k_max - 1), amax, bmin) for i in range(k_max)] + [(1, 0, 0, 0, 0)]
+    run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits), cycles, seed=0)
+
+
+def test_wide_accumulator() -> None:
+    seed = seed_for("wide")
+    cycles = stimulus(np.random.default_rng(seed), 8, 8, 30, 300, 0.5)
+    run_pe(ProcessingElement(a_bits=8, b_bits=8, acc_bits=48), cycles, seed)
+
+
+def test_model_detects_a_wrong_pe() -> None:
+    """The cycle check can fail: a PE whose accumulator is one bit short disagrees."""
+    a_bits = b_bits = 4
+    k_max = 8
+    acc_bits = required_acc_bits(a_bits, b_bits, k_max) - 1
+    cycles = [(1, 1, int(i == k_max - 1), -8, -8) for i in range(k_max)] + [(1, 0, 0, 0, 0)]
+    with pytest.raises(AssertionError, match=r"seed=0, (cycle \d+|end): got"):
+        run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits), cycles, 0)
