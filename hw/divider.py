@@ -1,0 +1,439 @@
+"""Restoring integer divider and the normalized reciprocal division of NUMERICS.md §4.1.
+
+Normative model: :func:`ivita.model.recip_div` (``min((num * f) >> (L+2), 2^(out_bits-1)-1)``
+with ``L = bit_length(s)`` and ``f = 2^(L+out_bits+1) // s``).
+
+- :class:`Divider`: ``dividend // divisor`` and ``dividend % divisor``, one quotient bit per
+  cycle (sequential) or per pipeline stage (pipelined). Used by I-LayerNorm for the mean and
+  for ``(2^31-1) // std``.
+- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a restoring division of
+  ``2^L - s`` by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter).
+- :class:`RecipMul`: ``(num, f, L) -> min((num*f) >> (L+2), 2^(out_bits-1)-1)``, the per-element
+  multiply and shift.
+- :class:`RecipDiv`: the two chained, ``(num, s) -> recip_div(num, s, out_bits)``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import ShapeLike
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._nlutil import StallPipe, check_bool, check_int, check_shape, quiet_on_error
+
+__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of"]
+
+
+def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
+    """A priority encoder: a signal holding ``bit_length(v)`` of an unsigned value ``v``."""
+    out = Signal(range(len(v) + 1), name=name)
+    expr = Const(0, out.shape())
+    for i in range(len(v)):            # later (higher) bits take priority
+        expr = Mux(v[i], i + 1, expr)
+    m.d.comb += out.eq(expr)
+    return out
+
+
+class Divider(wiring.Component):
+    """Unsigned restoring division ``quotient = dividend // divisor``, ``remainder``.
+
+    Normative: Python ``//`` and ``%`` on non-negative integers (NUMERICS.md §0: every division
+    of the spec has a non-negative dividend and a positive divisor).
+
+    Parameters (keyword-only)
+    -------------------------
+    dividend_bits, divisor_bits : int
+        Unsigned operand widths (1..64).
+    quotient_bits : int or None
+        Quotient bits computed, one per cycle/stage (default ``dividend_bits``). With fewer,
+        the caller guarantees ``dividend >> quotient_bits < divisor`` (the quotient fits).
+    dividend : int or None
+        A constant dividend (then the payload has no ``dividend`` field and the constant bits
+        fold into the logic).
+    pipelined : bool
+        ``False`` (default): one division at a time, one quotient bit per cycle.
+        ``True``: ``quotient_bits`` pipeline stages, one division per cycle.
+    tag_shape : shape-like
+        Opaque payload carried alongside.
+
+    Ports
+    -----
+    i_stream : ``In({"dividend": unsigned(dividend_bits), "divisor": unsigned(divisor_bits),
+        "tag": tag_shape})`` (no ``dividend`` field with a constant dividend)
+    o_stream : ``Out({"quotient": unsigned(quotient_bits), "remainder":
+        unsigned(divisor_bits), "tag": tag_shape})``
+
+    Latency ``quotient_bits`` cycles in both modes (the first step is taken while accepting).
+    Throughput: pipelined one per cycle; sequential one per ``quotient_bits`` cycles (a new
+    division is accepted in the cycle the previous result is taken). Back-pressure: the result
+    is held while ``o_stream.ready`` is low; pipelined mode stalls globally.
+    A zero divisor yields an all-ones quotient (no hang); the units never divide by zero.
+    """
+
+    @quiet_on_error
+    def __init__(self, *, dividend_bits: int, divisor_bits: int,
+                 quotient_bits: int | None = None, dividend: int | None = None,
+                 pipelined: bool = False, tag_shape: ShapeLike = unsigned(0)):
+        self._dividend_bits = check_int(dividend_bits, "dividend_bits", 1, 64)
+        self._divisor_bits = check_int(divisor_bits, "divisor_bits", 1, 64)
+        if quotient_bits is None:
+            quotient_bits = self._dividend_bits
+        self._quotient_bits = check_int(quotient_bits, "quotient_bits", 1,
+                                        self._dividend_bits)
+        if dividend is not None:
+            dividend = check_int(dividend, "dividend", 0, (1 << self._dividend_bits) - 1)
+        self._dividend = dividend
+        self._pipelined = check_bool(pipelined, "pipelined")
+        self._tag_shape = check_shape(tag_shape, "tag_shape")
+        fields = {"divisor": unsigned(self._divisor_bits), "tag": tag_shape}
+        if dividend is None:
+            fields = {"dividend": unsigned(self._dividend_bits), **fields}
+        super().__init__({
+            "i_stream": In(stream.Signature(data.StructLayout(fields))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "quotient": unsigned(self._quotient_bits),
+                "remainder": unsigned(self._divisor_bits),
+                "tag": tag_shape}))),
+        })
+
+    @property
+    def pipelined(self) -> bool:
+        return self._pipelined
+
+    @property
+    def quotient_bits(self) -> int:
+        return self._quotient_bits
+
+    @property
+    def latency(self) -> int:
+        """Cycles from acceptance to a valid result: ``quotient_bits``."""
+        return self._quotient_bits
+
+    @property
+    def interval(self) -> int:
+        """Cycles between accepted divisions at full rate: 1 pipelined, else ``quotient_bits``."""
+        return 1 if self._pipelined else self._quotient_bits
+
+    def _step(self, r, bit, d):
+        """One restoring step: ``t = 2r + bit``; ``(t >= d, t - d or t)``."""
+        t = Cat(bit, r)
+        ge = t >= d
+        return ge, Mux(ge, t - d, t)[:self._divisor_bits]
+
+    def elaborate(self, platform):
+        m = Module()
+        qb, db = self._quotient_bits, self._divisor_bits
+        p = self.i_stream.payload
+        dividend = Const(self._dividend, self._dividend_bits) if self._dividend is not None \
+            else p.dividend
+        r0 = (dividend >> qb)[:db] if self._dividend_bits > qb else Const(0, db)
+        low = dividend[:qb]            # the bits shifted in, most significant first
+
+        if self._pipelined:
+            pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid,
+                             o_ready=self.o_stream.ready, name="div")
+            m.d.comb += [self.i_stream.ready.eq(pipe.adv),
+                         self.o_stream.valid.eq(pipe.o_valid)]
+            # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
+            r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb)]
+            q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb)]
+            d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
+            lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb)]
+            tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
+            for k in range(qb):
+                i = qb - 1 - k                      # quotient bit computed in stage k
+                if k == 0:
+                    r_in, d_in, lo_in, tag_in = r0, p.divisor, low, p.tag
+                    q_in = Const(0, qb)
+                else:
+                    r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
+                    lo_in = low if self._dividend is not None else lo[k - 1]
+                ge, r_next = self._step(r_in, lo_in[i], d_in)
+                with m.If(pipe.load(k)):
+                    m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i))]
+                    if k < qb - 1:
+                        m.d.sync += d[k].eq(d_in)
+                        if self._dividend is None:
+                            m.d.sync += lo[k].eq(lo_in)
+                with m.If(pipe.adv):
+                    m.d.sync += tag[k].eq(tag_in)
+            m.d.comb += [
+                self.o_stream.payload.quotient.eq(q[qb - 1]),
+                self.o_stream.payload.remainder.eq(r[qb - 1]),
+                self.o_stream.payload.tag.eq(tag[qb - 1]),
+            ]
+            return m
+
+        # sequential: one quotient bit per cycle
+        busy = Signal()
+        done = Signal()
+        cnt = Signal(range(qb + 1))      # quotient bits still to compute
+        r = Signal(db, reset_less=True)
+        q = Signal(qb, reset_less=True)
+        d = Signal(db, reset_less=True)
+        lo = Signal(qb, reset_less=True)
+        tag = Signal(self._tag_shape, reset_less=True)
+        m.d.comb += [
+            self.o_stream.valid.eq(done),
+            self.o_stream.payload.quotient.eq(q),
+            self.o_stream.payload.remainder.eq(r),
+            self.o_stream.payload.tag.eq(tag),
+            self.i_stream.ready.eq(~busy & (~done | self.o_stream.ready)),
+        ]
+        with m.If(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += done.eq(0)
+        idx = Signal.like(cnt, name="idx")
+        m.d.comb += idx.eq(cnt - 1)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            # first step (quotient bit qb-1) while accepting
+            ge, r_next = self._step(r0, low[qb - 1], p.divisor)
+            m.d.sync += [r.eq(r_next), q.eq(ge), d.eq(p.divisor), tag.eq(p.tag)]
+            if self._dividend is None:
+                m.d.sync += lo.eq(low)
+            if qb == 1:
+                m.d.sync += done.eq(1)
+            else:
+                m.d.sync += [busy.eq(1), cnt.eq(qb - 1)]
+        with m.Elif(busy):
+            if self._dividend is None:
+                bit = lo.bit_select(idx, 1)
+            else:
+                bit = Const(self._dividend, self._dividend_bits).bit_select(idx, 1)
+            ge, r_next = self._step(r, bit, d)
+            m.d.sync += [r.eq(r_next), q.eq(Cat(ge, q)[:qb]), cnt.eq(cnt - 1)]
+            with m.If(cnt == 1):
+                m.d.sync += [busy.eq(0), done.eq(1)]
+        return m
+
+
+class Reciprocal(wiring.Component):
+    """Normalized reciprocal ``L = bit_length(s)``, ``f = 2^(L+out_bits+1) // s`` (§4.1).
+
+    Normative model: the ``f`` and ``L`` of :func:`ivita.model.recip_div`. ``s >= 1``;
+    ``2^(out_bits+1) < f <= 2^(out_bits+2)``, so ``f`` is ``out_bits + 3`` bits wide.
+
+    With ``k = out_bits + 1``: stage 0 registers ``L`` (a priority encoder), whether ``s`` is a
+    power of two (then ``f = 2^(k+1)``) and ``r = 2^L - s`` (twice the isolated leading one
+    minus ``s``; ``r < s`` otherwise). The two top quotient bits are thereby known (``f =
+    2^k + ...``), and a restoring :class:`Divider` of ``k`` steps computes the rest,
+    ``(r * 2^k) // s``: no barrel shifter, no normalization of ``s``.
+
+    Parameters (keyword-only): ``s_bits`` (1..62), ``out_bits`` (2..32), ``pipelined``
+    (see :class:`Divider`), ``tag_shape``.
+
+    Ports: ``i_stream`` ``{"s": unsigned(s_bits), "tag"}``; ``o_stream`` ``{"f":
+    unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
+
+    Latency ``out_bits + 2`` cycles. Throughput: one per cycle pipelined, one per
+    ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
+    """
+
+    @quiet_on_error
+    def __init__(self, *, s_bits: int, out_bits: int, pipelined: bool = False,
+                 tag_shape: ShapeLike = unsigned(0)):
+        self._s_bits = check_int(s_bits, "s_bits", 1, 62)
+        self._out_bits = check_int(out_bits, "out_bits", 2, 32)
+        self._pipelined = check_bool(pipelined, "pipelined")
+        self._tag_shape = check_shape(tag_shape, "tag_shape")
+        self._l_shape = unsigned(self._s_bits.bit_length())
+        super().__init__({
+            "i_stream": In(stream.Signature(data.StructLayout({
+                "s": unsigned(self._s_bits), "tag": tag_shape}))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "f": unsigned(self.f_bits), "L": self._l_shape, "tag": tag_shape}))),
+        })
+
+    @property
+    def f_bits(self) -> int:
+        return self._out_bits + 3
+
+    @property
+    def steps(self) -> int:
+        """Restoring steps: ``out_bits + 1``."""
+        return self._out_bits + 1
+
+    @property
+    def latency(self) -> int:
+        return 1 + self.steps
+
+    @property
+    def interval(self) -> int:
+        return 1 if self._pipelined else self.steps
+
+    def elaborate(self, platform):
+        m = Module()
+        sb, k = self._s_bits, self.steps
+        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "tag": self._tag_shape})
+        m.submodules.div = div = Divider(
+            dividend_bits=sb + k, divisor_bits=sb, quotient_bits=k,
+            pipelined=self._pipelined, tag_shape=inner)
+        s = self.i_stream.payload.s
+        L = bit_length_of(m, s, "L_in")
+        msb = Signal(sb)                       # the isolated leading one, 2^(L-1)
+        seen = Const(0, 1)
+        bits = []
+        for i in reversed(range(sb)):
+            bits.append(s[i] & ~seen)
+            seen = seen | s[i]
+        m.d.comb += msb.eq(Cat(*reversed(bits)))
+        pow2 = Signal()
+        r = Signal(sb)                         # 2^L - s < 2^(L-1) when s is no power of two
+        m.d.comb += [pow2.eq(s == msb), r.eq(Mux(pow2, 0, (msb << 1) - s))]
+        # stage 0 register (in front of the divider)
+        v = Signal()
+        s_r = Signal(sb, reset_less=True)
+        r_r = Signal(sb, reset_less=True)
+        pow2_r = Signal(reset_less=True)
+        L_r = Signal(self._l_shape, reset_less=True)
+        tag_r = Signal(self._tag_shape, reset_less=True)
+        adv = ~v | div.i_stream.ready
+        m.d.comb += self.i_stream.ready.eq(adv)
+        with m.If(adv):
+            m.d.sync += v.eq(self.i_stream.valid)
+            with m.If(self.i_stream.valid):
+                m.d.sync += [s_r.eq(s), r_r.eq(r), pow2_r.eq(pow2), L_r.eq(L),
+                             tag_r.eq(self.i_stream.payload.tag)]
+        q = div.o_stream.payload.quotient
+        dt = div.o_stream.payload.tag
+        m.d.comb += [
+            div.i_stream.valid.eq(v),
+            div.i_stream.payload.dividend.eq(Cat(Const(0, k), r_r)),      # r * 2^k
+            div.i_stream.payload.divisor.eq(s_r),
+            div.i_stream.payload.tag.L.eq(L_r),
+            div.i_stream.payload.tag.pow2.eq(pow2_r),
+            div.i_stream.payload.tag.tag.eq(tag_r),
+            self.o_stream.valid.eq(div.o_stream.valid),
+            div.o_stream.ready.eq(self.o_stream.ready),
+            self.o_stream.payload.f.eq(Cat(q, ~dt.pow2, dt.pow2)),       # 2^k + q, or 2^(k+1)
+            self.o_stream.payload.L.eq(dt.L),
+            self.o_stream.payload.tag.eq(dt.tag),
+        ]
+        return m
+
+
+class RecipMul(wiring.Component):
+    """``y = min((num * f) >> (L + 2), 2^(out_bits-1) - 1)``: the per-element half of §4.1.
+
+    Normative model: the last line of :func:`ivita.model.recip_div`. Two stages: the product
+    (maps to DSP48E1 slices), then the variable right shift (only ``out_bits + 1`` result bits
+    are formed) and the saturation.
+
+    Parameters (keyword-only): ``num_bits`` (1..62), ``s_bits`` (width of the ``s`` that ``f``
+    and ``L`` came from), ``out_bits``, ``tag_shape``.
+
+    Ports: ``i_stream`` ``{"num": unsigned(num_bits), "f": unsigned(out_bits+3), "L":
+    unsigned(bit_length(s_bits)), "tag"}``; ``o_stream`` ``{"y": unsigned(out_bits), "tag"}``.
+
+    Latency 2 cycles, throughput one per cycle, global stall.
+    """
+
+    @quiet_on_error
+    def __init__(self, *, num_bits: int, s_bits: int, out_bits: int,
+                 tag_shape: ShapeLike = unsigned(0)):
+        self._num_bits = check_int(num_bits, "num_bits", 1, 62)
+        self._s_bits = check_int(s_bits, "s_bits", 1, 62)
+        self._out_bits = check_int(out_bits, "out_bits", 2, 32)
+        self._tag_shape = check_shape(tag_shape, "tag_shape")
+        super().__init__({
+            "i_stream": In(stream.Signature(data.StructLayout({
+                "num": unsigned(self._num_bits), "f": unsigned(self._out_bits + 3),
+                "L": unsigned(self._s_bits.bit_length()), "tag": tag_shape}))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "y": unsigned(self._out_bits), "tag": tag_shape}))),
+        })
+
+    latency = 2
+
+    def elaborate(self, platform):
+        m = Module()
+        ob = self._out_bits
+        pipe = StallPipe(m, stages=2, i_valid=self.i_stream.valid,
+                         o_ready=self.o_stream.ready, name="rmul")
+        m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
+        p = self.i_stream.payload
+        prod = Signal(self._num_bits + ob + 3, reset_less=True)
+        sh = Signal(range(self._s_bits + 3), reset_less=True)
+        tag1 = Signal(self._tag_shape, reset_less=True)
+        with m.If(pipe.load(0)):
+            m.d.sync += [prod.eq(p.num * p.f), sh.eq(p.L + 2)]
+        with m.If(pipe.adv):
+            m.d.sync += tag1.eq(p.tag)
+        y = Signal(ob + 1)
+        m.d.comb += y.eq(prod >> sh)
+        cap = (1 << (ob - 1)) - 1
+        with m.If(pipe.load(1)):
+            m.d.sync += [
+                self.o_stream.payload.y.eq(Mux(y > cap, cap, y)),
+                self.o_stream.payload.tag.eq(tag1),
+            ]
+        return m
+
+
+class RecipDiv(wiring.Component):
+    """``y = recip_div(num, s, out_bits)`` (NUMERICS.md §4.1): :class:`Reciprocal` then
+    :class:`RecipMul`, ``num`` riding in the reciprocal's tag.
+
+    Normative model: :func:`ivita.model.recip_div`. Requires ``0 <= num <= s``, ``s >= 1``
+    (outside that, the output is unspecified but the stream keeps flowing).
+
+    Parameters (keyword-only): ``num_bits``, ``s_bits``, ``out_bits``, ``pipelined``,
+    ``tag_shape``. Ports: ``i_stream`` ``{"num", "s", "tag"}``, ``o_stream`` ``{"y":
+    unsigned(out_bits), "tag"}``.
+
+    Latency ``out_bits + 4`` cycles. Throughput: one per cycle pipelined; one per
+    ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
+    """
+
+    @quiet_on_error
+    def __init__(self, *, num_bits: int, s_bits: int, out_bits: int, pipelined: bool = False,
+                 tag_shape: ShapeLike = unsigned(0)):
+        self._num_bits = check_int(num_bits, "num_bits", 1, 62)
+        self._s_bits = check_int(s_bits, "s_bits", 1, 62)
+        self._out_bits = check_int(out_bits, "out_bits", 2, 32)
+        if self._s_bits + self._out_bits + 2 > 64:
+            raise ValueError(f"s_bits={self._s_bits} and out_bits={self._out_bits} need a "
+                             f"{self._s_bits + self._out_bits + 2}-bit product; at most 64")
+        self._pipelined = check_bool(pipelined, "pipelined")
+        self._tag_shape = check_shape(tag_shape, "tag_shape")
+        super().__init__({
+            "i_stream": In(stream.Signature(data.StructLayout({
+                "num": unsigned(self._num_bits), "s": unsigned(self._s_bits),
+                "tag": tag_shape}))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "y": unsigned(self._out_bits), "tag": tag_shape}))),
+        })
+
+    @property
+    def latency(self) -> int:
+        return 1 + (self._out_bits + 1) + RecipMul.latency
+
+    @property
+    def interval(self) -> int:
+        return 1 if self._pipelined else self._out_bits + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        inner = data.StructLayout({"num": unsigned(self._num_bits), "tag": self._tag_shape})
+        m.submodules.recip = recip = Reciprocal(
+            s_bits=self._s_bits, out_bits=self._out_bits, pipelined=self._pipelined,
+            tag_shape=inner)
+        m.submodules.mul = mul = RecipMul(
+            num_bits=self._num_bits, s_bits=self._s_bits, out_bits=self._out_bits,
+            tag_shape=self._tag_shape)
+        p = self.i_stream.payload
+        m.d.comb += [
+            recip.i_stream.valid.eq(self.i_stream.valid),
+            self.i_stream.ready.eq(recip.i_stream.ready),
+            recip.i_stream.payload.s.eq(p.s),
+            recip.i_stream.payload.tag.num.eq(p.num),
+            recip.i_stream.payload.tag.tag.eq(p.tag),
+            mul.i_stream.valid.eq(recip.o_stream.valid),
+            recip.o_stream.ready.eq(mul.i_stream.ready),
+            mul.i_stream.payload.num.eq(recip.o_stream.payload.tag.num),
+            mul.i_stream.payload.f.eq(recip.o_stream.payload.f),
+            mul.i_stream.payload.L.eq(recip.o_stream.payload.L),
+            mul.i_stream.payload.tag.eq(recip.o_stream.payload.tag.tag),
+        ]
+        wiring.connect(m, mul.o_stream, wiring.flipped(self.o_stream))
+        return m

@@ -1,0 +1,150 @@
+"""ShiftGELU: sign-symmetric integer GELU, element-wise streaming (NUMERICS.md §6).
+
+Normative model: :func:`ivita.model.shift_gelu`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ivita.model.config import GeluConfig
+
+from ._nlutil import StallPipe, check_bool, check_config, quiet_on_error
+from .divider import RecipDiv
+from .shift_exp import ShiftExp, shift_exp_latency
+
+__all__ = ["ShiftGELU", "GELU_ERRORS"]
+
+#: ``error_flags`` layout: one sticky bit per cause.
+GELU_ERRORS = data.StructLayout({"bad_x0": 1})
+
+
+class ShiftGELU(wiring.Component):
+    """``y = shift_gelu(x, x0, n, sig_bits)`` for one element per cycle, no row buffer.
+
+    Normative model: :func:`ivita.model.shift_gelu`: ``U = |x0| << n``, ``e = shift_exp(-|x|,
+    x0, n)``, ``num = U if x >= 0 else e``, ``sig = recip_div(num, U + e, sig_bits)``,
+    ``y = x * sig``. Datapath: :class:`~ivita.hw.shift_exp.ShiftExp` ->
+    :class:`~ivita.hw.divider.RecipDiv` (a reciprocal per element: pipelined by default) ->
+    the product ``x * sig``.
+
+    Parameters
+    ----------
+    config : GeluConfig
+        ``in_bits``, ``n``, ``sig_bits``, ``x0_bits``; output width ``config.out_bits =
+        in_bits + sig_bits - 1`` (signed).
+    pipelined : bool, keyword-only
+        ``True`` (default): pipelined divider, one element per cycle. ``False``: sequential
+        divider, one element per ``sig_bits + 1`` cycles, about half the area.
+
+    Ports
+    -----
+    i_stream : ``In(stream.Signature({"x": signed(in_bits), "last": 1}))``
+        ``last`` has no meaning here and is passed through with its element.
+    o_stream : ``Out(stream.Signature({"y": signed(out_bits), "last": 1}))``
+    x0 : ``In(signed(x0_bits + 1))``
+        Runtime ``x0``, sampled with **every** element. Valid: ``-(2^x0_bits - 1) <= x0 <= -1``.
+    error, error_flags (``GELU_ERRORS``: ``bad_x0``), error_clear
+        Sticky error flag as in :class:`~ivita.hw.softmax.Shiftmax`.
+
+    An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
+    ``last`` passes through): every input beat still yields exactly one output beat.
+
+    Latency ``bit_length(n) + sig_bits + 7`` cycles (``P = bit_length(n) + 2``
+    ShiftExp, ``sig_bits + 4`` RecipDiv, 1 product); throughput one element per cycle
+    (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a global stall
+    of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
+    """
+
+    @quiet_on_error
+    def __init__(self, config: GeluConfig, *, pipelined: bool = True):
+        self._config = check_config(config, GeluConfig)
+        self._pipelined = check_bool(pipelined, "pipelined")
+        c = config
+        super().__init__({
+            "i_stream": In(stream.Signature(data.StructLayout({
+                "x": signed(c.in_bits), "last": 1}))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "y": signed(c.out_bits), "last": 1}))),
+            "x0": In(signed(c.x0_bits + 1)),
+            "error": Out(1),
+            "error_flags": Out(GELU_ERRORS),
+            "error_clear": In(1),
+        })
+
+    @property
+    def config(self) -> GeluConfig:
+        return self._config
+
+    @property
+    def pipelined(self) -> bool:
+        return self._pipelined
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an element's acceptance to its output (``o_stream`` ready, no stall)."""
+        return shift_exp_latency(self._config.n) + (1 + self._config.sig_bits + 1 + 2) + 1
+
+    @property
+    def interval(self) -> int:
+        """Cycles between accepted elements at full rate."""
+        return 1 if self._pipelined else self._config.sig_bits + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        ib, xb, n, eb = cfg.in_bits, cfg.x0_bits, cfg.n, cfg.exp_bits
+        flags = self.error_flags
+        with m.If(self.error_clear):
+            m.d.sync += flags.eq(0)
+        m.d.comb += self.error.eq(flags.as_value().any())
+
+        tag = data.StructLayout({"x": signed(ib), "last": 1, "bad": 1})
+        exp_tag = data.StructLayout({"t": tag, "b": unsigned(xb)})
+        m.submodules.exp = se = ShiftExp(z_bits=ib + 1, x0_bits=xb, n=n, tag_shape=exp_tag)
+        m.submodules.div = div = RecipDiv(num_bits=eb, s_bits=eb + 1, out_bits=cfg.sig_bits,
+                                          pipelined=self._pipelined, tag_shape=tag)
+        p = self.i_stream.payload
+        ok = (self.x0 < 0) & (self.x0 > -(1 << xb))
+        x0 = Signal(signed(xb + 1))
+        m.d.comb += x0.eq(Mux(ok, self.x0, -1))
+        absx = Signal(unsigned(ib))
+        m.d.comb += absx.eq(Mux(p.x < 0, -p.x, p.x))
+        m.d.comb += [
+            se.i_stream.valid.eq(self.i_stream.valid),
+            self.i_stream.ready.eq(se.i_stream.ready),
+            se.i_stream.payload.z.eq(-absx),
+            se.i_stream.payload.x0.eq(x0),
+            se.i_stream.payload.tag.t.x.eq(p.x),
+            se.i_stream.payload.tag.t.last.eq(p.last),
+            se.i_stream.payload.tag.t.bad.eq(~ok),
+            se.i_stream.payload.tag.b.eq(-x0),
+        ]
+        with m.If(self.i_stream.valid & self.i_stream.ready & ~ok):
+            m.d.sync += flags.bad_x0.eq(1)
+
+        e = se.o_stream.payload.e
+        t = se.o_stream.payload.tag
+        u = Signal(eb)
+        m.d.comb += [
+            u.eq(t.b << n),
+            div.i_stream.valid.eq(se.o_stream.valid),
+            se.o_stream.ready.eq(div.i_stream.ready),
+            div.i_stream.payload.num.eq(Mux(t.t.x >= 0, u, e)),
+            div.i_stream.payload.s.eq(u + e),
+            div.i_stream.payload.tag.eq(t.t),
+        ]
+
+        pipe = StallPipe(m, stages=1, i_valid=div.o_stream.valid, o_ready=self.o_stream.ready,
+                         name="gmul")
+        m.d.comb += [div.o_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
+        sig = div.o_stream.payload.y
+        dt = div.o_stream.payload.tag
+        with m.If(pipe.load(0)):
+            m.d.sync += [
+                self.o_stream.payload.y.eq(Mux(dt.bad, 0, dt.x * sig)),
+                self.o_stream.payload.last.eq(dt.last),
+            ]
+        return m

@@ -1,0 +1,160 @@
+"""Shift-based exponential ``shift_exp`` (NUMERICS.md §4), a pipelined stream datapath.
+
+Normative model: :func:`ivita.model.shift_exp`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import ShapeLike
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._nlutil import StallPipe, check_int, check_shape, const_mul, quiet_on_error
+
+__all__ = ["ShiftExp", "shift_exp_latency"]
+
+
+def shift_exp_latency(n: int) -> int:
+    """Pipeline depth of :class:`ShiftExp` for ``n``: ``bit_length(n) + 2`` cycles."""
+    return n.bit_length() + 2
+
+
+class ShiftExp(wiring.Component):
+    """``e = shift_exp(z, x0, n)`` for one element per cycle (NUMERICS.md §4).
+
+    Normative model: :func:`ivita.model.shift_exp`. Datapath, with ``a = -zp >= 0`` and
+    ``b = -x0 >= 1`` so every quantity is unsigned:
+
+    1. stage 0: ``zp = z + (z >> 1) - (z >> 4)`` (shift-add by 1.4375), ``a = min(-zp, n*b)``
+       (the clamp at ``n*x0``; ``n*b`` is a constant multiple, i.e. shifts and adds);
+    2. ``bit_length(n)`` restoring stages compute the bounded quotient ``q = a // b`` (``0 <= q
+       <= n``) one bit per stage by comparison with ``b << j``, leaving the remainder
+       ``a - q*b`` (so ``r = zp - q*x0 = -(a mod b)``);
+    3. last stage: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2`` and the left shift by
+       ``n - q`` (a barrel shifter over ``0..n``).
+
+    Parameters (keyword-only)
+    -------------------------
+    z_bits : int
+        Signed width of ``z`` (1..32). ``z`` must be ``<= 0`` (a positive ``z`` gives an
+        unspecified value; the units never produce one).
+    x0_bits : int
+        ``|x0| < 2^x0_bits`` (1..31). ``x0`` travels with each element as ``signed(x0_bits+1)``
+        and must lie in ``[-(2^x0_bits - 1), -1]`` (the units check their runtime ``x0`` port).
+    n : int
+        The exponent range (0..31); output width ``x0_bits + n``.
+    tag_shape : shape-like
+        An opaque payload carried alongside each element (default ``unsigned(0)``).
+
+    Ports
+    -----
+    i_stream : ``In(stream.Signature({"z": signed(z_bits), "x0": signed(x0_bits+1),
+        "tag": tag_shape}))``
+    o_stream : ``Out(stream.Signature({"e": unsigned(x0_bits+n), "tag": tag_shape}))``
+
+    Latency ``bit_length(n) + 2`` cycles (an element accepted in cycle ``t`` is valid on
+    ``o_stream`` in cycle ``t + latency``); throughput one element per cycle. Back-pressure:
+    a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no element is lost or
+    duplicated.
+    """
+
+    @quiet_on_error
+    def __init__(self, *, z_bits: int, x0_bits: int, n: int,
+                 tag_shape: ShapeLike = unsigned(0)):
+        self._z_bits = check_int(z_bits, "z_bits", 1, 32)
+        self._x0_bits = check_int(x0_bits, "x0_bits", 1, 31)
+        self._n = check_int(n, "n", 0, 31)
+        self._tag_shape = check_shape(tag_shape, "tag_shape")
+        super().__init__({
+            "i_stream": In(stream.Signature(data.StructLayout({
+                "z": signed(self._z_bits), "x0": signed(self._x0_bits + 1),
+                "tag": tag_shape}))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "e": unsigned(self.exp_bits), "tag": tag_shape}))),
+        })
+
+    @property
+    def z_bits(self) -> int:
+        return self._z_bits
+
+    @property
+    def x0_bits(self) -> int:
+        return self._x0_bits
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @property
+    def exp_bits(self) -> int:
+        """Unsigned output width ``x0_bits + n``."""
+        return self._x0_bits + self._n
+
+    @property
+    def latency(self) -> int:
+        """Cycles from acceptance to the output being valid: ``bit_length(n) + 2``."""
+        return shift_exp_latency(self._n)
+
+    def elaborate(self, platform):
+        m = Module()
+        n, xb = self._n, self._x0_bits
+        qbits = n.bit_length()
+        # a = -zp <= 1.4375 * 2^(z_bits-1) + 0.5 < 2^z_bits, and a <= n*b < 2^(x0_bits+qbits)
+        a_bits = min(self._z_bits, xb + qbits) if qbits else 1
+        stages = 1 + qbits + 1
+        pipe = StallPipe(m, stages=stages, i_valid=self.i_stream.valid,
+                         o_ready=self.o_stream.ready, name="sexp")
+        m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
+
+        # data registers have no reset; the tag is a pure delay line clocked by ``adv`` alone
+        # (a common enable, so synthesis can map it to SRL shift registers)
+        a = [Signal(a_bits, name=f"a{k}", reset_less=True) for k in range(qbits + 1)]
+        q = [Signal(max(qbits, 1), name=f"q{k}", reset_less=True) for k in range(qbits + 1)]
+        b = [Signal(xb, name=f"b{k}", reset_less=True) for k in range(qbits + 1)]
+        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qbits + 1)]
+
+        # stage 0: shift-add, clamp at n*x0
+        z = self.i_stream.payload.z
+        zp = Signal(signed(self._z_bits + 2))
+        b_in = Signal(xb)
+        m.d.comb += [
+            zp.eq(z + (z >> 1) - (z >> 4)),
+            b_in.eq(-self.i_stream.payload.x0),
+        ]
+        neg_zp = Signal(unsigned(self._z_bits + 1))
+        m.d.comb += neg_zp.eq(-zp)
+        nb = Signal(xb + qbits)
+        m.d.comb += nb.eq(const_mul(b_in, n))
+        with m.If(pipe.load(0)):
+            m.d.sync += [
+                a[0].eq(Mux(neg_zp > nb, nb, neg_zp)),
+                q[0].eq(0),
+                b[0].eq(b_in),
+            ]
+        with m.If(pipe.adv):
+            m.d.sync += tag[0].eq(self.i_stream.payload.tag)
+            for k in range(qbits):
+                m.d.sync += tag[k + 1].eq(tag[k])
+        # restoring stages: quotient bit j = (a >= b << j)
+        for k in range(qbits):
+            j = qbits - 1 - k
+            bj = b[k] << j
+            ge = a[k] >= bj
+            with m.If(pipe.load(k + 1)):
+                m.d.sync += [
+                    a[k + 1].eq(Mux(ge, a[k] - bj, a[k])),
+                    q[k + 1].eq(q[k] | (ge << j)),
+                    b[k + 1].eq(b[k]),
+                ]
+        # last stage: e = b - ceil(rem / 2), shifted left by n - q
+        rem, qf, bf = a[qbits], q[qbits], b[qbits]
+        e = Signal(xb)
+        sh = Signal(range(n + 1))
+        m.d.comb += [e.eq(bf - ((rem + 1) >> 1)), sh.eq(n - qf)]
+        with m.If(pipe.load(stages - 1)):
+            m.d.sync += [
+                self.o_stream.payload.e.eq(e << sh),
+                self.o_stream.payload.tag.eq(tag[qbits]),
+            ]
+        return m
