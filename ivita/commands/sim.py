@@ -1,0 +1,138 @@
+"""``ivita sim UNIT``: run a unit's bench bit-exact against the reference model.
+
+``UNIT`` is a name from :data:`ivita.sim.registry.UNITS` (``array``, ``requant``, ...). The
+unit's own options (shapes, widths) come from its TB class and are parsed only once the unit is
+known, so listing the units imports no bench and a broken bench only breaks its own unit.
+``ivita sim UNIT --help`` lists them. A thin wrapper over :func:`ivita.sim.bench.run_bench`.
+
+Exit status: 0 when every element matched; 1 on any mismatch, timeout, stream-rule violation
+or failed build (the first mismatching element is printed with its coordinates and the seed);
+2 for invalid options; 3 when the simulator is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["register", "unit_parser", "run", "main"]
+
+EXIT_MISMATCH, EXIT_USAGE, EXIT_NO_SIMULATOR = 1, 2, 3
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"{v} is out of range; a stall probability is in [0, 1)")
+    return v
+
+
+def register(subparsers: Any) -> None:
+    """Add ``sim`` to the ``ivita`` subcommands."""
+    from ivita.sim.registry import units
+
+    names = units()
+    p = subparsers.add_parser(
+        "sim", help="run a unit's bench (cocotb on Icarus/Verilator, or amaranth.sim)",
+        description="Run a unit's bench bit-exact against ivita.model: random and corner "
+                    "vectors, random stalls on both stream sides, first mismatch reported with "
+                    "its coordinates and the seed.",
+        epilog=f"units: {', '.join(names)}. Options of a unit: ivita sim UNIT --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("unit", metavar="UNIT", choices=names,
+                   help=f"the unit to bench: {', '.join(names)}")
+    p.add_argument("unit_args", nargs=argparse.REMAINDER, metavar="...",
+                   help="the unit's options (see ivita sim UNIT --help)")
+    p.set_defaults(func=run)
+
+
+def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
+    """The option parser of one unit: run options plus the TB's own."""
+    from ivita.sim.bench import SIMULATORS
+
+    parser = argparse.ArgumentParser(prog=f"ivita sim {unit}", description=tb_cls.summary)
+    g = parser.add_argument_group("run")
+    g.add_argument("--simulator", choices=SIMULATORS, default="icarus",
+                   help="icarus or verilator (cocotb on the generated Verilog) or amaranth "
+                        "(amaranth.sim); default icarus")
+    g.add_argument("--seed", type=int, default=1, help="seed of vectors and stalls (default 1)")
+    g.add_argument("--stall", type=_probability, default=0.0,
+                   help="probability of an idle input cycle and of back-pressure on the output "
+                        "(default 0)")
+    g.add_argument("--stall-in", type=_probability, help="input idle probability (default --stall)")
+    g.add_argument("--stall-out", type=_probability,
+                   help="output back-pressure probability (default --stall)")
+    g.add_argument("--waves", action="store_true", default=None,
+                   help="write waves (Icarus FST, Verilator VCD, amaranth VCD); also IVITA_WAVES=1")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--out", metavar="DIR",
+                   help="keep Verilog, sidecar, vectors, logs and waves here")
+    g.add_argument("--build-dir", metavar="DIR",
+                   help="simulator build cache (default $IVITA_SIM_BUILD or ~/.cache/ivita/sim)")
+    g.add_argument("--max-cycles", type=int, help="cycle budget (default: from the beat count)")
+    g.add_argument("--corrupt-expected", action="store_true",
+                   help="change one expected value on purpose: the run must fail (self-check)")
+    tb_cls.add_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry of ``ivita sim``: parse the unit's options, run the bench, print the verdict."""
+    from ivita.sim.bench import json_default, run_bench
+    from ivita.sim.registry import get_tb
+    from ivita.sim.runner import SimulatorMissing
+
+    try:
+        tb_cls = get_tb(args.unit)
+    except Exception as e:  # an import error in one bench module must not look like a crash
+        print(f"ivita sim: cannot load the bench of {args.unit!r}: {type(e).__name__}: {e}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    parser = unit_parser(args.unit, tb_cls)
+    ns = parser.parse_args(args.unit_args)
+    try:
+        tb = tb_cls.from_args(ns)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    if ns.max_cycles is not None and ns.max_cycles < 1:
+        parser.error(f"--max-cycles={ns.max_cycles} must be at least 1")
+    stall_in = ns.stall_in if ns.stall_in is not None else ns.stall
+    stall_out = ns.stall_out if ns.stall_out is not None else ns.stall
+    try:
+        res = run_bench(tb, simulator=ns.simulator, seed=ns.seed, stall_in=stall_in,
+                        stall_out=stall_out, waves=ns.waves, work_dir=ns.out,
+                        build_root=ns.build_dir, corrupt_expected=ns.corrupt_expected,
+                        max_cycles=ns.max_cycles)
+    except SimulatorMissing as e:
+        print(f"ivita sim: {e}", file=sys.stderr)
+        return EXIT_NO_SIMULATOR
+    except RuntimeError as e:  # a failed simulator build
+        if ns.json:
+            print(json.dumps({"unit": args.unit, "simulator": ns.simulator, "seed": ns.seed,
+                              "passed": False, "errors": [str(e)]}))
+        else:
+            print(f"ivita sim: {e}", file=sys.stderr)
+        return EXIT_MISMATCH
+    if ns.json:
+        print(json.dumps(res.as_dict(), default=json_default))
+    else:
+        print(res.summary_text())
+    return 0 if res.passed else EXIT_MISMATCH
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ivita.commands.sim UNIT ...`` (same as ``ivita sim``)."""
+    parser = argparse.ArgumentParser(prog="ivita")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
