@@ -7,18 +7,20 @@
   valid element (no toggling on bubbles: this matters for the activity-based power model).
 - :class:`BankRing`: ownership of ``banks`` row buffers passed along three row stages
   (A: input, B: per-row scalar work, C: output), strictly in row order.
-- argument checks with the messages used across ivita (``name=value is out of range; ...``).
+- argument checks: ``check_int``/``check_bool`` come from :mod:`ivita.model._checks`, so the
+  messages (``name=value is out of range; ...``) are the same everywhere.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import numbers
 from typing import Any
 
 from amaranth import Module, Mux, Signal
 from amaranth.hdl import ShapeLike, Value
+
+from ivita.model._checks import check_bool, check_int  # noqa: F401  (re-exported)
 
 __all__ = ["StallPipe", "BankRing", "quiet_on_error", "check_int", "check_bool", "check_shape",
            "check_config", "const_mul", "ceil_log2", "ring_schedule", "steady_period"]
@@ -36,24 +38,6 @@ def quiet_on_error(init):
             self._MustUse__silence = True
             raise
     return wrapper
-
-
-def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
-    """An integer (not bool) within ``[lo, hi]``; messages name the value and the limit."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, not {type(v).__name__} ({v!r})")
-    v = int(v)
-    if lo is not None and v < lo:
-        raise ValueError(f"{name}={v} is out of range; it must be at least {lo}")
-    if hi is not None and v > hi:
-        raise ValueError(f"{name}={v} is out of range; it must be at most {hi}")
-    return v
-
-
-def check_bool(v: Any, name: str) -> bool:
-    if not isinstance(v, bool):
-        raise TypeError(f"{name} must be a bool, not {type(v).__name__} ({v!r})")
-    return v
 
 
 def check_shape(v: Any, name: str) -> ShapeLike:

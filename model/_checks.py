@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_int", "as_index", "check_int", "finish", "max_abs_bits"]
+__all__ = ["as_int", "as_index", "check_bool", "check_int", "finish", "max_abs_bits"]
 
 INT64_BITS = 63  # magnitude bits of a signed int64
 
@@ -42,6 +42,13 @@ def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -
         raise ValueError(f"{name}={v} is out of range; it must be at least {lo}")
     if hi is not None and v > hi:
         raise ValueError(f"{name}={v} is out of range; it must be at most {hi}")
+    return v
+
+
+def check_bool(v: Any, name: str) -> bool:
+    """Check that ``v`` is a bool (not merely truthy); return it."""
+    if not isinstance(v, bool):
+        raise TypeError(f"{name} must be a bool, not {type(v).__name__} ({v!r})")
     return v
 
 

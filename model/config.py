@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import check_int
+from ._checks import check_bool, check_int
 from .layernorm import layernorm_out_bits
 from .quant import BIAS_BITS, LN_BETA_BITS
 from .requant import required_acc_bits
@@ -25,12 +25,6 @@ __all__ = [
 OPERAND_BITS = (2, 16)      # legal operand code widths
 DEQUANT_FIRST_BITS = 16     # fixed-point width of the dequant-first baseline operands
 MAX_ACC_BITS = 48           # widest accumulator the generators support
-
-
-def _check_bool(v: Any, name: str) -> bool:
-    if not isinstance(v, bool):
-        raise TypeError(f"{name} must be a bool, not {type(v).__name__} ({v!r})")
-    return v
 
 
 def _ceil_log2(v: int) -> int:
@@ -77,7 +71,7 @@ class ArrayConfig(_Config):
         check_int(self.a_bits, "a_bits", *OPERAND_BITS)
         check_int(self.b_bits, "b_bits", *OPERAND_BITS)
         check_int(self.k_max, "k_max", 1, 1 << 20)
-        _check_bool(self.dequant_first, "dequant_first")
+        check_bool(self.dequant_first, "dequant_first")
         need = required_acc_bits(self.pe_a_bits, self.pe_b_bits, self.k_max)
         if self.acc_bits is None:
             object.__setattr__(self, "acc_bits", need)
@@ -305,7 +299,7 @@ class AttentionConfig(_Config):
         if not (50.0 < float(self.percentile) <= 100.0):
             raise ValueError(f"percentile={self.percentile!r} is out of range; it must be in "
                              f"(50, 100]")
-        _check_bool(self.asymmetric, "asymmetric")
+        check_bool(self.asymmetric, "asymmetric")
         _ = self.softmax  # constructing it validates the Shiftmax widths
         for unit, width in self.acc_widths().items():
             if width + self.mult_bits > 62:
