@@ -107,6 +107,9 @@ class SystolicArray(wiring.Component):
     def config(self) -> ArrayConfig:
         return self._config
 
+    #: :attr:`latency` counts from a tile's ``last`` input beat (read by ``ivita.sim.emit``).
+    latency_from = "last"
+
     @property
     def latency(self) -> int:
         """``cols + 2``: cycles from the last beat of a tile accepted to its first output valid.

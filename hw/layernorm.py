@@ -134,6 +134,9 @@ class IntLayerNorm(wiring.Component):
     c_lead = C_LEAD
     """Cycles from stage C taking a row to its first output."""
 
+    #: :attr:`latency` counts from a row's ``last`` input beat (read by ``ivita.sim.emit``).
+    latency_from = "last"
+
     @property
     def latency(self) -> int:
         """Cycles from a row's last input transfer to its first output: ``D + 5``."""

@@ -140,6 +140,9 @@ class Shiftmax(wiring.Component):
         """Cycles from stage C taking a row to its first output: ``P + 5``."""
         return self.exp_latency + 5
 
+    #: :meth:`latency` counts from a row's ``last`` input beat (read by ``ivita.sim.emit``).
+    latency_from = "last"
+
     def latency(self, n_tokens: int) -> int:
         """Cycles from a row's last input transfer to its first output, banks free and
         ``o_stream`` ready: ``N + 2P + F + 11``."""

@@ -250,6 +250,7 @@ class BenchResult:
             "stall_in": self.stall_in, "stall_out": self.stall_out,
             "cycles": r.get("cycles"), "stream_cycles": r.get("stream_cycles"),
             "latency": r.get("latency"), "latency_measured": r.get("latency_measured"),
+            "latency_from": r.get("latency_from"),
             "beats_in": r.get("beats_in"), "beats_out": r.get("beats_out"),
             "elements_checked": r.get("elements_checked"), "mismatches": r.get("mismatches"),
             "first_mismatch": r.get("first_mismatch"),
@@ -273,7 +274,9 @@ class BenchResult:
             f"  options: {json.dumps(self.options)}",
             f"  cycles: {r.get('cycles')} total, {r.get('stream_cycles')} from first input to "
             f"last output; latency {r.get('latency_measured')} measured"
-            + (f" ({r.get('latency')} declared)" if r.get('latency') is not None else ""),
+            + (f" ({r.get('latency')} declared)" if r.get('latency') is not None else "")
+            + (" from the first input beat with last set"
+               if r.get("latency_from") == "last" else " from the first input beat"),
             f"  beats: {r.get('beats_in')} in, {r.get('beats_out')} out; elements checked: "
             f"{r.get('elements_checked')}, mismatches: {r.get('mismatches')}",
             f"  time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items())

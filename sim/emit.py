@@ -29,6 +29,12 @@ from .sidecar import SCHEMA, Sidecar
 
 __all__ = ["EmitResult", "emit", "layout_node", "describe", "parse_verilog_ports", "provenance"]
 
+#: what a component's ``latency`` counts from: its first accepted input beat (element-wise and
+#: vector units), or the first input beat carrying ``last`` (units that need a whole tile or row
+#: before they can answer: the systolic array, Shiftmax, I-LayerNorm). Components declare it
+#: with a ``latency_from`` attribute; the default is ``"first"``.
+LATENCY_FROM = ("first", "last")
+
 
 @dataclass(frozen=True)
 class EmitResult:
@@ -154,6 +160,10 @@ def describe(component: wiring.Component, name: str, *, config: Any = None,
     latency = getattr(component, "latency", None)
     if not isinstance(latency, int) or isinstance(latency, bool):
         latency = None
+    latency_from = getattr(component, "latency_from", "first")
+    if latency_from not in LATENCY_FROM:
+        raise ValueError(f"{type(component).__name__}.latency_from={latency_from!r} is not one "
+                         f"of {', '.join(LATENCY_FROM)}")
     cfg = config.as_dict() if hasattr(config, "as_dict") else config
     cls = type(component)
     return {
@@ -162,6 +172,7 @@ def describe(component: wiring.Component, name: str, *, config: Any = None,
         "component": f"{cls.__module__}.{cls.__qualname__}",
         "config": cfg,
         "latency": latency,
+        "latency_from": latency_from,
         "clock": "clk" if "clk" in ports else None,
         "reset": "rst" if "rst" in ports else None,
         "ports": ports,

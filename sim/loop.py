@@ -76,6 +76,10 @@ class StreamDriver:
         self._valid = -1             # last value written to valid (-1: never written)
         self.first_accept: int | None = None
         self.last_accept: int | None = None
+        self.first_last_accept: int | None = None   # first accepted beat with `last` set
+        last = info.codec.node.get("fields", {}).get("last")
+        self._last_bit: int | None = last["offset"] if last and last["shape"]["width"] == 1 \
+            else None
 
     @property
     def done(self) -> bool:
@@ -87,6 +91,9 @@ class StreamDriver:
             if self.first_accept is None:
                 self.first_accept = cycle
             self.last_accept = cycle
+            if (self.first_last_accept is None and self._last_bit is not None
+                    and (self.beats[self.index] >> self._last_bit) & 1):
+                self.first_last_accept = cycle
 
     def drive(self, io: PortIO, cycle: int) -> None:
         if self._accept:
@@ -343,6 +350,12 @@ class BenchLoop:
         firsts_out = [m.cycles_first for m in self.monitors.values() if m.cycles_first is not None]
         lasts_out = [m.cycles_last for m in self.monitors.values() if m.cycles_last is not None]
         first_in = min(firsts_in) if firsts_in else None
+        # The measured latency counts from the same input beat as the declared one.
+        if self.sidecar.latency_from == "last":
+            refs = [d.first_last_accept for d in self.drivers if d.first_last_accept is not None]
+        else:
+            refs = firsts_in
+        lat_ref = min(refs) if refs else None
         wall = (self._t1 or time.perf_counter()) - (self._t0 or time.perf_counter())
         passed = not errors and all(sb.passed for sb in boards)
         return {
@@ -355,9 +368,10 @@ class BenchLoop:
             "last_in_cycle": max(lasts_in) if lasts_in else None,
             "first_out_cycle": min(firsts_out) if firsts_out else None,
             "last_out_cycle": max(lasts_out) if lasts_out else None,
-            "latency_measured": (min(firsts_out) - first_in) if first_in is not None and firsts_out
+            "latency_measured": (min(firsts_out) - lat_ref) if lat_ref is not None and firsts_out
             else None,
             "latency": self.sidecar.latency,
+            "latency_from": self.sidecar.latency_from,
             "beats_in": sum(d.index for d in self.drivers),
             "beats_out": sum(len(m.raws) for m in self.monitors.values()),
             "beats_expected": sum(m.expected for m in self.monitors.values()),

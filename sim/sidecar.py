@@ -89,6 +89,11 @@ class Sidecar:
         return self.data.get("latency")
 
     @property
+    def latency_from(self) -> str:
+        """``"first"`` or ``"last"``: which input beat the declared latency counts from."""
+        return self.data.get("latency_from", "first")
+
+    @property
     def clock(self) -> str | None:
         return self.data.get("clock")
 

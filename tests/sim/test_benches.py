@@ -197,3 +197,21 @@ def test_requant_bench_fails_on_a_corrupted_expected_value(
     fm, c = res.first_mismatch, res.corrupted
     assert fm is not None and c is not None and fm["beat"] == c["beat"]
     assert fm["coords"]["tile"] == c["beat"] // 4 and fm["coords"]["row"] == c["beat"] % 4
+
+
+# -- declared latency vs simulation (DESIGN.md §4 level 4) --------------------------------------
+
+@pytest.mark.parametrize("sim", [case("icarus"), case("amaranth")])
+@pytest.mark.parametrize("unit", ["array", "requant"])
+def test_declared_latency_equals_simulation(sim: str, unit: str, build_root: Path,
+                                            need_simulator: Callable[[str], None]) -> None:
+    """With no stalls, the first output comes exactly ``latency`` cycles after the input beat
+    the component counts from (the array: a tile's ``last`` beat; the requantizer: the first)."""
+    need_simulator(sim)
+    tb = array_tb(4, 3, 5, 6, 9, 2) if unit == "array" else requant_tb(3, 6, 20)
+    res = run_bench(tb, simulator=sim, seed=5, build_root=build_root)
+    check(res)
+    r = res.result
+    assert r["latency_from"] == ("last" if unit == "array" else "first")
+    assert r["latency"] == (3 + 2 if unit == "array" else 3)
+    assert r["latency_measured"] == r["latency"]
