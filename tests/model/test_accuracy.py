@@ -5,7 +5,6 @@ does not depend on the other subcommands."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import re
@@ -84,9 +83,6 @@ def test_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         _run(["--block", "--bits", "17"], capsys)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ivita.commands.sim") is None,
-                    reason="ivita/commands/sim.py (another subcommand) is not written yet; "
-                           "the full `ivita` parser imports every subcommand")
 def test_through_the_ivita_cli(capsys: pytest.CaptureFixture[str]) -> None:
     from ivita.cli import main
     assert main(["accuracy", "--block", "--bits", "8", "--json"]) == 0
