@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ivita.model import SoftmaxConfig, shiftmax
+from ivita.model._checks import check_int as _check_int
 
 from .bench import Stimulus, TB
 from .cocotb_bench import cocotb_test
@@ -76,14 +77,6 @@ def build_top(unit: Any) -> Any:
             return m
 
     return X0InPayload()
-
-
-def _check_int(v: Any, name: str, lo: int, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {type(v).__name__} ({v!r})")
-    if not lo <= v <= hi:
-        raise ValueError(f"{name}={v} is out of range; it must be in {lo}..{hi}")
-    return int(v)
 
 
 def x0_choices(rng: np.random.Generator, x0_bits: int, count: int) -> np.ndarray:
