@@ -30,6 +30,8 @@ def encode(layout: Any, value: Any) -> int:
     if isinstance(layout, data.StructLayout):
         bits = 0
         for name, fld in layout:
+            if Shape.cast(fld.shape).width == 0 and name not in value:
+                continue                      # a zero-width field carries nothing
             bits |= encode(fld.shape, value[name]) << fld.offset
         return bits
     if isinstance(layout, data.ArrayLayout):
@@ -84,6 +86,8 @@ class LaneRun:
 def run_lanes(dut: Any, beats: Sequence[Any], *, n_out: int, seed: int = 0,
               p_valid: float = 1.0, p_ready: float = 1.0,
               writes: Mapping[int, Sequence[Mapping[str, int]]] | None = None,
+              side: Sequence[Mapping[str, int]] | None = None,
+              setup: Mapping[str, int] | None = None,
               watch: Mapping[str, Any] | None = None, tail: int = 8,
               max_cycles: int | None = None, vcd: str | None = None) -> LaneRun:
     """Push ``beats`` (payload values) through ``dut`` and collect ``n_out`` output payloads.
@@ -93,6 +97,9 @@ def run_lanes(dut: Any, beats: Sequence[Any], *, n_out: int, seed: int = 0,
     ``writes``: ``{beat_index: [{port: value, ...}, ...]}``: before beat ``beat_index`` is
     presented (and after the previous beat was accepted), each dict is applied for one cycle
     (with the input idle) and the ports are then returned to 0 -- e.g. table writes.
+    ``side``: one ``{port: value}`` per beat, set on those DUT ports while that beat is
+    presented (e.g. a runtime ``x0`` travelling with the element).
+    ``setup``: ``{port: value}`` set once before the first cycle.
     ``watch``: ``{name: signal}`` read at the end into ``LaneRun.final``.
     """
     rng = random.Random(seed)
@@ -102,12 +109,16 @@ def run_lanes(dut: Any, beats: Sequence[Any], *, n_out: int, seed: int = 0,
     i_raw, o_raw = i_s.payload.as_value(), o_s.payload.as_value()
     packed = [encode(i_layout, b) for b in beats]
     writes = {k: list(v) for k, v in (writes or {}).items()}
+    if side is not None and len(side) != len(beats):
+        raise ValueError(f"side has {len(side)} entries for {len(beats)} beats")
     if max_cycles is None:
         slow = max(1.0 / max(p_valid, 0.05), 1.0 / max(p_ready, 0.05))
         max_cycles = int(500 + 20 * slow * (len(beats) + n_out + sum(map(len, writes.values()))))
     res = LaneRun([], [], [], 0)
 
     async def bench(ctx):
+        for port, value in (setup or {}).items():
+            ctx.set(getattr(dut, port), value)
         cycle, nxt, presenting, idle_after = 0, 0, False, None
         pending = list(writes.get(0, ()))
         while True:
@@ -118,6 +129,8 @@ def run_lanes(dut: Any, beats: Sequence[Any], *, n_out: int, seed: int = 0,
                     ctx.set(getattr(dut, port), value)
             elif not presenting and nxt < len(packed) and rng.random() < p_valid:
                 ctx.set(i_raw, packed[nxt])
+                for port, value in (side[nxt] if side is not None else {}).items():
+                    ctx.set(getattr(dut, port), value)
                 ctx.set(i_s.valid, 1)
                 presenting = True
             ready = rng.random() < p_ready

@@ -1,6 +1,8 @@
 """Drive a stream component in the Amaranth simulator (tests and benchmarks of ``ivita.hw``).
 
-:func:`run_stream` presents a list of input beats on ``dut.i_stream`` with random valid gaps,
+:func:`run_stream` (a thin wrapper over :func:`ivita.hw.simlanes.run_lanes`, the one cycle
+loop of the hardware tests) presents a list of input beats on ``dut.i_stream`` with random
+valid gaps,
 takes ``dut.o_stream`` with random ready deassertion, records the cycle of every transfer, and
 stops a fixed number of idle cycles after the expected number of outputs arrived (so a unit that
 emits too much is caught), or raises :class:`StreamTimeout` when it hangs. One async testbench
@@ -9,18 +11,17 @@ does both sides, so a run is deterministic for a given seed.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from amaranth.sim import Simulator
+from .simlanes import LaneTimeout, run_lanes
 
 __all__ = ["StreamRun", "StreamTimeout", "run_stream", "row_beats", "row_mismatch"]
 
 
-class StreamTimeout(AssertionError):
-    """The unit did not produce the expected outputs within ``max_cycles``."""
+#: Raised when the unit hangs (the shared loop's timeout; kept under this name for the tests).
+StreamTimeout = LaneTimeout
 
 
 @dataclass
@@ -45,63 +46,20 @@ def run_stream(dut: Any, beats: Sequence[dict[str, int]], *, n_out: int,
     set once before the first cycle. ``p_valid``/``p_ready``: per-cycle probabilities that the
     next beat is presented / that ``o_stream.ready`` is high. ``watch``: ``{name: value}`` of
     plain values (e.g. ``dut.error``, ``dut.error_flags.as_value()``) read at the end.
+    The cycle loop is :func:`ivita.hw.simlanes.run_lanes`; this wrapper splits the side ports
+    off the beats and keeps only ``out_fields`` of each output.
     """
-    rng = random.Random(seed)
     ports = tuple(ports)
     out_fields = tuple(out_fields)
-    watch = dict(watch or {})
     if max_cycles is None:
         max_cycles = 200 + 50 * (len(beats) + n_out) * max(1, round(1 / max(p_valid, 0.05)),
                                                              round(1 / max(p_ready, 0.05)))
-    res = StreamRun([], [], [], 0)
-    i_s, o_s = dut.i_stream, dut.o_stream
-    payload_fields = [{k: v for k, v in b.items() if k not in ports} for b in beats]
-
-    async def bench(ctx):
-        for name, value in (setup or {}).items():
-            ctx.set(getattr(dut, name), value)
-        cycle, nxt, presenting, idle_after = 0, 0, False, None
-        while True:
-            if not presenting and nxt < len(beats) and rng.random() < p_valid:
-                ctx.set(i_s.payload, payload_fields[nxt])
-                for p in ports:
-                    ctx.set(getattr(dut, p), beats[nxt][p])
-                ctx.set(i_s.valid, 1)
-                presenting = True
-            ready = rng.random() < p_ready
-            ctx.set(o_s.ready, ready)
-            _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(
-                i_s.ready, o_s.valid, o_s.payload)
-            if presenting and i_ready:
-                res.in_cycles.append(cycle)
-                nxt += 1
-                presenting = False
-                ctx.set(i_s.valid, 0)
-            if ready and o_valid:
-                res.outputs.append({f: int(getattr(o_payload, f)) for f in out_fields})
-                res.out_cycles.append(cycle)
-            cycle += 1
-            if idle_after is None and nxt == len(beats) and len(res.outputs) >= n_out:
-                idle_after = cycle + tail
-            if idle_after is not None and cycle >= idle_after:
-                break
-            if cycle >= max_cycles:
-                raise StreamTimeout(
-                    f"no progress after {cycle} cycles: {nxt}/{len(beats)} beats accepted, "
-                    f"{len(res.outputs)}/{n_out} outputs (seed={seed})")
-        res.cycles = cycle
-        for name, value in watch.items():
-            res.final[name] = int(ctx.get(value))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-    return res
+    run = run_lanes(dut, [{k: v for k, v in b.items() if k not in ports} for b in beats],
+                    n_out=n_out, seed=seed, p_valid=p_valid, p_ready=p_ready,
+                    side=[{p: b[p] for p in ports} for b in beats] if ports else None,
+                    setup=setup, watch=watch, tail=tail, max_cycles=max_cycles, vcd=vcd)
+    outputs = [{f: int(o[f]) for f in out_fields} for o in run.outputs]
+    return StreamRun(outputs, run.in_cycles, run.out_cycles, run.cycles, run.final)
 
 
 def row_beats(rows: Sequence[Sequence[int]], **ports: Sequence[int] | int) -> list[dict[str, int]]:
