@@ -1,15 +1,16 @@
-"""Restoring integer divider and the normalized reciprocal division of NUMERICS.md §4.1.
+"""Restoring integer divider and the normalized reciprocal division of docs/numerics.md §4.1.
 
-Normative model: :func:`ivita.model.recip_div` (``min((num * f) >> (L+2), 2^(out_bits-1)-1)``
-with ``L = bit_length(s)`` and ``f = 2^(L+out_bits+1) // s``).
+Normative model: :func:`ivita.model.recip_div`
+(``min((num * f + 2^(L+1)) >> (L+2), 2^(out_bits-1)-1)``, rounded half up, with
+``L = bit_length(s)`` and ``f = 2^(L+out_bits+1) // s``; docs/numerics.md §4.1, revision 2).
 
 - :class:`Divider`: ``dividend // divisor`` and ``dividend % divisor``, one quotient bit per
   cycle (sequential) or per pipeline stage (pipelined). Used by I-LayerNorm for the mean and
   for ``(2^31-1) // std``.
 - :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a restoring division of
   ``2^L - s`` by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter).
-- :class:`RecipMul`: ``(num, f, L) -> min((num*f) >> (L+2), 2^(out_bits-1)-1)``, the per-element
-  multiply and shift.
+- :class:`RecipMul`: ``(num, f, L) -> min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1)-1)``,
+  the per-element multiply, rounding shift and clamp.
 - :class:`RecipDiv`: the two chained, ``(num, s) -> recip_div(num, s, out_bits)``.
 """
 
@@ -38,8 +39,9 @@ def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
 class Divider(wiring.Component):
     """Unsigned restoring division ``quotient = dividend // divisor``, ``remainder``.
 
-    Normative: Python ``//`` and ``%`` on non-negative integers (NUMERICS.md §0: every division
-    of the spec has a non-negative dividend and a positive divisor).
+    Normative: Python ``//`` and ``%`` on non-negative integers (docs/numerics.md §0; a signed
+    dividend, such as the LayerNorm mean sum of §7, must be floor-divided by the caller around
+    this unsigned unit).
 
     Parameters (keyword-only)
     -------------------------
@@ -313,11 +315,13 @@ class Reciprocal(wiring.Component):
 
 
 class RecipMul(wiring.Component):
-    """``y = min((num * f) >> (L + 2), 2^(out_bits-1) - 1)``: the per-element half of §4.1.
+    """``y = min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1) - 1)``: the per-element half of
+    §4.1 (rounded half up, revision 2).
 
     Normative model: the last line of :func:`ivita.model.recip_div`. Two stages: the product
-    (maps to DSP48E1 slices), then the variable right shift (only ``out_bits + 1`` result bits
-    are formed) and the saturation.
+    (maps to DSP48E1 slices), then the rounding shift and the saturation. The rounding uses
+    ``(P + 2^(L+1)) >> (L+2) == ((P >> (L+1)) + 1) >> 1``, so only ``out_bits + 1`` bits of
+    ``P >> (L+1)`` are formed and the adder is ``out_bits + 1`` bits wide, not product-wide.
 
     Parameters (keyword-only): ``num_bits`` (1..62), ``s_bits`` (width of the ``s`` that ``f``
     and ``L`` came from), ``out_bits``, ``tag_shape``.
@@ -356,11 +360,12 @@ class RecipMul(wiring.Component):
         sh = Signal(range(self._s_bits + 3), reset_less=True)
         tag1 = Signal(self._tag_shape, reset_less=True)
         with m.If(pipe.load(0)):
-            m.d.sync += [prod.eq(p.num * p.f), sh.eq(p.L + 2)]
+            m.d.sync += [prod.eq(p.num * p.f), sh.eq(p.L + 1)]
         with m.If(pipe.adv):
             m.d.sync += tag1.eq(p.tag)
-        y = Signal(ob + 1)
-        m.d.comb += y.eq(prod >> sh)
+        half = Signal(ob + 1)          # P >> (L+1) <= 2^ob for num <= s
+        y = Signal(ob + 1)             # ((P >> (L+1)) + 1) >> 1 <= 2^(ob-1)
+        m.d.comb += [half.eq(prod >> sh), y.eq((half + 1) >> 1)]
         cap = (1 << (ob - 1)) - 1
         with m.If(pipe.load(1)):
             m.d.sync += [
@@ -371,7 +376,7 @@ class RecipMul(wiring.Component):
 
 
 class RecipDiv(wiring.Component):
-    """``y = recip_div(num, s, out_bits)`` (NUMERICS.md §4.1): :class:`Reciprocal` then
+    """``y = recip_div(num, s, out_bits)`` (docs/numerics.md §4.1): :class:`Reciprocal` then
     :class:`RecipMul`, ``num`` riding in the reciprocal's tag.
 
     Normative model: :func:`ivita.model.recip_div`. Requires ``0 <= num <= s``, ``s >= 1``

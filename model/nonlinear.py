@@ -1,5 +1,5 @@
 """Shift-based exponential, normalized reciprocal division, Shiftmax and ShiftGELU
-(NUMERICS.md §4, §4.1, §5, §6). Exact int64 arithmetic, reductions over the last axis."""
+(docs/numerics.md §4, §4.1, §5, §6). Exact int64 arithmetic, reductions over the last axis."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _check_exp_width(x0: int, n: int) -> None:
 
 
 def shift_exp(z: Any, x0: int, n: int) -> Any:
-    """``~ exp(z*S) * |x0| * 2^n`` for ``z <= 0`` (NUMERICS.md §4).
+    """``~ exp(z*S) * |x0| * 2^n`` for ``z <= 0`` (docs/numerics.md §4).
 
     ``shift_exp(0, x0, n) == |x0| << n`` (the real value 1). Output width:
     ``bit_length(|x0|) + n`` bits, unsigned.
@@ -53,11 +53,13 @@ def shift_exp(z: Any, x0: int, n: int) -> Any:
 
 
 def recip_div(num: Any, s: Any, out_bits: int) -> Any:
-    """``num / s`` as an unsigned code with scale ``2^-(out_bits-1)`` (NUMERICS.md §4.1).
+    """``num / s`` as an unsigned code with scale ``2^-(out_bits-1)`` (docs/numerics.md §4.1).
 
-    Requires ``0 <= num <= s`` and ``s >= 1`` (broadcast). Never above the exact quotient
-    ``num * 2^(out_bits-1) / s``, less than 1.25 LSB below it. Needs
-    ``bit_length(s) + out_bits + 2 <= 63``.
+    ``L = bit_length(s)``, ``f = 2^(L+out_bits+1) // s`` (one reciprocal),
+    ``min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1) - 1)``: rounded half up (revision 2;
+    revision 1 floored). Requires ``0 <= num <= s`` and ``s >= 1`` (broadcast). Before the
+    clamp the result lies within ``[-0.75, +0.5]`` LSB of the exact quotient
+    ``num * 2^(out_bits-1) / s``. Needs ``bit_length(s) + out_bits + 2 <= 63``.
     """
     nn, n_scalar = as_int(num, "num")
     ss, s_scalar = as_int(s, "s")
@@ -77,13 +79,13 @@ def recip_div(num: Any, s: Any, out_bits: int) -> Any:
                          f"needs {width} bits; at most 63 fit int64")
     L = bit_length(ss)
     f = np.left_shift(np.int64(1), L + out_bits + 1) // ss
-    q = np.right_shift(nn * f, L + 2)
+    q = np.right_shift(nn * f + np.left_shift(np.int64(1), L + 1), L + 2)
     out = np.minimum(q, (1 << (out_bits - 1)) - 1)
     return finish(out, n_scalar and s_scalar)
 
 
 def shiftmax(x: Any, x0: int, n: int = 15, out_bits: int = 8) -> Any:
-    """Integer softmax over the last axis (NUMERICS.md §5).
+    """Integer softmax over the last axis (docs/numerics.md §5).
 
     Output: unsigned codes ``0 .. 2^(out_bits-1)-1`` with scale ``2^-(out_bits-1)``. The row sum
     needs ``bit_length(|x0|) + n + ceil(log2 N)`` bits.
@@ -98,7 +100,7 @@ def shiftmax(x: Any, x0: int, n: int = 15, out_bits: int = 8) -> Any:
 
 
 def shift_gelu(x: Any, x0: int, n: int = 15, sig_bits: int = 8) -> Any:
-    """Sign-symmetric integer GELU ``x * sigma(1.702 x S)`` (NUMERICS.md §6), element-wise.
+    """Sign-symmetric integer GELU ``x * sigma(1.702 x S)`` (docs/numerics.md §6), element-wise.
 
     Output scale ``S * 2^-(sig_bits-1)``; width ``in_bits + sig_bits - 1`` signed bits.
     """

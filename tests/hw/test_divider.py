@@ -1,5 +1,5 @@
-"""Divider, Reciprocal and RecipDiv (hw/divider.py) against Python ``//`` and
-ivita.model.recip_div, bit for bit (NUMERICS.md §4.1)."""
+"""Divider, Reciprocal and RecipDiv (hw/divider.py) against Python ``divmod`` and
+ivita.model.recip_div, bit for bit (docs/numerics.md §4.1)."""
 
 import random
 import re
@@ -53,6 +53,66 @@ def test_divider_constant_dividend_and_short_quotient(pipelined):
     res = run_stream(short, vecs, n_out=len(vecs), out_fields=("quotient", "remainder"), seed=4)
     assert [(o["quotient"], o["remainder"]) for o in res.outputs] == \
         [divmod(v["dividend"], v["divisor"]) for v in vecs]
+
+
+def _const_dividend_cases():
+    """(dividend_bits, constant, quotient_bits): 1000, random constants (a fixed seed), patterns
+    whose bits differ from their neighbours, and a constant with a short quotient (high part
+    preloaded into the remainder)."""
+    rng = random.Random(SEED + 1000)
+    cases = [(10, 1000, None), (16, 1000, None), (12, 0b101101001011, None), (9, 0b100000001, None),
+             (13, 0, None), (14, 0b10101010101010, None)]
+    for bits in (7, 11, 17, 23):
+        cases.append((bits, rng.randrange(1 << (bits - 1), 1 << bits), None))
+    cases.append((20, rng.randrange(1 << 19, 1 << 20), 20))
+    return cases
+
+
+def _const_divisors(rng, divisor_bits, dividend):
+    """Every divisor 1..min(2^divisor_bits - 1, 64), the dividend's own neighbours (remainder 0,
+    quotient 1), and random values."""
+    top = (1 << divisor_bits) - 1
+    ds = list(range(1, min(top, 64) + 1))
+    ds += [d for d in (dividend - 1, dividend, dividend + 1, dividend // 2, dividend // 3 + 1)
+           if 1 <= d <= top]
+    ds += [rng.randint(1, top) for _ in range(24)]
+    return ds
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+@pytest.mark.parametrize("dividend_bits,dividend,quotient_bits", _const_dividend_cases())
+def test_divider_constant_dividend_quotient_and_remainder(pipelined, dividend_bits, dividend,
+                                                          quotient_bits):
+    """A constant dividend other than all ones: every quotient bit position of the constant
+    is exercised (divisor 1 returns the constant itself, 2 and 3 every other bit), and the
+    remainder is checked too (a wrong constant bit index gave 1000 // 1 = 1012)."""
+    seed = SEED + dividend + dividend_bits + 5 * pipelined
+    rng = random.Random(seed)
+    divisor_bits = min(dividend_bits, 12)
+    dut = Divider(dividend_bits=dividend_bits, divisor_bits=divisor_bits, dividend=dividend,
+                  quotient_bits=quotient_bits, pipelined=pipelined)
+    vecs = [{"divisor": d} for d in _const_divisors(rng, divisor_bits, dividend)]
+    res = run_stream(dut, vecs, n_out=len(vecs), out_fields=("quotient", "remainder"), seed=seed,
+                     p_valid=0.7, p_ready=0.6)
+    assert len(res.outputs) == len(vecs), f"seed={seed}"
+    got = [(o["quotient"], o["remainder"]) for o in res.outputs]
+    want = [divmod(dividend, v["divisor"]) for v in vecs]
+    bad = [(v["divisor"], g, w) for v, g, w in zip(vecs, got, want) if g != w]
+    assert not bad, f"seed={seed} dividend={dividend}: (divisor, got, expected) {bad[:4]}"
+
+
+def test_divider_constant_dividend_short_quotient():
+    """Constant dividend with quotient_bits < dividend_bits (its high bits start the
+    remainder): the caller's precondition ``dividend >> quotient_bits < divisor`` holds."""
+    dividend, qb = 1000, 4                         # 1000 >> 4 = 62: divisors 63..1000
+    for pipelined in (False, True):
+        dut = Divider(dividend_bits=10, divisor_bits=10, dividend=dividend, quotient_bits=qb,
+                      pipelined=pipelined)
+        vecs = [{"divisor": d} for d in list(range(63, 80)) + [125, 333, 999, 1000, 1001, 1023]]
+        res = run_stream(dut, vecs, n_out=len(vecs), out_fields=("quotient", "remainder"),
+                         seed=11, p_ready=0.5)
+        assert [(o["quotient"], o["remainder"]) for o in res.outputs] == \
+            [divmod(dividend, v["divisor"]) for v in vecs]
 
 
 @pytest.mark.parametrize("pipelined", [False, True])

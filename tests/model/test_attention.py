@@ -149,8 +149,9 @@ def test_arrays_round_trip(small) -> None:  # type: ignore[no-untyped-def]
 
 # Attention-branch relative L2 error, default config (dim 64, 4 heads, 16 tokens, mse
 # calibration, attn/prob 8 bits), seed 0; measured values in docs/numerics.md. The bounds
-# leave about 30 % headroom, so a regression of the integer path or of calibration fails.
-BRANCH_REL_L2_MAX = {2: 1.2, 3: 0.75, 4: 0.45, 5: 0.26, 6: 0.17, 7: 0.11, 8: 0.08}
+# leave about 30 % headroom, so a regression of the integer path or of calibration fails
+# (revision 1's flooring recip_div, 0.0592 at 8 bits, fails the 8-bit bound).
+BRANCH_REL_L2_MAX = {2: 1.2, 3: 0.76, 4: 0.44, 5: 0.25, 6: 0.155, 7: 0.087, 8: 0.053}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""model/nonlinear.py: shift_exp, recip_div, shiftmax, shift_gelu (NUMERICS.md §4-§6).
+"""model/nonlinear.py: shift_exp, recip_div, shiftmax, shift_gelu (docs/numerics.md §4-§6).
 
 Bounds used here (derived in docs/numerics.md §"Error bounds"):
 
@@ -6,10 +6,13 @@ Bounds used here (derived in docs/numerics.md §"Error bounds"):
   ``(1 - 1/L) * 2^((1.4375 z - 1/2) / L)  <=  E  <=  K * 2^(max(1.4375 z + 15/16, -n L) / L)``
   where ``K = max (1 + f/2) / 2^f = 2^(2 - 1/ln2) / (2 ln2) = 1.06148`` (the chord of ``2^f``).
   The floors of ``z >> 1``, ``z >> 4`` move ``zp`` by -1/2..+15/16, ``r >> 1`` loses < 1/2.
-- recip_div: ``num * 2^(out_bits-1) / s - 5/4 < q <= num * 2^(out_bits-1) / s``.
-- shiftmax: an element is ``E_i / sum_j E_j`` minus the recip_div loss, so with the envelope
-  ``lo_i / (lo_i + sum_{j!=i} up_j) - 1.25 LSB <= P_i * 2^-(out_bits-1) <=
-  up_i / (up_i + sum_{j!=i} lo_j)``; rows sum to ``2^(out_bits-1) - N .. 2^(out_bits-1)``.
+- recip_div (revision 2, rounded): before the clamp ``q`` lies in
+  ``(num * 2^(out_bits-1) / s - 3/4, num * 2^(out_bits-1) / s + 1/2]``; the clamp to
+  ``2^(out_bits-1) - 1`` only lowers it. (Revision 1 floored: ``(exact - 5/4, exact]``.)
+- shiftmax: an element is ``E_i / sum_j E_j`` plus the recip_div error, so with the envelope
+  ``min(lo_i / (lo_i + sum_{j!=i} up_j) - 0.75 LSB, 1 - 1 LSB) <= P_i * 2^-(out_bits-1) <=
+  up_i / (up_i + sum_{j!=i} lo_j) + 0.5 LSB``; rows sum to more than
+  ``2^(out_bits-1) - N/2 - 5/4`` and at most ``2^(out_bits-1) + N/2``.
 - shift_gelu: ``sigma(1.702 x S)`` from ``E(-|x|)`` through the same envelope and recip_div.
 """
 
@@ -79,6 +82,22 @@ def test_shift_exp_vector_equals_scalar() -> None:
 
 # ----------------------------------------------------------------------------- recip_div
 
+def _recip_div_in_bounds(num, s, out_bits: int) -> np.ndarray:
+    """Elementwise: is ``q = recip_div(num, s, out_bits)`` within the revision-2 bound?
+
+    With ``E = num * 2^(out_bits-1) / s`` (exact) and the cap ``2^(out_bits-1) - 1``:
+    ``q <= E + 1/2`` and (``q >= E - 3/4`` or ``q`` is the cap). Exact integer arithmetic
+    (everything multiplied by ``4 s``), so it also runs vectorized on int64 for small values.
+    """
+    q = np.asarray(recip_div(num, s, out_bits), dtype=object)
+    num, s = np.asarray(num, dtype=object), np.asarray(s, dtype=object)
+    e4 = 4 * (num << (out_bits - 1))                # 4 s E
+    cap = (1 << (out_bits - 1)) - 1
+    ok_hi = 4 * s * q <= e4 + 2 * s
+    ok_lo = (4 * s * q >= e4 - 3 * s) | (q == cap)
+    return np.asarray(ok_hi & ok_lo & (q >= 0) & (q <= cap), dtype=bool)
+
+
 @PROP
 @given(data=st.data(), out_bits=st.integers(2, 32))
 def test_recip_div_exact_rational_bound(data: st.DataObject, out_bits: int) -> None:
@@ -86,25 +105,54 @@ def test_recip_div_exact_rational_bound(data: st.DataObject, out_bits: int) -> N
     num = data.draw(st.integers(0, s))
     q = recip_div(num, s, out_bits)
     exact = Fraction(num << (out_bits - 1), s)
-    assert q <= exact
-    assert exact - q < Fraction(5, 4)
-    assert 0 <= q <= (1 << (out_bits - 1)) - 1
+    cap = (1 << (out_bits - 1)) - 1
+    assert q <= exact + Fraction(1, 2)
+    assert q >= exact - Fraction(3, 4) or q == cap
+    assert 0 <= q <= cap
 
 
-def test_recip_div_worst_cases_stay_below_five_quarters() -> None:
-    # s just above a power of two loses the most in the reciprocal; num = s hits the clamp
-    worst = Fraction(0)
+@PROP
+@given(data=st.data(), out_bits=st.integers(2, 16))
+def test_recip_div_bound_near_integer_and_half_quotients(data: st.DataObject,
+                                                         out_bits: int) -> None:
+    # num chosen so that the exact quotient sits just below k + 1/2 or k + 1: where a floor
+    # (revision 1) is furthest from it
+    s = data.draw(st.integers(2, (1 << 40) - 1))
+    k = data.draw(st.integers(0, (1 << (out_bits - 1)) - 1))
+    for target in (Fraction(2 * k + 1, 2), Fraction(k + 1)):
+        num = min(s, int(target * s / (1 << (out_bits - 1))))   # floor: exact <= target
+        for nm in (num, max(num - 1, 0)):
+            assert bool(_recip_div_in_bounds(nm, s, out_bits)), (nm, s, out_bits)
+
+
+@pytest.mark.parametrize("out_bits", [2, 3, 4, 5, 8, 16])
+def test_recip_div_bound_exhaustive_small(out_bits: int) -> None:
+    # every s in 1..400 and every num in 0..s
+    s = np.concatenate([np.full(v + 1, v) for v in range(1, 401)])
+    num = np.concatenate([np.arange(v + 1) for v in range(1, 401)])
+    ok = _recip_div_in_bounds(num, s, out_bits)
+    assert bool(ok.all()), list(zip(num[~ok][:5], s[~ok][:5]))
+
+
+def test_recip_div_bound_is_tight() -> None:
+    # the +1/2 end is reached (s a power of two, quotient exactly k + 1/2: half rounds up),
+    # the -3/4 end is approached (s just above a power of two loses ~1/4 in the reciprocal)
+    hi = lo = Fraction(0)
     for L in range(1, 40):
         for s in ((1 << (L - 1)) + 1, (1 << L) - 1, 1 << (L - 1)):
-            for num in (s, s - 1, s // 2, (s * 2) // 3):
+            for num in sorted({s, s - 1, s // 2, (s * 2) // 3, (s + 1) // 2, 1}):
                 for ob in (2, 8, 16):
-                    if num < 0:
-                        continue
                     q = recip_div(num, s, ob)
-                    d = Fraction(num << (ob - 1), s) - q
-                    assert 0 <= d < Fraction(5, 4)
-                    worst = max(worst, d)
-    assert worst >= 1  # the bound is not vacuous: num = s loses a whole LSB at the clamp
+                    d = q - Fraction(num << (ob - 1), s)
+                    if q < (1 << (ob - 1)) - 1:
+                        assert Fraction(-3, 4) <= d <= Fraction(1, 2), (num, s, ob)
+                        lo, hi = min(lo, d), max(hi, d)
+    assert hi == Fraction(1, 2) and lo >= Fraction(-3, 4)
+    # found by search (s < 5000, out_bits 8): 3939 * 128 / 4010 = 125.73 comes out as 125
+    assert Fraction(-3, 4) < recip_div(3939, 4010, 8) - Fraction(3939 << 7, 4010) < Fraction(-7, 10)
+    assert recip_div(1, 4, 2) == 1            # 1 * 2 / 4 = 1/2 rounds up (a floor gives 0)
+    assert recip_div(1, 1, 8) == 127          # num = s: 128 clamps to 127
+    assert recip_div(128, 197 * 128, 8) == 1  # 128/197 = 0.65 LSB rounds to 1 (floor: 0)
 
 
 def test_recip_div_vector_equals_scalar() -> None:
@@ -122,13 +170,16 @@ def test_recip_div_vector_equals_scalar() -> None:
        N=st.integers(1, 64), x0=st.integers(-64, -1))
 def test_shiftmax_rows_sum_to_about_one(data: st.DataObject, in_bits: int, out_bits: int,
                                         N: int, x0: int) -> None:
-    # sum_i floor(ex_i f / 2^(L+2)) > 2^(ob-1) - 1/4 - N (the reciprocal loses < s/2^(L+2) <
-    # 1/4 over the whole row, each floor < 1), and never exceeds 2^(ob-1).
+    # the reciprocal loses < s/2^(L+2) < 1/4 over the whole row, each rounding is within
+    # (-1/2, +1/2], and the clamp (one element at most) loses at most 1 more:
+    # 2^(ob-1) - N/2 - 5/4 < sum <= 2^(ob-1) + N/2 (revision 1's floor: 2^(ob-1) - N .. 2^(ob-1)).
     lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
     row = np.array(data.draw(st.lists(st.integers(lo, hi), min_size=N, max_size=N)))
     p = shiftmax(row, x0, 15, out_bits)
     total = int(p.sum())
-    assert (1 << (out_bits - 1)) - N <= total <= 1 << (out_bits - 1)
+    half = 1 << (out_bits - 1)
+    assert 4 * total > 4 * half - 2 * N - 5
+    assert 2 * total <= 2 * half + N
     assert int(p.min()) >= 0 and int(p.max()) <= (1 << (out_bits - 1)) - 1
 
 
@@ -153,12 +204,13 @@ def test_shiftmax_within_envelope_and_vs_float_softmax(in_bits: int, out_bits: i
     p_lo = lo / (lo + (s_up - up))
     p_up = up / (up + (s_lo - lo))
     lsb = 1.0 / (1 << (out_bits - 1))
-    assert np.all(P >= p_lo - 1.25 * lsb - SLACK)
-    assert np.all(P <= p_up + SLACK)
+    # q = min(r, cap) with r >= exact - 3/4: the clamp can only pull down to the cap
+    assert np.all(P >= np.minimum(p_lo - 0.75 * lsb, 1.0 - lsb) - SLACK)
+    assert np.all(P <= p_up + 0.5 * lsb + SLACK)
     # against float softmax of the real scores (x * S): documented bound for S <= 1/8
     if S <= 1.0 / 8:
         err = float(np.max(np.abs(P - _softmax(x * S))))
-        assert err <= 0.06 + 1.25 * lsb, err
+        assert err <= 0.06 + lsb, err       # the clamp: q >= exact - 1 LSB
 
 
 def test_shiftmax_vector_equals_rowwise() -> None:
@@ -200,18 +252,19 @@ def test_shift_gelu_within_envelope_and_vs_float(in_bits: int, sig_bits: int) ->
     sig[nz] = out[nz] / x[nz].astype(np.float64) / (1 << (sig_bits - 1))
     lo, up = envelope(-np.abs(x), L, n)
     pos = x >= 0
-    sig_lo = np.where(pos, 1.0 / (1.0 + up), lo / (1.0 + lo)) - 1.25 * lsb
-    sig_hi = np.where(pos, 1.0 / (1.0 + lo), up / (1.0 + up))
+    sig_lo = np.minimum(np.where(pos, 1.0 / (1.0 + up), lo / (1.0 + lo)) - 0.75 * lsb,
+                        1.0 - lsb)                         # the clamp pulls down to the cap
+    sig_hi = np.where(pos, 1.0 / (1.0 + lo), up / (1.0 + up)) + 0.5 * lsb
     assert np.all(sig[nz] >= sig_lo[nz] - SLACK)
     assert np.all(sig[nz] <= sig_hi[nz] + SLACK)
     assert out[~nz].tolist() == [0] * int((~nz).sum())
     # against float GELU (sigmoid form), relative to |x|: documented |sigma error| <=
-    # 0.07 + 1.25 LSB when the folded scale 1.702 S is <= 1/8
+    # 0.07 + 1 LSB when the folded scale 1.702 S is <= 1/8 (the clamp: q >= exact - 1 LSB)
     if 1.702 * S <= 1.0 / 8:
         xr = x * S
         real = out * S * lsb
         err = np.abs(real - _gelu_sigmoid(xr))
-        assert np.all(err <= np.abs(xr) * (0.07 + 1.25 * lsb) + SLACK)
+        assert np.all(err <= np.abs(xr) * (0.07 + lsb) + SLACK)
         # and the sigmoid form itself is within 0.021 of the erf GELU
         assert float(np.max(np.abs(_gelu_sigmoid(xr) - _gelu_erf(xr)))) <= 0.021
 
