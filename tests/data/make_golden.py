@@ -2,7 +2,8 @@
 """Write the golden vectors of the integer reference model: tests/data/golden_model.npz + .json.
 
 Run from the repository root, only when the model's arithmetic is changed *on purpose* (with
-the matching change to shared/NUMERICS.md in the same commit):
+the matching change to docs/numerics.md), after committing that change (so the provenance
+records a clean ``model/``):
 
     python tests/data/make_golden.py
 

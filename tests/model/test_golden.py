@@ -2,8 +2,8 @@
 recompute every stored case with the current model and compare with ``==``.
 
 A failure means the integer model's output changed. If that was intended (a spec change in
-shared/NUMERICS.md), regenerate with ``python tests/data/make_golden.py`` in the same commit;
-otherwise it is a regression.
+docs/numerics.md), commit the model change, regenerate with ``python tests/data/make_golden.py``
+from the clean tree and commit the data (tests/data/README.md); otherwise it is a regression.
 """
 
 from __future__ import annotations
