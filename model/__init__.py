@@ -1,6 +1,6 @@
 """ivita.model: the numpy integer reference model, the bit-exact specification.
 
-Implements shared/NUMERICS.md; every other part of ivita (hardware, benches, firmware, flows)
+Implements docs/numerics.md; every other part of ivita (hardware, benches, firmware, flows)
 is checked against these functions with ``==``. Imports numpy and the standard library only.
 
 - integer path (exact, no floats): :mod:`.core`, :mod:`.requant`, :mod:`.nonlinear`,
@@ -34,7 +34,7 @@ from .requant import (
 )
 
 __all__ = [
-    # NUMERICS.md §9 contract
+    # docs/numerics.md §9 contract
     "saturate", "round_shift", "isqrt", "dyadic", "requantize", "linear_acc", "shift_exp",
     "recip_div", "shiftmax", "shift_gelu", "int_layernorm",
     # integer helpers

@@ -5,7 +5,7 @@
   calibrate).
 - :func:`quantize_block`: offline (floats allowed) calibration on float inputs, producing an
   :class:`AttentionParams` of integer codes, dyadic ``(b, c)`` tables and ``x0``.
-- :func:`attention_block`: the integer block of NUMERICS.md §8, built only from the model
+- :func:`attention_block`: the integer block of docs/numerics.md §8, built only from the model
   functions (``int_layernorm``, ``requantize``, ``linear_acc``, ``shiftmax``, ``residual_add``);
   it never touches a float.
 
@@ -231,7 +231,7 @@ class AttentionParams:
     ``(out, in)`` ``w_bits`` codes. ``ln_*``: LayerNorm requantizer (``b`` unsigned
     ``mult_bits``, ``c`` 0..63, ``ln_beta`` signed 40-bit, ``h_zero`` the zero point of ``h``
     already folded into ``ln_beta`` and ``bq/bk/bv``). ``bq, bk, bv, bo``: 32-bit integer
-    biases with the zero-point term folded in (NUMERICS.md §3). ``a_b, a_c``: scores
+    biases with the zero-point term folded in (docs/numerics.md §3). ``a_b, a_c``: scores
     requantizer with ``1/sqrt(d)`` folded; ``x0``: Shiftmax constant of the score scale.
     ``rx_*``/``ry_*``: the two branches of the residual add. ``scales`` is offline metadata.
     """
@@ -424,7 +424,7 @@ def quantize_block(block: FloatBlock, config: AttentionConfig, calib_x: Any) -> 
 
 
 def attention_block_trace(x_int: Any, params: AttentionParams) -> dict[str, np.ndarray]:
-    """The integer block of NUMERICS.md §8 with every intermediate (int64 arrays).
+    """The integer block of docs/numerics.md §8 with every intermediate (int64 arrays).
 
     ``x_int``: ``(..., tokens, dim)`` signed ``resid_bits`` codes (any ``tokens`` up to
     ``config.tokens``). Keys: ``x``, ``n`` (LayerNorm, 31-bit), ``h``, ``q``, ``k``, ``v``
@@ -462,7 +462,7 @@ def attention_block_trace(x_int: Any, params: AttentionParams) -> dict[str, np.n
 
 
 def attention_block(x_int: Any, params: AttentionParams) -> np.ndarray:
-    """One integer pre-norm MHSA block (NUMERICS.md §8 with the residual add of §2).
+    """One integer pre-norm MHSA block (docs/numerics.md §8 with the residual add of §2).
 
     ``x_int``: ``(..., tokens, dim)`` signed ``resid_bits`` codes with scale
     ``params.scales.x``; returns int64 codes of the same shape, ``resid_bits`` wide, scale

@@ -53,7 +53,7 @@ class ArrayConfig(_Config):
     ``a_bits``/``b_bits`` are the operand code widths (2..16). ``k_max`` is the longest reduction
     the accumulators must hold exactly; ``acc_bits`` defaults to the exact need
     (:func:`ivita.model.required_acc_bits`) and a narrower one is rejected. With
-    ``dequant_first`` the PEs multiply 16-bit fixed-point operands (the baseline of NUMERICS.md
+    ``dequant_first`` the PEs multiply 16-bit fixed-point operands (the baseline of docs/numerics.md
     §3) and the accumulator is sized for 16 x 16 bits.
     """
 
@@ -98,7 +98,7 @@ class ArrayConfig(_Config):
 
 @dataclass(frozen=True, kw_only=True)
 class RequantConfig(_Config):
-    """``lanes`` parallel dyadic requantizers (NUMERICS.md §2), one per array column.
+    """``lanes`` parallel dyadic requantizers (docs/numerics.md §2), one per array column.
 
     ``b`` is unsigned, ``mult_bits`` wide; ``c`` is 0..``max_shift`` (default
     ``min(63, acc_bits + mult_bits)``: a larger shift always yields 0). Requires
@@ -137,7 +137,7 @@ class RequantConfig(_Config):
 
 @dataclass(frozen=True, kw_only=True)
 class SoftmaxConfig(_Config):
-    """Shiftmax over rows of up to ``max_tokens`` signed ``in_bits`` codes (NUMERICS.md §5).
+    """Shiftmax over rows of up to ``max_tokens`` signed ``in_bits`` codes (docs/numerics.md §5).
 
     ``x0`` is a runtime value with ``1 <= |x0| < 2^x0_bits``.
     """
@@ -181,7 +181,7 @@ class SoftmaxConfig(_Config):
 
 @dataclass(frozen=True, kw_only=True)
 class GeluConfig(_Config):
-    """ShiftGELU on signed ``in_bits`` codes (NUMERICS.md §6); runtime ``x0``."""
+    """ShiftGELU on signed ``in_bits`` codes (docs/numerics.md §6); runtime ``x0``."""
 
     in_bits: int = 8
     n: int = 15
@@ -212,7 +212,7 @@ class GeluConfig(_Config):
 
 @dataclass(frozen=True, kw_only=True)
 class LayerNormConfig(_Config):
-    """I-LayerNorm over rows of ``channels`` signed ``in_bits`` values (NUMERICS.md §7)."""
+    """I-LayerNorm over rows of ``channels`` signed ``in_bits`` values (docs/numerics.md §7)."""
 
     in_bits: int = 16
     channels: int = 64
@@ -244,7 +244,7 @@ W_CALIBRATIONS = ("minmax", "mse")
 
 @dataclass(frozen=True, kw_only=True)
 class AttentionConfig(_Config):
-    """One pre-norm multi-head self-attention block (NUMERICS.md §8).
+    """One pre-norm multi-head self-attention block (docs/numerics.md §8).
 
     ``a_bits``: Q/K/V/O and LayerNorm-output activation codes; ``w_bits``: weight codes;
     ``attn_bits``: attention scores fed to Shiftmax; ``prob_bits``: Shiftmax output (the
@@ -312,7 +312,7 @@ class AttentionConfig(_Config):
         return self.dim // self.heads
 
     def acc_widths(self) -> dict[str, int]:
-        """Signed width of every requantizer input of the block (NUMERICS.md §8).
+        """Signed width of every requantizer input of the block (docs/numerics.md §8).
 
         ``layernorm``: ``int_layernorm`` output (31 bits) plus ``beta_int`` (40 bits);
         ``qkv``/``out``: ``a_bits x w_bits`` over ``dim`` terms plus a 32-bit bias;

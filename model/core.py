@@ -1,4 +1,4 @@
-"""Elementary integer operations of NUMERICS.md §0 and §7 (exact square root).
+"""Elementary integer operations of docs/numerics.md §0 and §7 (exact square root).
 
 All functions are exact on int64 and never use floats.
 """
@@ -25,7 +25,7 @@ def unsigned_range(bits: int) -> tuple[int, int]:
 
 
 def saturate(v: Any, bits: int, signed: bool = True) -> Any:
-    """Clamp to the ``bits``-wide signed (or unsigned) range (NUMERICS.md §0).
+    """Clamp to the ``bits``-wide signed (or unsigned) range (docs/numerics.md §0).
 
     ``bits`` is 1..63 (signed needs at least 1 bit, unsigned at most 62 so the bound fits int64).
     """
@@ -36,7 +36,8 @@ def saturate(v: Any, bits: int, signed: bool = True) -> Any:
 
 
 def round_shift(v: Any, s: Any) -> Any:
-    """``(v + 2^(s-1)) >> s`` for ``s > 0``, ``v`` for ``s == 0``: round half up (NUMERICS.md §0).
+    """``(v + 2^(s-1)) >> s`` for ``s > 0``, ``v`` for ``s == 0``: round half up
+    (docs/numerics.md §0).
 
     ``s`` broadcasts against ``v`` and lies in 0..63. ``v + 2^(s-1)`` must fit int64; a value
     that would overflow is a ValueError.
@@ -69,7 +70,7 @@ def bit_length(v: Any) -> Any:
 
 
 def isqrt(v: Any) -> Any:
-    """Exact floor square root of non-negative int64 values (NUMERICS.md §7).
+    """Exact floor square root of non-negative int64 values (docs/numerics.md §7).
 
     Implemented digit by digit (two result bits per step, shifts and subtractions only), the
     same recurrence the hardware square root uses.

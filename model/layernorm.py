@@ -1,4 +1,4 @@
-"""I-LayerNorm with an exact integer square root (NUMERICS.md §7)."""
+"""I-LayerNorm with an exact integer square root (docs/numerics.md §7)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def layernorm_out_bits() -> int:
 
 
 def int_layernorm(x: Any) -> Any:
-    """Normalize each row over the last axis, before the affine part (NUMERICS.md §7).
+    """Normalize each row over the last axis, before the affine part (docs/numerics.md §7).
 
     ``mu = (sum + C//2) // C`` (floor division; ``sum`` may be negative), ``var = sum((x-mu)^2)``
     (not divided by ``C``), ``std = max(isqrt(var), 1)``, ``g = (2^31-1) // std``,

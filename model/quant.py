@@ -1,9 +1,9 @@
 """Offline quantization: scales, codes and the integer constants of the inference path.
 
-This is the *offline* side of the reference model (NUMERICS.md §1-§3, §5-§7): floats are allowed
-here, and only here, to turn real tensors and scales into the integer codes, dyadic ``(b, c)``
-tables, integer biases and ``x0`` constants that the integer path consumes. Nothing in this
-module runs at inference time. numpy + stdlib only.
+This is the *offline* side of the reference model (docs/numerics.md §1-§3, §5-§7): floats are
+allowed here, and only here, to turn real tensors and scales into the integer codes, dyadic
+``(b, c)`` tables, integer biases and ``x0`` constants that the integer path consumes. Nothing
+in this module runs at inference time. numpy + stdlib only.
 
 Conventions
 -----------
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 CODE_BITS = (2, 16)   #: legal code widths of quantized tensors
-BIAS_BITS = 32        #: signed width of integer Linear biases (NUMERICS.md §1)
+BIAS_BITS = 32        #: signed width of integer Linear biases (docs/numerics.md §1)
 LN_BETA_BITS = 40     #: signed width of the integer LayerNorm offset ``beta_int``
 X0_MAX_BITS = 31      #: ``|x0|`` must stay below ``2^31``
 
@@ -127,7 +127,7 @@ def symmetric_scale(absmax: Any, bits: int) -> Any:
 
 
 def quantize(r: Any, scale: Any, bits: int, *, axis: int | None = None) -> np.ndarray:
-    """Symmetric codes ``saturate(rint(r / scale), bits)`` as int64 (NUMERICS.md §1).
+    """Symmetric codes ``saturate(rint(r / scale), bits)`` as int64 (docs/numerics.md §1).
 
     ``scale`` is a positive float (per tensor) or a 1-D array of per-channel scales along
     ``axis``. Codes lie in ``[-2^(bits-1), 2^(bits-1) - 1]``; ``bits`` is 2..16.
@@ -142,7 +142,7 @@ def quantize(r: Any, scale: Any, bits: int, *, axis: int | None = None) -> np.nd
 def quantize_asymmetric(r: Any, scale: float, zero_point: int, bits: int) -> np.ndarray:
     """Asymmetric codes ``saturate(rint(r / scale) + zero_point, bits)`` as int64.
 
-    ``zero_point`` must lie inside the signed ``bits``-wide code range (NUMERICS.md §1).
+    ``zero_point`` must lie inside the signed ``bits``-wide code range (docs/numerics.md §1).
     """
     bits = _check_bits(bits)
     lo, hi = signed_range(bits)
@@ -317,7 +317,8 @@ def calibrate_asymmetric(x: Any, bits: int, percentile: float | None = None, *,
 # --------------------------------------------------------------------------- constants
 
 def requant_multiplier(in_scale: Any, out_scale: Any, mult_bits: int = 16) -> tuple[Any, Any]:
-    """Dyadic ``(b, c)`` for ``m = in_scale / out_scale`` (NUMERICS.md §2), scalar or per channel.
+    """Dyadic ``(b, c)`` for ``m = in_scale / out_scale`` (docs/numerics.md §2), scalar or per
+    channel.
 
     ``b`` is an unsigned ``mult_bits``-wide multiplier, ``c`` a shift in 0..63.
     """
@@ -339,7 +340,7 @@ def _x0(denominator: float, what: str) -> int:
 
 
 def softmax_x0(scale: float) -> int:
-    """Shiftmax constant ``x0 = floor(-1 / S)`` (NUMERICS.md §4), an int ``<= -1``.
+    """Shiftmax constant ``x0 = floor(-1 / S)`` (docs/numerics.md §4), an int ``<= -1``.
 
     ``S`` is the scale of the Shiftmax input. ``S > 1`` gives ``x0 = -1``: the exponent then has
     no resolution and the approximation is poor (see docs/numerics.md); keep ``S <= 1/8``.
@@ -349,7 +350,8 @@ def softmax_x0(scale: float) -> int:
 
 
 def gelu_x0(scale: float) -> int:
-    """ShiftGELU constant ``x0 = floor(-1 / (1.702 * S))`` (NUMERICS.md §6), an int ``<= -1``."""
+    """ShiftGELU constant ``x0 = floor(-1 / (1.702 * S))`` (docs/numerics.md §6), an int
+    ``<= -1``."""
     s = check_scale(_check_real(scale, "scale"))
     return _x0(1.702 * s, f"scale={s!r}")
 
@@ -366,7 +368,7 @@ def _check_fits(v: np.ndarray, bits: int, what: str) -> None:
 
 def quantize_bias(bias: Any, in_scale: float, w_scales: Any, bits: int = BIAS_BITS
                   ) -> np.ndarray:
-    """Integer Linear bias ``rint(bias[j] / (S_x * S_w[j]))`` (NUMERICS.md §1), int64.
+    """Integer Linear bias ``rint(bias[j] / (S_x * S_w[j]))`` (docs/numerics.md §1), int64.
 
     The result must fit ``bits`` signed bits (default 32); a value outside is a ValueError
     naming the channel, never silently saturated.
@@ -390,7 +392,8 @@ def quantize_bias(bias: Any, in_scale: float, w_scales: Any, bits: int = BIAS_BI
 
 def fold_zero_point(bias_int: Any, w_codes: Any, zero_point: int, bits: int = BIAS_BITS
                     ) -> np.ndarray:
-    """``bias_int - zero_point * w_codes.sum(axis=1)``: the per-column constant of NUMERICS.md §3.
+    """``bias_int - zero_point * w_codes.sum(axis=1)``: the per-column constant of
+    docs/numerics.md §3.
 
     Computed with :func:`linear_acc` on a zero input, so it is by construction the constant that
     ``linear_acc(x, w, bias_int, zero_point)`` adds. Must fit ``bits`` signed bits (default 32).
@@ -407,7 +410,7 @@ def fold_zero_point(bias_int: Any, w_codes: Any, zero_point: int, bits: int = BI
 
 
 def layernorm_scale(channels: int) -> float:
-    """Scale of ``int_layernorm`` outputs: ``S_n = sqrt(C) / 2^30`` (NUMERICS.md §7)."""
+    """Scale of ``int_layernorm`` outputs: ``S_n = sqrt(C) / 2^30`` (docs/numerics.md §7)."""
     c = check_int(channels, "channels", 1)
     return math.sqrt(c) / float(1 << 30)
 
@@ -512,7 +515,7 @@ def attention_score_multiplier(q_scale: float, k_scale: float, out_scale: float,
                                head_dim: int, mult_bits: int = 16) -> tuple[int, int]:
     """``(bA, cA)`` for ``A = requantize(Q @ K.T, bA, cA, attn_bits)`` with ``1/sqrt(d)`` folded.
 
-    ``m = S_Q * S_K / (sqrt(head_dim) * S_A)`` (NUMERICS.md §8).
+    ``m = S_Q * S_K / (sqrt(head_dim) * S_A)`` (docs/numerics.md §8).
     """
     d = check_int(head_dim, "head_dim", 1)
     sq = check_scale(_check_real(q_scale, "q_scale"), "q_scale")
@@ -524,7 +527,7 @@ def attention_score_multiplier(q_scale: float, k_scale: float, out_scale: float,
 def dequant_first_frac_bits(scale: Any, code_bits: int, bits: int = 16) -> int:
     """Most fractional bits ``f`` such that every ``code_bits`` code times ``scale * 2^f`` fits.
 
-    For the dequant-first baseline (NUMERICS.md §3): the largest magnitude
+    For the dequant-first baseline (docs/numerics.md §3): the largest magnitude
     ``2^(code_bits-1) * max(scale) * 2^f`` must stay ``<= 2^(bits-1) - 1``. May be negative for
     large scales; a ValueError if even ``f = -32`` does not fit.
     """
@@ -541,7 +544,7 @@ def dequant_first_frac_bits(scale: Any, code_bits: int, bits: int = 16) -> int:
 
 def dequant_first_constants(scale: Any, frac_bits: int, mult_bits: int = 16
                             ) -> tuple[Any, Any]:
-    """Dyadic ``(bx, cx)`` for ``S_x * 2^frac_bits`` (NUMERICS.md §3, dequant-first baseline).
+    """Dyadic ``(bx, cx)`` for ``S_x * 2^frac_bits`` (docs/numerics.md §3, dequant-first baseline).
 
     ``dequant_first_operand(x, bx, cx, 16) ~ x * S_x * 2^frac_bits``: the operand as 16-bit fixed
     point with ``frac_bits`` fractional bits. ``scale`` may be per channel (an array).

@@ -1,4 +1,4 @@
-"""Dyadic requantization and integer linear layers (NUMERICS.md §2 and §3)."""
+"""Dyadic requantization and integer linear layers (docs/numerics.md §2 and §3)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def _dyadic_scalar(m: float, mult_bits: int) -> tuple[int, int]:
 
 
 def dyadic(m: Any, mult_bits: int = 16) -> tuple[Any, Any]:
-    """Offline: a positive real ratio ``m`` as ``(b, c)`` with ``m ~ b / 2^c`` (NUMERICS.md §2).
+    """Offline: a positive real ratio ``m`` as ``(b, c)`` with ``m ~ b / 2^c``
+    (docs/numerics.md §2).
 
     ``b`` lies in ``[2^(mult_bits-1), 2^mult_bits)``, so it fits an unsigned ``mult_bits``-wide
     multiplier. ``m`` may be a float or a float array (per channel); ``(int, int)`` or two int64
@@ -70,7 +71,7 @@ def _scale_shift(acc: Any, b: Any, c: Any, name: str = "acc") -> tuple[np.ndarra
 
 
 def requantize(acc: Any, b: Any, c: Any, out_bits: int) -> Any:
-    """``saturate(round_shift(acc * b, c), out_bits)`` (NUMERICS.md §2).
+    """``saturate(round_shift(acc * b, c), out_bits)`` (docs/numerics.md §2).
 
     ``b`` (>= 0) and ``c`` (0..63) broadcast over the last axis (per output channel). The product
     ``acc * b`` must fit 62 bits of magnitude (the hardware's ``acc_bits + mult_bits <= 62``);
@@ -83,7 +84,7 @@ def requantize(acc: Any, b: Any, c: Any, out_bits: int) -> Any:
 
 
 def residual_add(x: Any, bx: Any, cx: Any, y: Any, by: Any, cy: Any, out_bits: int) -> Any:
-    """Residual add of two branches toward a common scale (NUMERICS.md §2).
+    """Residual add of two branches toward a common scale (docs/numerics.md §2).
 
     ``saturate(round_shift(x * bx, cx) + round_shift(y * by, cy), out_bits)``: each branch has
     its own dyadic ``(b, c)`` (broadcast over the last axis) and is rounded separately; the sum
@@ -101,9 +102,9 @@ def required_acc_bits(a_bits: int, b_bits: int, k: int, bias_bits: int = 0) -> i
 
     The extreme is ``k`` products of the two most negative codes: ``k * 2^(a_bits+b_bits-2)``,
     which needs ``bit_length(k * 2^(a_bits+b_bits-2)) + 1`` signed bits. With ``bias_bits > 0``
-    a signed bias of that width is added too. (NUMERICS.md §3 writes
-    ``a_bits + b_bits - 1 + ceil(log2 K)``, one bit short for powers of two of ``K`` when both
-    operands are most negative; this is the exact bound.)
+    a signed bias of that width is added too. This exact bound is the normative accumulator
+    width (docs/numerics.md §3; revision 1's ``a_bits + b_bits - 1 + ceil(log2 K)`` is one bit
+    short for powers of two of ``K`` when both operands are most negative).
     """
     a_bits = check_int(a_bits, "a_bits", 1, 32)
     b_bits = check_int(b_bits, "b_bits", 1, 32)
@@ -116,7 +117,7 @@ def required_acc_bits(a_bits: int, b_bits: int, k: int, bias_bits: int = 0) -> i
 
 
 def linear_acc(x: Any, w: Any, bias: Any, x_zero_point: Any = 0) -> Any:
-    """``x @ w.T + (bias - x_zero_point * w.sum(axis=1))`` on integer codes (NUMERICS.md §3).
+    """``x @ w.T + (bias - x_zero_point * w.sum(axis=1))`` on integer codes (docs/numerics.md §3).
 
     ``x`` is ``(..., in)``, ``w`` is ``(out, in)``, ``bias`` broadcasts over ``(..., out)``.
     The bracket is the per-column constant folded offline; the array computes only ``x @ w.T``.
@@ -141,7 +142,7 @@ def linear_acc(x: Any, w: Any, bias: Any, x_zero_point: Any = 0) -> Any:
 
 
 def dequant_first_operand(x: Any, b: Any, c: Any, bits: int = 16) -> Any:
-    """Dequant-first baseline: ``saturate(round_shift(x * b, c), bits)`` (NUMERICS.md §3).
+    """Dequant-first baseline: ``saturate(round_shift(x * b, c), bits)`` (docs/numerics.md §3).
 
     The conversion of integer codes to ``bits``-wide fixed point that a dequantize-first datapath
     applies before the array; identical arithmetic to :func:`requantize`, named for its role.

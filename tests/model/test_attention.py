@@ -2,7 +2,7 @@
 
 - the float block equals a plain per-head loop;
 - the integer block equals a per-head, per-sequence loop over the model functions (so the
-  batched head split/merge cannot silently differ from NUMERICS.md §8);
+  batched head split/merge cannot silently differ from docs/numerics.md §8);
 - its dequantized output is close to the float block: documented bounds on the attention
   branch per width, and the error shrinks as the width grows;
 - LayerNorm gamma of either sign or zero is handled (sign moved into Wq/Wk/Wv);
@@ -73,7 +73,7 @@ def test_float_block_equals_per_head_loop() -> None:
 # ----------------------------------------------------------------------------- integer block
 
 def _loop_reference(x: np.ndarray, p: AttentionParams) -> np.ndarray:
-    """NUMERICS.md §8 written out per sequence and per head with 2-D model calls."""
+    """docs/numerics.md §8 written out per sequence and per head with 2-D model calls."""
     c = p.config
     d = c.head_dim
     outs = []

@@ -1,4 +1,4 @@
-"""model/core.py: saturate, round_shift, bit_length, isqrt (NUMERICS.md §0, §7).
+"""model/core.py: saturate, round_shift, bit_length, isqrt (docs/numerics.md §0, §7).
 
 Exactness against Python integers (unbounded, so they cannot overflow), properties with
 hypothesis (derandomized: CI is deterministic), scalar vs vectorized agreement, and every rejected

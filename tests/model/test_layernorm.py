@@ -1,4 +1,4 @@
-"""model/layernorm.py: int_layernorm (NUMERICS.md §7) against float LayerNorm.
+"""model/layernorm.py: int_layernorm (docs/numerics.md §7) against float LayerNorm.
 
 Bound (derived in docs/numerics.md): with the true mean ``m``, ``V0 = sum (x - m)^2``,
 ``d = mu - m`` (``|d| <= 1/2``, the rounded integer mean), ``V = V0 + C d^2``:

@@ -1,5 +1,5 @@
 """model/requant.py: dyadic, requantize, residual_add, required_acc_bits, linear_acc,
-dequant_first_operand (NUMERICS.md §2, §3).
+dequant_first_operand (docs/numerics.md §2, §3).
 
 requantize is checked against the real ratio with exact rationals: ``|out - clamp(acc * m)| <=
 1/2 + |acc| * |b/2^c - m|`` (0.5 LSB of rounding plus the dyadic error; clamping is
@@ -155,7 +155,8 @@ def test_required_acc_bits_is_exact(a_bits: int, b_bits: int, k: int) -> None:
 
 
 def test_numerics_formula_is_one_bit_short_for_powers_of_two() -> None:
-    # NUMERICS.md §3: a_bits + b_bits - 1 + ceil(log2 K); 64 * (-128) * (-128) = 2^20 needs 22.
+    # revision 1 of docs/numerics.md §3: a_bits + b_bits - 1 + ceil(log2 K), one bit short:
+    # 64 * (-128) * (-128) = 2^20 needs 22.
     formula = 8 + 8 - 1 + math.ceil(math.log2(64))
     assert formula == 21
     assert required_acc_bits(8, 8, 64) == 22
