@@ -175,7 +175,7 @@ def ping_request() -> bytes:
 def write_request(address: int, words: Sequence[int]) -> bytes:
     """WRITE of ``1..MAX_WORDS`` words at word ``address`` (u32)."""
     _check_span(address, len(words))
-    return encode_request(Command.WRITE, [address, *words])
+    return encode_frame(Command.WRITE, words_to_bytes([address]) + words_to_bytes(words))
 
 
 def read_request(address: int, count: int) -> bytes:
