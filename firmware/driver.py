@@ -54,26 +54,31 @@ class HostDriver:
         self.transport, self.timeout = transport, timeout
 
     # ---------------------------------------------------------------- one transaction
-    def _read_exact(self, n: int, what: str, deadline: float) -> bytes:
+    def _read_exact(self, n: int, what: str, deadline: float, *, have: int = 0,
+                    frame: int | None = None) -> bytes:
+        """``n`` bytes or :class:`DeviceTimeout`; ``have`` bytes of a ``frame``-byte frame
+        were read before (for the message)."""
         data = self.transport.read(n, max(0.0, deadline - self.transport.now()))
         if len(data) < n:
-            raise DeviceTimeout(f"{what}: no complete response within {self.timeout} s "
-                                f"(got {len(data)} of {n} bytes{' of the frame' if data else ''})")
+            if not have and not data:
+                raise DeviceTimeout(f"{what}: no response within {self.timeout} s")
+            got = f"{have + len(data)} of {frame} bytes" if frame else f"{have + len(data)} bytes"
+            raise DeviceTimeout(f"{what}: incomplete response within {self.timeout} s "
+                                f"(got {got} of the frame)")
         return data
 
     def transact(self, request: bytes, what: str) -> p.Response:
         """Send one request frame, return its decoded response (any status)."""
         self.transport.write(request)
         deadline = self.transport.now() + self.timeout
-        skipped = 0
         while (b := self._read_exact(1, what, deadline)[0]) != p.SYNC:
-            skipped += 1                          # noise before the frame: resynchronize
-        rest = self._read_exact(2, what, deadline)
+            pass                                  # noise before the frame: resynchronize
+        rest = self._read_exact(2, what, deadline, have=1)
         n = rest[0] | rest[1] << 8
         if n > p.MAX_RESPONSE_PAYLOAD:
             raise ProtocolError(f"{what}: response LEN={n} exceeds "
                                 f"{p.MAX_RESPONSE_PAYLOAD} bytes")
-        body = self._read_exact(n + 3, what, deadline)
+        body = self._read_exact(n + 3, what, deadline, have=3, frame=n + 6)
         try:
             resp = p.decode_response(p.decode_frame(bytes([b]) + rest + body))
         except p.FrameError as exc:
