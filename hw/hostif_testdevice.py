@@ -32,8 +32,8 @@ class HostTestDevice(wiring.Component):
                              "it must be in 1..2^32-1")
         if not isinstance(error_code, int) or not 0 <= error_code <= 255:
             raise ValueError(f"error_code={error_code!r} is out of range; it must be in 0..255")
-        self.host = HostInterface(addr_limit=addr_limit, timeout=timeout)
         self._divisor = None if divisor is None else check_divisor(divisor)
+        self.host = HostInterface(addr_limit=addr_limit, timeout=timeout)
         self._busy_cycles, self._error_code = busy_cycles, error_code
         ports = ({"rx": In(1, init=1), "tx": Out(1, init=1)} if divisor is not None else
                  {"i_stream": In(stream.Signature(8)), "o_stream": Out(stream.Signature(8))})
