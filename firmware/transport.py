@@ -98,10 +98,13 @@ class SimTransport:
     line model (:mod:`ivita.firmware.uart_line`). ``clk_hz`` sets the simulated clock: a
     ``read`` with ``timeout`` seconds simulates at most ``ceil(timeout * clk_hz)`` cycles
     (the cycle budget) and stops as soon as ``n`` bytes have arrived. ``now()`` is simulated
-    time. ``gap`` idle cycles are inserted between injected bytes.
+    time. ``gap`` idle cycles are inserted between injected bytes. With ``record=True``,
+    :attr:`events` lists ``(cycle, "in" | "out", byte)`` for every byte the device took (stream
+    mode) or sent, for measurements.
     """
 
-    def __init__(self, device: Any, *, clk_hz: float = 1e6, gap: int = 0) -> None:
+    def __init__(self, device: Any, *, clk_hz: float = 1e6, gap: int = 0,
+                 record: bool = False) -> None:
         from amaranth.sim import Simulator
 
         if not clk_hz > 0:
@@ -112,6 +115,8 @@ class SimTransport:
         self._from_dev = bytearray()
         self.cycle = 0
         self.framing_errors = 0
+        self.events: list[tuple[int, str, int]] = []
+        self._record = record
         self._sim = Simulator(device)
         self._sim.add_clock(1.0 / self._clk_hz)
         bench = self._stream_bench if self._divisor is None else self._uart_bench
@@ -131,8 +136,12 @@ class SimTransport:
             if i_valid and i_ready:
                 ctx.set(i_s.valid, 0)
                 wait = self._gap
+                if self._record:
+                    self.events.append((self.cycle, "in", ctx.get(i_s.payload)))
             if o_valid:
                 self._from_dev.append(o_data)
+                if self._record:
+                    self.events.append((self.cycle, "out", o_data))
             self.cycle += 1
 
     async def _uart_bench(self, ctx: Any) -> None:
@@ -147,6 +156,8 @@ class SimTransport:
             byte = rx.feed(level)
             if byte is not None:
                 self._from_dev.append(byte)
+                if self._record:
+                    self.events.append((self.cycle, "out", byte))
             self.framing_errors = rx.framing_errors
             self.cycle += 1
 
