@@ -56,3 +56,15 @@ def test_sim_gap_between_injected_bytes_triggers_the_device_timeout() -> None:
     t.write(p.ping_request())
     got = p.decode_response(p.decode_frame(t.read(7, 0.001)))
     assert got == p.Response(None, p.Status.TRUNCATED, ())
+
+
+def test_sim_record_lists_every_byte_with_its_cycle() -> None:
+    t = SimTransport(HostTestDevice(addr_limit=16), clk_hz=1e6, record=True)
+    t.write(p.status_request())
+    got = t.read(15, 0.001)
+    ins = [(c, b) for c, k, b in t.events if k == "in"]
+    outs = [(c, b) for c, k, b in t.events if k == "out"]
+    assert bytes(b for _, b in ins) == p.status_request()
+    assert bytes(b for _, b in outs) == got
+    assert [c for c, _ in ins] == list(range(ins[0][0], ins[0][0] + 6))   # one per cycle
+    assert outs[0][0] > ins[-1][0]
