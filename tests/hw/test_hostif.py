@@ -29,6 +29,8 @@ class Run:
     cycles: int = 0
     ready_depends_on_valid: bool = False
     mem: dict[int, int] = field(default_factory=dict)
+    in_cycles: list[int] = field(default_factory=list)      # cycle of every byte taken
+    out_cycles: list[int] = field(default_factory=list)     # cycle of every byte sent
 
     def responses(self) -> list[p.Response]:
         """Split the output into frames (they must be well-formed and back to back)."""
@@ -93,8 +95,10 @@ def run_host(items: list[bytes | int], *, addr_limit: int = LIMIT, timeout: int 
                 k += 1
             elif item is not None and i_ready:
                 k += 1
+                run.in_cycles.append(cycle)
             if o_valid and ready:
                 out.append(o_data)
+                run.out_cycles.append(cycle)
                 last_activity = cycle
             cycle += 1
             if k >= len(seq) and cycle - max(last_activity, len(seq)) > tail:
@@ -152,6 +156,15 @@ def test_ping_write_read_status_exact_frames() -> None:
     assert cycles == list(range(cycles[0], cycles[0] + 4))
     assert [a for _, a in run.reads] == list(range(4, 10))
     assert not run.starts and not run.ready_depends_on_valid
+
+
+@pytest.mark.parametrize("request_, turnaround", [
+    (p.ping_request(), 6), (p.status_request(), 6), (p.start_request(), 6),
+    (p.read_request(0, 5), 6), (p.write_request(0, [1]), 7), (p.write_request(0, [1] * 20), 26),
+])
+def test_turnaround_as_documented(request_: bytes, turnaround: int) -> None:
+    run = run_host([request_])
+    assert run.out_cycles[0] - run.in_cycles[-1] == turnaround
 
 
 def test_read_uses_r_data_exactly_one_cycle_after_r_en() -> None:
@@ -261,3 +274,14 @@ def test_output_back_pressure_keeps_every_byte() -> None:
     slow = run_host(items, p_ready=0.3, seed=11)
     assert slow.out == fast.out and slow.cycles > fast.cycles
     assert slow.responses()[1] == resp(C.READ, S.OK, words)
+
+
+def test_converts_to_verilog_with_the_documented_ports() -> None:
+    from amaranth.back import verilog
+
+    text = verilog.convert(HostInterface(addr_limit=1000, timeout=100), name="hostif")
+    for port in ("i_stream__valid", "i_stream__ready", "o_stream__payload", "bus__addr",
+                 "bus__w_data", "bus__w_en", "bus__r_en", "bus__r_data", "ctrl__start",
+                 "ctrl__busy", "ctrl__done", "ctrl__error_code", "ctrl__cycles"):
+        assert f" {port}" in text, port
+    assert "[9:0] bus__addr" in text

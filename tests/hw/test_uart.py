@@ -181,3 +181,12 @@ def test_tx_rx_loopback() -> None:
     _, levels, _ = run_tx([0xDE, 0xAD, 0xBE, 0xEF], divisor=4, seed=2, p_valid=0.5)
     got, fe, _ = run_rx(levels, divisor=4, tail=4)
     assert [b for b, _ in got] == [0xDE, 0xAD, 0xBE, 0xEF] and not any(fe)
+
+
+def test_rx_overrun_in_the_same_cycle_as_clear_stays_set() -> None:
+    d = 4
+    levels = [1] * 2 + uart_levels([0x11, 0x22], d) + [1] * 4
+    sample = 2 + 10 * d + UARTRx(divisor=d).latency - 1     # stop-bit sample of byte 2
+    for clear_at, want in [(set(), 1), ({sample}, 1), ({sample + 1}, 0)]:
+        _, _, res = run_rx(levels, divisor=d, ready=lambda c: False, clear_at=clear_at)
+        assert res["overrun"] == want, clear_at
