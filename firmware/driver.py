@@ -69,6 +69,9 @@ class HostDriver:
 
     def transact(self, request: bytes, what: str) -> p.Response:
         """Send one request frame, return its decoded response (any status)."""
+        if len(request) < p.HEADER_BYTES:
+            raise ValueError(f"a request frame has at least {p.HEADER_BYTES} bytes before its "
+                             f"payload, got {len(request)}")
         self.transport.write(request)
         deadline = self.transport.now() + self.timeout
         while (b := self._read_exact(1, what, deadline)[0]) != p.SYNC:

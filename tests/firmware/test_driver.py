@@ -180,3 +180,16 @@ def test_serial_loopback_echo_is_not_a_response() -> None:
 def test_driver_rejects_bad_timeout() -> None:
     with pytest.raises(ValueError, match=r"^timeout=0 must be positive \(seconds\)$"):
         HostDriver(Silent(), timeout=0)
+
+
+def test_transact_rejects_a_fragment() -> None:
+    with pytest.raises(ValueError, match=r"^a request frame has at least 4 bytes before its "
+                                         r"payload, got 2$"):
+        HostDriver(Silent()).transact(b"\xa5\x00", "raw")
+
+
+def test_header_only_response_times_out_with_byte_count() -> None:
+    drv = HostDriver(Scripted(bytes([p.SYNC])), timeout=0.1)
+    with pytest.raises(DeviceTimeout, match=r"^PING: incomplete response within 0\.1 s "
+                                            r"\(got 1 bytes of the frame\)$"):
+        drv.ping()
