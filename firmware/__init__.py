@@ -6,4 +6,5 @@
   ``SimTransport`` (Amaranth simulator of a device)
 - :mod:`ivita.firmware.driver` ``HostDriver``: ping, write/read words, start, status, wait
 - :mod:`ivita.firmware.uart_line` cycle-level 8N1 line model (simulated links)
+- :mod:`ivita.firmware.refdevice` ``ReferenceDevice``: executable spec of the decoder + RAM
 """

@@ -285,3 +285,60 @@ def test_converts_to_verilog_with_the_documented_ports() -> None:
                  "ctrl__busy", "ctrl__done", "ctrl__error_code", "ctrl__cycles"):
         assert f" {port}" in text, port
     assert "[9:0] bus__addr" in text
+
+
+def random_request(rng: random.Random) -> bytes:
+    kind = rng.randrange(8)
+    if kind == 0:
+        return p.ping_request()
+    if kind == 1:
+        n = rng.choice([1, 2, rng.randrange(1, 65)])
+        return p.write_request(rng.randrange(LIMIT + 4 - min(n, LIMIT)),
+                               [rng.randrange(1 << 32) for _ in range(n)])
+    if kind == 2:
+        n = rng.choice([1, 3, rng.randrange(1, 65)])
+        return p.read_request(rng.randrange(LIMIT + 4 - min(n, LIMIT)), n)
+    if kind == 3:
+        return p.encode_request(C.READ, [rng.randrange(LIMIT), rng.choice([0, 65, 1 << 31])])
+    if kind == 4:
+        return rng.choice([p.start_request(), p.status_request()])
+    if kind == 5:
+        return p.encode_frame(rng.randrange(256), bytes(4 * rng.randrange(3)))
+    return p.encode_frame(rng.choice([C.WRITE, C.PING]), bytes(rng.randrange(12)))
+
+
+def mutate(frame: bytes, rng: random.Random) -> bytes:
+    k = rng.randrange(len(frame))
+    how = rng.randrange(4)
+    if how == 0:
+        return frame[:k] + bytes([frame[k] ^ (1 << rng.randrange(8))]) + frame[k + 1:]
+    if how == 1:
+        return frame[:k]                                       # truncated
+    if how == 2:
+        return frame[:k] + frame[k + 1:]                       # a byte lost
+    return frame[:k] + bytes([rng.randrange(256)]) + frame[k:]  # a byte inserted
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_sessions_equal_the_reference_device(seed: int) -> None:
+    """Random good, failing and corrupted requests, several per idle-separated segment:
+    response bytes, RAM contents and start pulses == ``ReferenceDevice``."""
+    from ivita.firmware.refdevice import ReferenceDevice
+
+    rng = random.Random(seed)
+    segments = []
+    for _ in range(6):
+        seg = b""
+        for _ in range(rng.randrange(1, 4)):
+            frame = random_request(rng)
+            seg += mutate(frame, rng) if rng.random() < 0.3 else frame
+        segments.append(seg)
+    ref = ReferenceDevice(LIMIT, busy=bool(seed % 2), done=True, error_code=seed, cycles=99)
+    want = ref.run(segments)
+    items: list[bytes | int] = []
+    for seg in segments:
+        items += [seg, TIMEOUT + rng.randrange(3)]
+    run = run_host(items, busy=lambda c: bool(seed % 2), status=(1, seed, 99), seed=seed)
+    assert run.out == want, f"seed={seed}"
+    assert {a: d for a, d in run.mem.items()} == ref.mem, f"seed={seed}"
+    assert len(run.starts) == ref.starts, f"seed={seed}"
