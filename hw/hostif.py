@@ -36,8 +36,8 @@ class HostInterface(wiring.Component):
     Every request frame gets exactly one response frame, errors included, and the decoder
     then serves the next frame; no byte sequence can hang it (a partial frame ends by the
     timeout). It serves one request at a time: ``i_stream.ready`` is low from the end of a
-    request until its last response word is handed to the response builder (bytes that a
-    UART receives meanwhile are lost there: the protocol is strictly request/response).
+    request until its last response word is handed to the response builder (a UARTRx holds
+    one byte meanwhile and drops further ones: the protocol is strictly request/response).
     ``i_stream.ready`` never depends on ``i_stream.valid``.
 
     Timing: the first response byte is offered 6 cycles after the last request byte is taken
