@@ -1,0 +1,78 @@
+"""A small device behind the host interface, for tests and for trying the host driver.
+
+:class:`HostTestDevice` = :class:`~ivita.hw.hostif.HostInterface` in front of a
+``lib.memory`` RAM of ``addr_limit`` 32-bit words, plus a stand-in for the block's control:
+after a ``start`` pulse in cycle ``t`` it is ``busy`` in cycles ``t + 1 .. t + busy_cycles``,
+``cycles`` counts those cycles (reset by ``start``), ``done`` rises with the end of ``busy``
+and stays high until the next ``start``, and ``error_code`` reads ``error_code`` while
+``done`` (0 otherwise). With ``divisor`` set the device talks through
+:class:`~ivita.hw.uart.UARTRx` / :class:`~ivita.hw.uart.UARTTx` on ``rx`` / ``tx`` pins;
+without it, the host interface's byte streams are the ports (``i_stream`` / ``o_stream``).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .hostif import HostInterface
+from .uart import UARTRx, UARTTx, check_divisor
+
+__all__ = ["HostTestDevice"]
+
+
+class HostTestDevice(wiring.Component):
+    """RAM + fake busy/done behind the host interface (see the module docstring)."""
+
+    def __init__(self, *, addr_limit: int = 256, busy_cycles: int = 20, error_code: int = 0,
+                 timeout: int = 64, divisor: int | None = None) -> None:
+        if not isinstance(busy_cycles, int) or not 1 <= busy_cycles < (1 << 32):
+            raise ValueError(f"busy_cycles={busy_cycles!r} is out of range; "
+                             "it must be in 1..2^32-1")
+        if not isinstance(error_code, int) or not 0 <= error_code <= 255:
+            raise ValueError(f"error_code={error_code!r} is out of range; it must be in 0..255")
+        self._divisor = None if divisor is None else check_divisor(divisor)
+        self.host = HostInterface(addr_limit=addr_limit, timeout=timeout)
+        self._busy_cycles, self._error_code = busy_cycles, error_code
+        ports = ({"rx": In(1, init=1), "tx": Out(1, init=1)} if divisor is not None else
+                 {"i_stream": In(stream.Signature(8)), "o_stream": Out(stream.Signature(8))})
+        super().__init__(ports)
+
+    @property
+    def divisor(self) -> int | None:
+        """Clocks per UART bit, or ``None`` for the byte-stream ports."""
+        return self._divisor
+
+    @property
+    def addr_limit(self) -> int:
+        return self.host.addr_limit
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.host = host = self.host
+        if self._divisor is None:
+            wiring.connect(m, wiring.flipped(self.i_stream), host.i_stream)
+            wiring.connect(m, host.o_stream, wiring.flipped(self.o_stream))
+        else:
+            m.submodules.uart_rx = rx = UARTRx(divisor=self._divisor)
+            m.submodules.uart_tx = tx = UARTTx(divisor=self._divisor)
+            m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+            wiring.connect(m, rx.o_stream, host.i_stream)
+            wiring.connect(m, host.o_stream, tx.i_stream)
+
+        m.submodules.ram = ram = memory.Memory(shape=32, depth=host.addr_limit, init=[])
+        wp, rp = ram.write_port(), ram.read_port()
+        bus, ctrl = host.bus, host.ctrl
+        m.d.comb += [wp.addr.eq(bus.addr), wp.data.eq(bus.w_data), wp.en.eq(bus.w_en),
+                     rp.addr.eq(bus.addr), rp.en.eq(bus.r_en), bus.r_data.eq(rp.data)]
+
+        left = Signal(range(self._busy_cycles + 1))
+        done, cycles = Signal(), Signal(32)
+        m.d.comb += [ctrl.busy.eq(left != 0), ctrl.done.eq(done), ctrl.cycles.eq(cycles),
+                     ctrl.error_code.eq(done * self._error_code)]
+        with m.If(ctrl.start):
+            m.d.sync += [left.eq(self._busy_cycles), done.eq(0), cycles.eq(0)]
+        with m.Elif(left != 0):
+            m.d.sync += [left.eq(left - 1), cycles.eq(cycles + 1), done.eq(left == 1)]
+        return m
