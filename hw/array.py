@@ -6,10 +6,11 @@ from amaranth import Array, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.model._checks import check_int
+from ivita.model.checks import check_int
 from ivita.model.config import ArrayConfig
 
 from .pe import ProcessingElement
+from .timing import Timing
 
 __all__ = ["SystolicArray", "array_input_layout", "array_output_layout", "pe_name"]
 
@@ -67,8 +68,8 @@ class SystolicArray(wiring.Component):
     ------------------------------------------------------------------
     - Latency: if the last beat of a tile is accepted in cycle ``T``, its output beat ``r`` is
       valid in cycle ``T + cols + 2 + r``. From the first beat of a K-beat tile, with no
-      stalls: :meth:`tile_latency` ``= K + cols + 1``; :attr:`latency` ``= cols + 2`` is the
-      K = 1 value (first beat = last beat).
+      stalls: ``K + cols + 1``. :meth:`timing` ``(K)`` states latency ``cols + 2`` from the
+      ``last`` beat and the interval ``max(K, rows)`` cycles per tile.
     - Throughput: one beat per cycle, i.e. one MAC per PE per cycle, when every tile has
       ``K >= rows`` (the drain of a tile overlaps the accumulation of the next).
     - ``K < rows``: a tile produces more output beats (``rows``) than it takes input beats, so
@@ -107,26 +108,13 @@ class SystolicArray(wiring.Component):
     def config(self) -> ArrayConfig:
         return self._config
 
-    #: :attr:`latency` counts from a tile's ``last`` input beat (read by ``ivita.sim.emit``).
-    latency_from = "last"
-
-    @property
-    def latency(self) -> int:
-        """``cols + 2``: cycles from the last beat of a tile accepted to its first output valid.
-
-        This is also the latency from the first beat for a K = 1 tile; see :meth:`tile_latency`.
-        """
-        return self._config.cols + 2
-
-    def tile_latency(self, k: int) -> int:
-        """Cycles from the first beat of a ``k``-beat tile accepted (no stalls, idle array) to
-        its first output beat valid: ``k + cols + 1``."""
-        return check_int(k, "k", 1) - 1 + self.latency
-
-    @property
-    def tile_interval(self) -> int:
-        """Minimum cycles between the last beats of consecutive tiles: ``rows``."""
-        return self._config.rows
+    def timing(self, n: int | None = None) -> Timing:
+        """Tiles of ``K = n`` beats (default ``k_max``): latency ``cols + 2`` from a tile's
+        ``last`` beat to its first output row (so ``K + cols + 1`` from its first beat, idle
+        array, no stalls); interval ``max(K, rows)`` cycles per tile in steady state."""
+        k = self._config.k_max if n is None else check_int(n, "n", 1)
+        return Timing(latency=self._config.cols + 2, latency_from="last",
+                      interval=max(k, self._config.rows), per="tile")
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._config

@@ -20,9 +20,24 @@ from amaranth.hdl import ShapeLike
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._nlutil import StallPipe, check_bool, check_int, check_shape, quiet_on_error
+from ivita.model.checks import check_bool, check_int
 
-__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of"]
+from ._nlutil import StallPipe, check_shape, quiet_on_error
+from .timing import Timing
+
+__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of", "recip_div_timing"]
+
+#: pipeline stages of :class:`RecipMul` (product; shift and saturation)
+RECIP_MUL_STAGES = 2
+
+
+def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
+    """:meth:`RecipDiv.timing` without building one: latency ``out_bits + 4`` (stage 0, the
+    ``out_bits + 1`` restoring steps, the two :class:`RecipMul` stages), interval 1 pipelined
+    or ``out_bits + 1`` sequential."""
+    steps = out_bits + 1
+    return Timing(latency=1 + steps + RECIP_MUL_STAGES, latency_from="first",
+                  interval=1 if pipelined else steps, per="division")
 
 
 def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
@@ -64,7 +79,7 @@ class Divider(wiring.Component):
     o_stream : ``Out({"quotient": unsigned(quotient_bits), "remainder":
         unsigned(divisor_bits), "tag": tag_shape})``
 
-    Latency ``quotient_bits`` cycles in both modes (the first step is taken while accepting).
+    Timing (:meth:`timing`): latency ``quotient_bits`` cycles in both modes (the first step is taken while accepting).
     Throughput: pipelined one per cycle; sequential one per ``quotient_bits`` cycles (a new
     division is accepted in the cycle the previous result is taken). Back-pressure: the result
     is held while ``o_stream.ready`` is low; pipelined mode stalls globally.
@@ -105,15 +120,12 @@ class Divider(wiring.Component):
     def quotient_bits(self) -> int:
         return self._quotient_bits
 
-    @property
-    def latency(self) -> int:
-        """Cycles from acceptance to a valid result: ``quotient_bits``."""
-        return self._quotient_bits
-
-    @property
-    def interval(self) -> int:
-        """Cycles between accepted divisions at full rate: 1 pipelined, else ``quotient_bits``."""
-        return 1 if self._pipelined else self._quotient_bits
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``quotient_bits`` from acceptance to a valid result; interval 1 pipelined,
+        else ``quotient_bits`` (``n`` is ignored)."""
+        qb = self._quotient_bits
+        return Timing(latency=qb, latency_from="first", interval=1 if self._pipelined else qb,
+                      per="division")
 
     def _step(self, r, bit, d):
         """One restoring step: ``t = 2r + bit``; ``(t >= d, t - d or t)``."""
@@ -225,7 +237,7 @@ class Reciprocal(wiring.Component):
     Ports: ``i_stream`` ``{"s": unsigned(s_bits), "tag"}``; ``o_stream`` ``{"f":
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
-    Latency ``out_bits + 2`` cycles. Throughput: one per cycle pipelined, one per
+    Timing (:meth:`timing`): latency ``out_bits + 2`` cycles. Throughput: one per cycle pipelined, one per
     ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
     """
 
@@ -253,13 +265,11 @@ class Reciprocal(wiring.Component):
         """Restoring steps: ``out_bits + 1``."""
         return self._out_bits + 1
 
-    @property
-    def latency(self) -> int:
-        return 1 + self.steps
-
-    @property
-    def interval(self) -> int:
-        return 1 if self._pipelined else self.steps
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``out_bits + 2`` (stage 0 and the restoring steps); interval 1 pipelined,
+        else ``out_bits + 1`` (``n`` is ignored)."""
+        return Timing(latency=1 + self.steps, latency_from="first",
+                      interval=1 if self._pipelined else self.steps, per="division")
 
     def elaborate(self, platform):
         m = Module()
@@ -325,7 +335,7 @@ class RecipMul(wiring.Component):
     Ports: ``i_stream`` ``{"num": unsigned(num_bits), "f": unsigned(out_bits+3), "L":
     unsigned(bit_length(s_bits)), "tag"}``; ``o_stream`` ``{"y": unsigned(out_bits), "tag"}``.
 
-    Latency 2 cycles, throughput one per cycle, global stall.
+    Timing (:meth:`timing`): latency 2 cycles, throughput one per cycle, global stall.
     """
 
     @quiet_on_error
@@ -343,12 +353,14 @@ class RecipMul(wiring.Component):
                 "y": unsigned(self._out_bits), "tag": tag_shape}))),
         })
 
-    latency = 2
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 2, one element per cycle (``n`` is ignored)."""
+        return Timing(latency=RECIP_MUL_STAGES, latency_from="first", interval=1, per="element")
 
     def elaborate(self, platform):
         m = Module()
         ob = self._out_bits
-        pipe = StallPipe(m, stages=2, i_valid=self.i_stream.valid,
+        pipe = StallPipe(m, stages=RECIP_MUL_STAGES, i_valid=self.i_stream.valid,
                          o_ready=self.o_stream.ready, name="rmul")
         m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
         p = self.i_stream.payload
@@ -381,7 +393,7 @@ class RecipDiv(wiring.Component):
     ``tag_shape``. Ports: ``i_stream`` ``{"num", "s", "tag"}``, ``o_stream`` ``{"y":
     unsigned(out_bits), "tag"}``.
 
-    Latency ``out_bits + 4`` cycles. Throughput: one per cycle pipelined; one per
+    Timing (:meth:`timing`): latency ``out_bits + 4`` cycles. Throughput: one per cycle pipelined; one per
     ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
     """
 
@@ -404,13 +416,9 @@ class RecipDiv(wiring.Component):
                 "y": unsigned(self._out_bits), "tag": tag_shape}))),
         })
 
-    @property
-    def latency(self) -> int:
-        return 1 + (self._out_bits + 1) + RecipMul.latency
-
-    @property
-    def interval(self) -> int:
-        return 1 if self._pipelined else self._out_bits + 1
+    def timing(self, n: int | None = None) -> Timing:
+        """:func:`recip_div_timing` (``n`` is ignored)."""
+        return recip_div_timing(self._out_bits, pipelined=self._pipelined)
 
     def elaborate(self, platform):
         m = Module()

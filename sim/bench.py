@@ -190,6 +190,11 @@ class TB:
         """Named coordinates of an output element (e.g. tile, row, column)."""
         return {"beat": beat, **{f"i{d}": i for d, i in enumerate(index)}}
 
+    def timing_n(self) -> int | None:
+        """The ``n`` of the component's ``timing(n)`` for this run: the length of the first row
+        or tile, the one the bench measures the latency on (``None``: not length-dependent)."""
+        return None
+
     # -- shared machinery ----------------------------------------------------------------------
 
     def make_loop(self, sidecar: Sidecar, stim: Stimulus, *, seed: int, stall_in: float = 0.0,
@@ -339,7 +344,7 @@ def run_bench(tb: TB, *, simulator: str = "icarus", seed: int = 1, stall_in: flo
         timings["sim_s"] = time.perf_counter() - t0
     else:
         from .emit import emit
-        em = emit(component, tb.module_name, run_dir, config=tb.config)
+        em = emit(component, tb.module_name, run_dir, config=tb.config, n=tb.timing_n())
         timings["emit_s"] = time.perf_counter() - t0
         vectors = run_dir / "vectors.npz"
         stim.save(vectors)
