@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from amaranth import Array, Module, Signal, signed
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -117,15 +118,22 @@ class SystolicArray(wiring.Component):
                       interval=max(k, self._config.rows), per="tile")
 
     def elaborate(self, platform: object) -> Module:
-        cfg = self._config
-        rows, cols = cfg.rows, cfg.cols
         m = Module()
         i_s, o_s = self.i_stream, self.o_stream
-
         # Global enable: freeze everything while an output beat waits.
         en = Signal()
         m.d.comb += en.eq(~o_s.valid | o_s.ready)
+        accept = self._input_control(m, en)
+        vline, lline = self._control_line(m, en, accept)
+        pes = self._grid(m, en, vline, lline)
+        self._drain(m, en, vline, lline, pes)
+        return m
 
+    def _input_control(self, m: Module, en: Value) -> Signal:
+        """``i_stream.ready`` (with the ``K < rows`` pacing of ``last`` beats) and
+        ``k_overflow``; returns the accept strobe."""
+        cfg, i_s = self._config, self.i_stream
+        rows = cfg.rows
         # K < rows: hold a `last` beat until `rows` cycles after the previous one.
         if rows > 1:
             since_last = Signal(range(rows + 1), init=rows)
@@ -151,9 +159,13 @@ class SystolicArray(wiring.Component):
                 m.d.sync += kcnt.eq(0)
             with m.Elif(kcnt != cfg.k_max):
                 m.d.sync += kcnt.eq(kcnt + 1)
+        return accept
 
-        # Control delay line: stage s holds (valid, last) of the beat accepted s cycles ago.
-        depth = max(rows, cols - 1, 1)
+    def _control_line(self, m: Module, en: Value, accept: Value
+                      ) -> tuple[list[Value], list[Value]]:
+        """Control delay line: stage s holds (valid, last) of the beat accepted s cycles ago."""
+        cfg, i_s = self._config, self.i_stream
+        depth = max(cfg.rows, cfg.cols - 1, 1)
         vline = [accept] + [Signal(name=f"skew_valid_{s}") for s in range(1, depth + 1)]
         lline = [i_s.payload.last] + [Signal(name=f"skew_last_{s}") for s in range(1, depth + 1)]
         with m.If(en):
@@ -161,6 +173,13 @@ class SystolicArray(wiring.Component):
                 m.d.sync += vline[s].eq(vline[s - 1])
                 with m.If(vline[s - 1]):
                     m.d.sync += lline[s].eq(lline[s - 1])
+        return vline, lline
+
+    def _grid(self, m: Module, en: Value, vline: list[Value], lline: list[Value]
+              ) -> list[list[ProcessingElement]]:
+        """The operand skew and the PE grid."""
+        cfg, i_s = self._config, self.i_stream
+        rows, cols = cfg.rows, cfg.cols
 
         def skew(src, n: int, name: str) -> Signal:
             """``src`` through ``n`` registers; stage ``s`` loads only when vline[s-1]."""
@@ -174,8 +193,6 @@ class SystolicArray(wiring.Component):
 
         a_edge = [skew(i_s.payload.a[r], r + 1, f"skew_a{r}") for r in range(rows)]
         b_edge = [skew(i_s.payload.b[c], c + 1, f"skew_b{c}") for c in range(cols)]
-
-        # The PE grid.
         pes: list[list[ProcessingElement]] = []
         for r in range(rows):
             pe_row = []
@@ -197,9 +214,15 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pe.b_in.eq(pes[r - 1][c].b_out)
                 pe_row.append(pe)
             pes.append(pe_row)
+        return pes
 
-        # Drain control: column c reads row r in cycle T + 2 + r + c (T = last beat accepted),
-        # the first cycle PE (r, c)'s result register holds that tile's sum.
+    def _drain(self, m: Module, en: Value, vline: list[Value], lline: list[Value],
+               pes: list[list[ProcessingElement]]) -> None:
+        """Drain control, per-column read multiplexers and the deskew onto ``o_stream``."""
+        cfg, o_s = self._config, self.o_stream
+        rows, cols = cfg.rows, cfg.cols
+        # Column c reads row r in cycle T + 2 + r + c (T = last beat accepted), the first
+        # cycle PE (r, c)'s result register holds that tile's sum.
         rd_valid = [Signal(name=f"drain_valid_{c}") for c in range(cols)]
         rd_row = [Signal(range(max(rows, 2)), name=f"drain_row_{c}") for c in range(cols)]
         with m.If(en):
@@ -226,4 +249,3 @@ class SystolicArray(wiring.Component):
             m.d.sync += o_s.valid.eq(rd_valid[cols - 1])
             with m.If(rd_valid[cols - 1]):
                 m.d.sync += o_s.payload.last.eq(rd_row[cols - 1] == rows - 1)
-        return m

@@ -141,43 +141,53 @@ class Divider(wiring.Component):
             else p.dividend
         r0 = (dividend >> qb)[:db] if self._dividend_bits > qb else Const(0, db)
         low = dividend[:qb]            # the bits shifted in, most significant first
-
         if self._pipelined:
-            pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid,
-                             o_ready=self.o_stream.ready, name="div")
-            m.d.comb += [self.i_stream.ready.eq(pipe.adv),
-                         self.o_stream.valid.eq(pipe.o_valid)]
-            # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
-            r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb)]
-            q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb)]
-            d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
-            lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb)]
-            tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
-            for k in range(qb):
-                i = qb - 1 - k                      # quotient bit computed in stage k
-                if k == 0:
-                    r_in, d_in, lo_in, tag_in = r0, p.divisor, low, p.tag
-                    q_in = Const(0, qb)
-                else:
-                    r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
-                    lo_in = low if self._dividend is not None else lo[k - 1]
-                ge, r_next = self._step(r_in, lo_in[i], d_in)
-                with m.If(pipe.load(k)):
-                    m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i))]
-                    if k < qb - 1:
-                        m.d.sync += d[k].eq(d_in)
-                        if self._dividend is None:
-                            m.d.sync += lo[k].eq(lo_in)
-                with m.If(pipe.adv):
-                    m.d.sync += tag[k].eq(tag_in)
-            m.d.comb += [
-                self.o_stream.payload.quotient.eq(q[qb - 1]),
-                self.o_stream.payload.remainder.eq(r[qb - 1]),
-                self.o_stream.payload.tag.eq(tag[qb - 1]),
-            ]
-            return m
+            self._pipelined_steps(m, r0, low)
+        else:
+            self._sequential_steps(m, r0, low)
+        return m
 
-        # sequential: one quotient bit per cycle
+    def _pipelined_steps(self, m: Module, r0, low) -> None:
+        """One pipeline stage per quotient bit, global stall."""
+        qb, db = self._quotient_bits, self._divisor_bits
+        p = self.i_stream.payload
+        pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid,
+                         o_ready=self.o_stream.ready, name="div")
+        m.d.comb += [self.i_stream.ready.eq(pipe.adv),
+                     self.o_stream.valid.eq(pipe.o_valid)]
+        # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
+        r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb)]
+        q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb)]
+        d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
+        lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb)]
+        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
+        for k in range(qb):
+            i = qb - 1 - k                      # quotient bit computed in stage k
+            if k == 0:
+                r_in, d_in, lo_in, tag_in = r0, p.divisor, low, p.tag
+                q_in = Const(0, qb)
+            else:
+                r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
+                lo_in = low if self._dividend is not None else lo[k - 1]
+            ge, r_next = self._step(r_in, lo_in[i], d_in)
+            with m.If(pipe.load(k)):
+                m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i))]
+                if k < qb - 1:
+                    m.d.sync += d[k].eq(d_in)
+                    if self._dividend is None:
+                        m.d.sync += lo[k].eq(lo_in)
+            with m.If(pipe.adv):
+                m.d.sync += tag[k].eq(tag_in)
+        m.d.comb += [
+            self.o_stream.payload.quotient.eq(q[qb - 1]),
+            self.o_stream.payload.remainder.eq(r[qb - 1]),
+            self.o_stream.payload.tag.eq(tag[qb - 1]),
+        ]
+
+    def _sequential_steps(self, m: Module, r0, low) -> None:
+        """One quotient bit per cycle, the first while accepting."""
+        qb, db = self._quotient_bits, self._divisor_bits
+        p = self.i_stream.payload
         busy = Signal()
         done = Signal()
         cnt = Signal(range(qb + 1))      # quotient bits still to compute
