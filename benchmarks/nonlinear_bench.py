@@ -11,7 +11,8 @@ ready. ``latency`` = cycles from a row's last input to its first output (first r
 element-wise GELU, from an element's input to its output);
 ``cycles/row`` = steady-state average distance between consecutive rows' first outputs (the
 last half of the rows); ``model`` = the unit's declared ``timing(N)`` (latency, and the
-interval times ``N`` for the element-wise GELU), which the tests check against simulation. Every run is also checked ``==`` against ``ivita.model``.
+interval times ``N`` for the element-wise GELU), which the tests check against simulation.
+Every run is also checked ``==`` against ``ivita.model``.
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class Divider(wiring.Component):
     o_stream : ``Out({"quotient": unsigned(quotient_bits), "remainder":
         unsigned(divisor_bits), "tag": tag_shape})``
 
-    Timing (:meth:`timing`): latency ``quotient_bits`` cycles in both modes (the first step is taken while accepting).
+    Timing (:meth:`timing`): latency ``quotient_bits`` cycles in both modes (the first step is
+    taken while accepting).
     Throughput: pipelined one per cycle; sequential one per ``quotient_bits`` cycles (a new
     division is accepted in the cycle the previous result is taken). Back-pressure: the result
     is held while ``o_stream.ready`` is low; pipelined mode stalls globally.
@@ -247,8 +248,8 @@ class Reciprocal(wiring.Component):
     Ports: ``i_stream`` ``{"s": unsigned(s_bits), "tag"}``; ``o_stream`` ``{"f":
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``out_bits + 2`` cycles. Throughput: one per cycle pipelined, one per
-    ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
+    Timing (:meth:`timing`): latency ``out_bits + 2`` cycles. Throughput: one per cycle
+    pipelined, one per ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
     """
 
     @quiet_on_error
@@ -403,8 +404,8 @@ class RecipDiv(wiring.Component):
     ``tag_shape``. Ports: ``i_stream`` ``{"num", "s", "tag"}``, ``o_stream`` ``{"y":
     unsigned(out_bits), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``out_bits + 4`` cycles. Throughput: one per cycle pipelined; one per
-    ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
+    Timing (:meth:`timing`): latency ``out_bits + 4`` cycles. Throughput: one per cycle
+    pipelined; one per ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
     """
 
     @quiet_on_error

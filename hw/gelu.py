@@ -56,10 +56,10 @@ class ShiftGELU(wiring.Component):
     An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
     ``last`` passes through): every input beat still yields exactly one output beat.
 
-    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 7`` cycles (``P = bit_length(n) + 2``
-    ShiftExp, ``sig_bits + 4`` RecipDiv, 1 product); throughput one element per cycle
-    (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a global stall
-    of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
+    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 7`` cycles (``P =
+    bit_length(n) + 2`` ShiftExp, ``sig_bits + 4`` RecipDiv, 1 product); throughput one element
+    per cycle (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a
+    global stall of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
     """
 
     @quiet_on_error

@@ -29,9 +29,10 @@ class ISqrt(wiring.Component):
     Ports: ``i_stream`` ``{"v": unsigned(in_bits), "tag"}``; ``o_stream`` ``{"root":
     unsigned(ceil(in_bits/2)), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``ceil(in_bits/2)`` cycles (the first step is taken while accepting). Throughput:
-    one root per ``ceil(in_bits/2)`` cycles; a new ``v`` is accepted in the cycle the previous
-    root is taken. Back-pressure: the result is held while ``o_stream.ready`` is low.
+    Timing (:meth:`timing`): latency ``ceil(in_bits/2)`` cycles (the first step is taken while
+    accepting). Throughput: one root per ``ceil(in_bits/2)`` cycles; a new ``v`` is accepted in
+    the cycle the previous root is taken. Back-pressure: the result is held while
+    ``o_stream.ready`` is low.
     """
 
     @quiet_on_error

@@ -64,9 +64,9 @@ class ShiftExp(wiring.Component):
     o_stream : ``Out(stream.Signature({"e": unsigned(x0_bits+n), "tag": tag_shape}))``
 
     Timing (:meth:`timing`): latency ``bit_length(n) + 2`` cycles (an element accepted in cycle
-    ``t`` is valid on ``o_stream`` in cycle ``t + latency``); throughput one element per cycle. Back-pressure:
-    a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no element is lost or
-    duplicated.
+    ``t`` is valid on ``o_stream`` in cycle ``t + latency``); throughput one element per cycle.
+    Back-pressure: a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no
+    element is lost or duplicated.
     """
 
     @quiet_on_error

@@ -5,9 +5,9 @@
 (``config.as_dict()``), every port with its width, the payload field offsets of every stream
 (computed from the Amaranth layouts, recursively through ``ArrayLayout``), the component's
 timing (``component.timing(n).as_dict()`` of :class:`ivita.hw.timing.Timing`, for the run's
-row length / tile ``K`` = ``n``, which the bench passes in) and provenance. Port names are read back from the generated Verilog and
-cross-checked against the signature, so a naming change in Amaranth fails loudly here instead
-of silently mis-driving a bench.
+row length / tile ``K`` = ``n``, which the bench passes in) and provenance. Port names are
+read back from the generated Verilog and cross-checked against the signature, so a naming
+change in Amaranth fails loudly here instead of silently mis-driving a bench.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ def test_matrix(lanes: int, acc_bits: int, out_bits: int, mult_bits: int, stalls
     assert res.final["error"] == 0
     if not stalls:
         assert res.in_cycles == list(range(res.in_cycles[0], res.in_cycles[0] + len(beats)))
-        assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [dut.timing().latency] * len(beats)
+        lat = dut.timing().latency
+        assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [lat] * len(beats)
 
 
 def test_round_half_up_ties_and_negative_floor() -> None:

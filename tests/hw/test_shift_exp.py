@@ -60,7 +60,8 @@ def test_latency_and_throughput():
     vecs = _vectors(random.Random(SEED), 9, 16, 20)
     res = _check(dut, vecs, 15, seed=SEED)
     assert res.in_cycles == list(range(len(vecs)))             # one element per cycle
-    assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [dut.timing().latency] * len(vecs)
+    lat = dut.timing().latency
+    assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [lat] * len(vecs)
 
 
 def test_tag_passes_through():
