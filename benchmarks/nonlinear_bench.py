@@ -10,8 +10,9 @@ Cycles: ``rows`` rows of ``N`` elements are offered back to back with ``o_stream
 ready. ``latency`` = cycles from a row's last input to its first output (first row; for the
 element-wise GELU, from an element's input to its output);
 ``cycles/row`` = steady-state average distance between consecutive rows' first outputs (the
-last half of the rows); ``model`` = the unit's own cycle model (``schedule``), which the tests
-check cycle for cycle. Every run is also checked ``==`` against ``ivita.model``.
+last half of the rows); ``model`` = the unit's declared ``timing(N)`` (latency, and the
+interval times ``N`` for the element-wise GELU), which the tests check against simulation.
+Every run is also checked ``==`` against ``ivita.model``.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def bench_cycles(rows: int = 6, seed: int = 1) -> dict:
         m = _measure(sm, data, want, n, ports=("x0",))
         m.pop("element_latency")
         sched = sm.schedule([n] * rows)
-        m["model_latency"] = sm.latency(n)
-        m["model_cycles_per_row"] = sm.row_period(n)
+        m["model_latency"] = sm.timing(n).latency
+        m["model_cycles_per_row"] = sm.timing(n).interval
         m["model_first_out"] = sched[0][2]
         out["shiftmax"].append({"N": n, **m})
 
@@ -68,8 +69,8 @@ def bench_cycles(rows: int = 6, seed: int = 1) -> dict:
         want = [[shift_gelu(x, X0) for x in r] for r in data]
         m = _measure(ge, data, want, n, ports=("x0",))
         m["latency"] = m.pop("element_latency")    # element-wise: an element's input to output
-        m["model_latency"] = ge.latency
-        m["model_cycles_per_row"] = n * ge.interval
+        m["model_latency"] = ge.timing().latency
+        m["model_cycles_per_row"] = n * ge.timing().interval
         out["gelu"].append({"N": n, **m})
 
         ln_cfg = LayerNormConfig(in_bits=8, channels=n)
@@ -77,8 +78,8 @@ def bench_cycles(rows: int = 6, seed: int = 1) -> dict:
         want = [int_layernorm(np.array(r)) for r in data]
         m = _measure(ln, data, want, n)
         m.pop("element_latency")
-        m["model_latency"] = ln.latency
-        m["model_cycles_per_row"] = ln.row_period
+        m["model_latency"] = ln.timing().latency
+        m["model_cycles_per_row"] = ln.timing().interval
         out["layernorm"].append({"N": n, **m})
     return out
 
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
         json.dump(result, sys.stdout, indent=1)
         print()
         return 0
-    print("cycles (Amaranth simulation, o_stream always ready; model = unit's cycle model)")
+    print("cycles (Amaranth simulation, o_stream always ready; model = unit's declared timing(N))")
     print(f"{'unit':10} {'N':>4} {'latency':>8} {'(model)':>8} {'cycles/row':>11} {'(model)':>8}")
     for unit, rows in result["cycles"].items():
         for r in rows:

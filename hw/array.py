@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from amaranth import Array, Module, Signal, signed
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.model._checks import check_int
+from ivita.model.checks import check_int
 from ivita.model.config import ArrayConfig
 
 from .pe import ProcessingElement
+from .timing import Timing
 
 __all__ = ["SystolicArray", "array_input_layout", "array_output_layout", "pe_name"]
 
@@ -67,8 +69,8 @@ class SystolicArray(wiring.Component):
     ------------------------------------------------------------------
     - Latency: if the last beat of a tile is accepted in cycle ``T``, its output beat ``r`` is
       valid in cycle ``T + cols + 2 + r``. From the first beat of a K-beat tile, with no
-      stalls: :meth:`tile_latency` ``= K + cols + 1``; :attr:`latency` ``= cols + 2`` is the
-      K = 1 value (first beat = last beat).
+      stalls: ``K + cols + 1``. :meth:`timing` ``(K)`` states latency ``cols + 2`` from the
+      ``last`` beat and the interval ``max(K, rows)`` cycles per tile.
     - Throughput: one beat per cycle, i.e. one MAC per PE per cycle, when every tile has
       ``K >= rows`` (the drain of a tile overlaps the accumulation of the next).
     - ``K < rows``: a tile produces more output beats (``rows``) than it takes input beats, so
@@ -107,37 +109,31 @@ class SystolicArray(wiring.Component):
     def config(self) -> ArrayConfig:
         return self._config
 
-    #: :attr:`latency` counts from a tile's ``last`` input beat (read by ``ivita.sim.emit``).
-    latency_from = "last"
-
-    @property
-    def latency(self) -> int:
-        """``cols + 2``: cycles from the last beat of a tile accepted to its first output valid.
-
-        This is also the latency from the first beat for a K = 1 tile; see :meth:`tile_latency`.
-        """
-        return self._config.cols + 2
-
-    def tile_latency(self, k: int) -> int:
-        """Cycles from the first beat of a ``k``-beat tile accepted (no stalls, idle array) to
-        its first output beat valid: ``k + cols + 1``."""
-        return check_int(k, "k", 1) - 1 + self.latency
-
-    @property
-    def tile_interval(self) -> int:
-        """Minimum cycles between the last beats of consecutive tiles: ``rows``."""
-        return self._config.rows
+    def timing(self, n: int | None = None) -> Timing:
+        """Tiles of ``K = n`` beats (default ``k_max``): latency ``cols + 2`` from a tile's
+        ``last`` beat to its first output row (so ``K + cols + 1`` from its first beat, idle
+        array, no stalls); interval ``max(K, rows)`` cycles per tile in steady state."""
+        k = self._config.k_max if n is None else check_int(n, "n", 1)
+        return Timing(latency=self._config.cols + 2, latency_from="last",
+                      interval=max(k, self._config.rows), per="tile")
 
     def elaborate(self, platform: object) -> Module:
-        cfg = self._config
-        rows, cols = cfg.rows, cfg.cols
         m = Module()
         i_s, o_s = self.i_stream, self.o_stream
-
         # Global enable: freeze everything while an output beat waits.
         en = Signal()
         m.d.comb += en.eq(~o_s.valid | o_s.ready)
+        accept = self._input_control(m, en)
+        vline, lline = self._control_line(m, en, accept)
+        pes = self._grid(m, en, vline, lline)
+        self._drain(m, en, vline, lline, pes)
+        return m
 
+    def _input_control(self, m: Module, en: Value) -> Signal:
+        """``i_stream.ready`` (with the ``K < rows`` pacing of ``last`` beats) and
+        ``k_overflow``; returns the accept strobe."""
+        cfg, i_s = self._config, self.i_stream
+        rows = cfg.rows
         # K < rows: hold a `last` beat until `rows` cycles after the previous one.
         if rows > 1:
             since_last = Signal(range(rows + 1), init=rows)
@@ -163,9 +159,13 @@ class SystolicArray(wiring.Component):
                 m.d.sync += kcnt.eq(0)
             with m.Elif(kcnt != cfg.k_max):
                 m.d.sync += kcnt.eq(kcnt + 1)
+        return accept
 
-        # Control delay line: stage s holds (valid, last) of the beat accepted s cycles ago.
-        depth = max(rows, cols - 1, 1)
+    def _control_line(self, m: Module, en: Value, accept: Value
+                      ) -> tuple[list[Value], list[Value]]:
+        """Control delay line: stage s holds (valid, last) of the beat accepted s cycles ago."""
+        cfg, i_s = self._config, self.i_stream
+        depth = max(cfg.rows, cfg.cols - 1, 1)
         vline = [accept] + [Signal(name=f"skew_valid_{s}") for s in range(1, depth + 1)]
         lline = [i_s.payload.last] + [Signal(name=f"skew_last_{s}") for s in range(1, depth + 1)]
         with m.If(en):
@@ -173,6 +173,13 @@ class SystolicArray(wiring.Component):
                 m.d.sync += vline[s].eq(vline[s - 1])
                 with m.If(vline[s - 1]):
                     m.d.sync += lline[s].eq(lline[s - 1])
+        return vline, lline
+
+    def _grid(self, m: Module, en: Value, vline: list[Value], lline: list[Value]
+              ) -> list[list[ProcessingElement]]:
+        """The operand skew and the PE grid."""
+        cfg, i_s = self._config, self.i_stream
+        rows, cols = cfg.rows, cfg.cols
 
         def skew(src, n: int, name: str) -> Signal:
             """``src`` through ``n`` registers; stage ``s`` loads only when vline[s-1]."""
@@ -186,8 +193,6 @@ class SystolicArray(wiring.Component):
 
         a_edge = [skew(i_s.payload.a[r], r + 1, f"skew_a{r}") for r in range(rows)]
         b_edge = [skew(i_s.payload.b[c], c + 1, f"skew_b{c}") for c in range(cols)]
-
-        # The PE grid.
         pes: list[list[ProcessingElement]] = []
         for r in range(rows):
             pe_row = []
@@ -209,9 +214,15 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pe.b_in.eq(pes[r - 1][c].b_out)
                 pe_row.append(pe)
             pes.append(pe_row)
+        return pes
 
-        # Drain control: column c reads row r in cycle T + 2 + r + c (T = last beat accepted),
-        # the first cycle PE (r, c)'s result register holds that tile's sum.
+    def _drain(self, m: Module, en: Value, vline: list[Value], lline: list[Value],
+               pes: list[list[ProcessingElement]]) -> None:
+        """Drain control, per-column read multiplexers and the deskew onto ``o_stream``."""
+        cfg, o_s = self._config, self.o_stream
+        rows, cols = cfg.rows, cfg.cols
+        # Column c reads row r in cycle T + 2 + r + c (T = last beat accepted), the first
+        # cycle PE (r, c)'s result register holds that tile's sum.
         rd_valid = [Signal(name=f"drain_valid_{c}") for c in range(cols)]
         rd_row = [Signal(range(max(rows, 2)), name=f"drain_row_{c}") for c in range(cols)]
         with m.If(en):
@@ -238,4 +249,3 @@ class SystolicArray(wiring.Component):
             m.d.sync += o_s.valid.eq(rd_valid[cols - 1])
             with m.If(rd_valid[cols - 1]):
                 m.d.sync += o_s.payload.last.eq(rd_row[cols - 1] == rows - 1)
-        return m

@@ -11,11 +11,12 @@ from amaranth import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.model._checks import check_int
+from ivita.model.checks import check_int
 from ivita.model.config import DEQUANT_FIRST_BITS, ArrayConfig
 
 from ._dyadic import DYADIC_LATENCY, dyadic_lane, dyadic_table, stall_pipeline
 from .array import array_input_layout
+from .timing import Timing
 
 __all__ = ["DequantFirstConverter", "dequant_input_layout"]
 
@@ -46,7 +47,7 @@ class DequantFirstConverter(wiring.Component):
     Table write port, timing and back-pressure are those of
     :class:`~ivita.hw.requant.Requantizer`: ``table_we``/``table_lane``/``table_b``/``table_c``,
     a write applies to beats accepted after it, ``table_c > max_shift`` (or a lane
-    ``>= rows + cols``) is dropped and sets the sticky ``table_error``; :attr:`latency` = 3,
+    ``>= rows + cols``) is dropped and sets the sticky ``table_error``; :meth:`timing`: latency 3,
     one beat per cycle, global-stall pipeline with ``i_stream.ready = ~o_stream.valid |
     o_stream.ready``.
 
@@ -112,10 +113,10 @@ class DequantFirstConverter(wiring.Component):
     def out_bits(self) -> int:
         return DEQUANT_FIRST_BITS
 
-    @property
-    def latency(self) -> int:
-        """Cycles from a beat accepted to its output valid (no stalls): 3."""
-        return DYADIC_LATENCY
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 3 from each beat accepted to its output valid, one beat per cycle (``n`` is
+        ignored)."""
+        return Timing(latency=DYADIC_LATENCY, latency_from="first", interval=1, per="beat")
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._config

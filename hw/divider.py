@@ -21,9 +21,24 @@ from amaranth.hdl import ShapeLike
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._nlutil import StallPipe, check_bool, check_int, check_shape, quiet_on_error
+from ivita.model.checks import check_bool, check_int
 
-__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of"]
+from ._nlutil import StallPipe, check_shape, quiet_on_error
+from .timing import Timing
+
+__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of", "recip_div_timing"]
+
+#: pipeline stages of :class:`RecipMul` (product; shift and saturation)
+RECIP_MUL_STAGES = 2
+
+
+def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
+    """:meth:`RecipDiv.timing` without building one: latency ``out_bits + 4`` (stage 0, the
+    ``out_bits + 1`` restoring steps, the two :class:`RecipMul` stages), interval 1 pipelined
+    or ``out_bits + 1`` sequential."""
+    steps = out_bits + 1
+    return Timing(latency=1 + steps + RECIP_MUL_STAGES, latency_from="first",
+                  interval=1 if pipelined else steps, per="division")
 
 
 def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
@@ -66,7 +81,8 @@ class Divider(wiring.Component):
     o_stream : ``Out({"quotient": unsigned(quotient_bits), "remainder":
         unsigned(divisor_bits), "tag": tag_shape})``
 
-    Latency ``quotient_bits`` cycles in both modes (the first step is taken while accepting).
+    Timing (:meth:`timing`): latency ``quotient_bits`` cycles in both modes (the first step is
+    taken while accepting).
     Throughput: pipelined one per cycle; sequential one per ``quotient_bits`` cycles (a new
     division is accepted in the cycle the previous result is taken). Back-pressure: the result
     is held while ``o_stream.ready`` is low; pipelined mode stalls globally.
@@ -107,15 +123,12 @@ class Divider(wiring.Component):
     def quotient_bits(self) -> int:
         return self._quotient_bits
 
-    @property
-    def latency(self) -> int:
-        """Cycles from acceptance to a valid result: ``quotient_bits``."""
-        return self._quotient_bits
-
-    @property
-    def interval(self) -> int:
-        """Cycles between accepted divisions at full rate: 1 pipelined, else ``quotient_bits``."""
-        return 1 if self._pipelined else self._quotient_bits
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``quotient_bits`` from acceptance to a valid result; interval 1 pipelined,
+        else ``quotient_bits`` (``n`` is ignored)."""
+        qb = self._quotient_bits
+        return Timing(latency=qb, latency_from="first", interval=1 if self._pipelined else qb,
+                      per="division")
 
     def _step(self, r, bit, d):
         """One restoring step: ``t = 2r + bit``; ``(t >= d, t - d or t)``."""
@@ -131,43 +144,53 @@ class Divider(wiring.Component):
             else p.dividend
         r0 = (dividend >> qb)[:db] if self._dividend_bits > qb else Const(0, db)
         low = dividend[:qb]            # the bits shifted in, most significant first
-
         if self._pipelined:
-            pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid,
-                             o_ready=self.o_stream.ready, name="div")
-            m.d.comb += [self.i_stream.ready.eq(pipe.adv),
-                         self.o_stream.valid.eq(pipe.o_valid)]
-            # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
-            r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb)]
-            q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb)]
-            d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
-            lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb)]
-            tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
-            for k in range(qb):
-                i = qb - 1 - k                      # quotient bit computed in stage k
-                if k == 0:
-                    r_in, d_in, lo_in, tag_in = r0, p.divisor, low, p.tag
-                    q_in = Const(0, qb)
-                else:
-                    r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
-                    lo_in = low if self._dividend is not None else lo[k - 1]
-                ge, r_next = self._step(r_in, lo_in[i], d_in)
-                with m.If(pipe.load(k)):
-                    m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i))]
-                    if k < qb - 1:
-                        m.d.sync += d[k].eq(d_in)
-                        if self._dividend is None:
-                            m.d.sync += lo[k].eq(lo_in)
-                with m.If(pipe.adv):
-                    m.d.sync += tag[k].eq(tag_in)
-            m.d.comb += [
-                self.o_stream.payload.quotient.eq(q[qb - 1]),
-                self.o_stream.payload.remainder.eq(r[qb - 1]),
-                self.o_stream.payload.tag.eq(tag[qb - 1]),
-            ]
-            return m
+            self._pipelined_steps(m, r0, low)
+        else:
+            self._sequential_steps(m, r0, low)
+        return m
 
-        # sequential: one quotient bit per cycle
+    def _pipelined_steps(self, m: Module, r0, low) -> None:
+        """One pipeline stage per quotient bit, global stall."""
+        qb, db = self._quotient_bits, self._divisor_bits
+        p = self.i_stream.payload
+        pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid,
+                         o_ready=self.o_stream.ready, name="div")
+        m.d.comb += [self.i_stream.ready.eq(pipe.adv),
+                     self.o_stream.valid.eq(pipe.o_valid)]
+        # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
+        r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb)]
+        q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb)]
+        d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
+        lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb)]
+        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
+        for k in range(qb):
+            i = qb - 1 - k                      # quotient bit computed in stage k
+            if k == 0:
+                r_in, d_in, lo_in, tag_in = r0, p.divisor, low, p.tag
+                q_in = Const(0, qb)
+            else:
+                r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
+                lo_in = low if self._dividend is not None else lo[k - 1]
+            ge, r_next = self._step(r_in, lo_in[i], d_in)
+            with m.If(pipe.load(k)):
+                m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i))]
+                if k < qb - 1:
+                    m.d.sync += d[k].eq(d_in)
+                    if self._dividend is None:
+                        m.d.sync += lo[k].eq(lo_in)
+            with m.If(pipe.adv):
+                m.d.sync += tag[k].eq(tag_in)
+        m.d.comb += [
+            self.o_stream.payload.quotient.eq(q[qb - 1]),
+            self.o_stream.payload.remainder.eq(r[qb - 1]),
+            self.o_stream.payload.tag.eq(tag[qb - 1]),
+        ]
+
+    def _sequential_steps(self, m: Module, r0, low) -> None:
+        """One quotient bit per cycle, the first while accepting."""
+        qb, db = self._quotient_bits, self._divisor_bits
+        p = self.i_stream.payload
         busy = Signal()
         done = Signal()
         cnt = Signal(range(qb + 1))      # quotient bits still to compute
@@ -227,8 +250,8 @@ class Reciprocal(wiring.Component):
     Ports: ``i_stream`` ``{"s": unsigned(s_bits), "tag"}``; ``o_stream`` ``{"f":
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
-    Latency ``out_bits + 2`` cycles. Throughput: one per cycle pipelined, one per
-    ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
+    Timing (:meth:`timing`): latency ``out_bits + 2`` cycles. Throughput: one per cycle
+    pipelined, one per ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
     """
 
     @quiet_on_error
@@ -255,13 +278,11 @@ class Reciprocal(wiring.Component):
         """Restoring steps: ``out_bits + 1``."""
         return self._out_bits + 1
 
-    @property
-    def latency(self) -> int:
-        return 1 + self.steps
-
-    @property
-    def interval(self) -> int:
-        return 1 if self._pipelined else self.steps
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``out_bits + 2`` (stage 0 and the restoring steps); interval 1 pipelined,
+        else ``out_bits + 1`` (``n`` is ignored)."""
+        return Timing(latency=1 + self.steps, latency_from="first",
+                      interval=1 if self._pipelined else self.steps, per="division")
 
     def elaborate(self, platform):
         m = Module()
@@ -329,7 +350,7 @@ class RecipMul(wiring.Component):
     Ports: ``i_stream`` ``{"num": unsigned(num_bits), "f": unsigned(out_bits+3), "L":
     unsigned(bit_length(s_bits)), "tag"}``; ``o_stream`` ``{"y": unsigned(out_bits), "tag"}``.
 
-    Latency 2 cycles, throughput one per cycle, global stall.
+    Timing (:meth:`timing`): latency 2 cycles, throughput one per cycle, global stall.
     """
 
     @quiet_on_error
@@ -347,12 +368,14 @@ class RecipMul(wiring.Component):
                 "y": unsigned(self._out_bits), "tag": tag_shape}))),
         })
 
-    latency = 2
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 2, one element per cycle (``n`` is ignored)."""
+        return Timing(latency=RECIP_MUL_STAGES, latency_from="first", interval=1, per="element")
 
     def elaborate(self, platform):
         m = Module()
         ob = self._out_bits
-        pipe = StallPipe(m, stages=2, i_valid=self.i_stream.valid,
+        pipe = StallPipe(m, stages=RECIP_MUL_STAGES, i_valid=self.i_stream.valid,
                          o_ready=self.o_stream.ready, name="rmul")
         m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
         p = self.i_stream.payload
@@ -386,8 +409,8 @@ class RecipDiv(wiring.Component):
     ``tag_shape``. Ports: ``i_stream`` ``{"num", "s", "tag"}``, ``o_stream`` ``{"y":
     unsigned(out_bits), "tag"}``.
 
-    Latency ``out_bits + 4`` cycles. Throughput: one per cycle pipelined; one per
-    ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
+    Timing (:meth:`timing`): latency ``out_bits + 4`` cycles. Throughput: one per cycle
+    pipelined; one per ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
     """
 
     @quiet_on_error
@@ -409,13 +432,9 @@ class RecipDiv(wiring.Component):
                 "y": unsigned(self._out_bits), "tag": tag_shape}))),
         })
 
-    @property
-    def latency(self) -> int:
-        return 1 + (self._out_bits + 1) + RecipMul.latency
-
-    @property
-    def interval(self) -> int:
-        return 1 if self._pipelined else self._out_bits + 1
+    def timing(self, n: int | None = None) -> Timing:
+        """:func:`recip_div_timing` (``n`` is ignored)."""
+        return recip_div_timing(self._out_bits, pipelined=self._pipelined)
 
     def elaborate(self, platform):
         m = Module()

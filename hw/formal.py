@@ -34,7 +34,7 @@ from amaranth.hdl import Assert, Assume
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from ivita.model._checks import check_int
+from ivita.model.checks import check_int
 from ivita.model.config import RequantConfig
 from ivita.model.requant import required_acc_bits
 
@@ -110,7 +110,7 @@ class RequantHarness(wiring.Component):
     wrong spec, ``(acc * b) >> c``).
     """
 
-    QUEUE = 4   # the requantizer holds at most latency (3) vectors
+    QUEUE = 4   # the requantizer holds at most timing().latency (3) vectors
 
     def __init__(self, *, acc_bits: int = 8, mult_bits: int = 4, out_bits: int = 3,
                  spec: str = "round") -> None:

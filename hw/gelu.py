@@ -11,9 +11,13 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.model.config import GeluConfig
 
-from ._nlutil import StallPipe, check_bool, check_config, quiet_on_error
-from .divider import RecipDiv
-from .shift_exp import ShiftExp, shift_exp_latency
+from ivita.model.checks import check_bool
+
+from ._nlutil import StallPipe, check_config, quiet_on_error
+from .divider import RecipDiv, recip_div_timing
+from .shift_exp import ShiftExp, shift_exp_timing, x0_in_range
+from .sticky import StickyFlags
+from .timing import Timing
 
 __all__ = ["ShiftGELU", "GELU_ERRORS"]
 
@@ -52,10 +56,10 @@ class ShiftGELU(wiring.Component):
     An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
     ``last`` passes through): every input beat still yields exactly one output beat.
 
-    Latency ``bit_length(n) + sig_bits + 7`` cycles (``P = bit_length(n) + 2``
-    ShiftExp, ``sig_bits + 4`` RecipDiv, 1 product); throughput one element per cycle
-    (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a global stall
-    of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
+    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 7`` cycles (``P =
+    bit_length(n) + 2`` ShiftExp, ``sig_bits + 4`` RecipDiv, 1 product); throughput one element
+    per cycle (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a
+    global stall of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
     """
 
     @quiet_on_error
@@ -82,24 +86,20 @@ class ShiftGELU(wiring.Component):
     def pipelined(self) -> bool:
         return self._pipelined
 
-    @property
-    def latency(self) -> int:
-        """Cycles from an element's acceptance to its output (``o_stream`` ready, no stall)."""
-        return shift_exp_latency(self._config.n) + (1 + self._config.sig_bits + 1 + 2) + 1
-
-    @property
-    def interval(self) -> int:
-        """Cycles between accepted elements at full rate."""
-        return 1 if self._pipelined else self._config.sig_bits + 1
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``bit_length(n) + sig_bits + 7`` from each element (ShiftExp, RecipDiv, the
+        product); interval 1 pipelined or ``sig_bits + 1`` (the argument, a row length, is
+        ignored)."""
+        div = recip_div_timing(self._config.sig_bits, pipelined=self._pipelined)
+        return Timing(latency=shift_exp_timing(self._config.n).latency + div.latency + 1,
+                      latency_from="first", interval=div.interval, per="element")
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         ib, xb, n, eb = cfg.in_bits, cfg.x0_bits, cfg.n, cfg.exp_bits
-        flags = self.error_flags
-        with m.If(self.error_clear):
-            m.d.sync += flags.eq(0)
-        m.d.comb += self.error.eq(flags.as_value().any())
+        sticky = StickyFlags(m, flags=self.error_flags, error=self.error,
+                             clear=self.error_clear)
 
         tag = data.StructLayout({"x": signed(ib), "last": 1, "bad": 1})
         exp_tag = data.StructLayout({"t": tag, "b": unsigned(xb)})
@@ -107,7 +107,7 @@ class ShiftGELU(wiring.Component):
         m.submodules.div = div = RecipDiv(num_bits=eb, s_bits=eb + 1, out_bits=cfg.sig_bits,
                                           pipelined=self._pipelined, tag_shape=tag)
         p = self.i_stream.payload
-        ok = (self.x0 < 0) & (self.x0 > -(1 << xb))
+        ok = x0_in_range(self.x0, xb)
         x0 = Signal(signed(xb + 1))
         m.d.comb += x0.eq(Mux(ok, self.x0, -1))
         absx = Signal(unsigned(ib))
@@ -122,8 +122,7 @@ class ShiftGELU(wiring.Component):
             se.i_stream.payload.tag.t.bad.eq(~ok),
             se.i_stream.payload.tag.b.eq(-x0),
         ]
-        with m.If(self.i_stream.valid & self.i_stream.ready & ~ok):
-            m.d.sync += flags.bad_x0.eq(1)
+        sticky.raise_on(m, "bad_x0", self.i_stream.valid & self.i_stream.ready & ~ok)
 
         e = se.o_stream.payload.e
         t = se.o_stream.payload.tag

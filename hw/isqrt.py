@@ -7,7 +7,10 @@ from amaranth.hdl import ShapeLike
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._nlutil import check_int, check_shape, quiet_on_error
+from ivita.model.checks import check_int
+
+from ._nlutil import check_shape, quiet_on_error
+from .timing import Timing
 
 __all__ = ["ISqrt"]
 
@@ -26,9 +29,10 @@ class ISqrt(wiring.Component):
     Ports: ``i_stream`` ``{"v": unsigned(in_bits), "tag"}``; ``o_stream`` ``{"root":
     unsigned(ceil(in_bits/2)), "tag"}``.
 
-    Latency ``ceil(in_bits/2)`` cycles (the first step is taken while accepting). Throughput:
-    one root per ``ceil(in_bits/2)`` cycles; a new ``v`` is accepted in the cycle the previous
-    root is taken. Back-pressure: the result is held while ``o_stream.ready`` is low.
+    Timing (:meth:`timing`): latency ``ceil(in_bits/2)`` cycles (the first step is taken while
+    accepting). Throughput: one root per ``ceil(in_bits/2)`` cycles; a new ``v`` is accepted in
+    the cycle the previous root is taken. Back-pressure: the result is held while
+    ``o_stream.ready`` is low.
     """
 
     @quiet_on_error
@@ -46,9 +50,10 @@ class ISqrt(wiring.Component):
     def root_bits(self) -> int:
         return (self._in_bits + 1) // 2
 
-    @property
-    def latency(self) -> int:
-        return self.root_bits
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency and interval ``ceil(in_bits/2)`` (``n`` is ignored)."""
+        return Timing(latency=self.root_bits, latency_from="first", interval=self.root_bits,
+                      per="root")
 
     def elaborate(self, platform):
         m = Module()

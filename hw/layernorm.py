@@ -5,24 +5,30 @@ Normative model: :func:`ivita.model.int_layernorm` (before the affine part).
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ivita.model.checks import check_int
 from ivita.model.config import LayerNormConfig
+from ivita.model.core import ceil_log2
+from ivita.model.layernorm import G_NUM
 
-from ._nlutil import (BankRing, ceil_log2, check_config, check_int, const_mul, quiet_on_error,
-                      ring_schedule, steady_period)
+from ._nlutil import check_config, const_mul, quiet_on_error
+from .bank_ring import ring_schedule, steady_period
 from .divider import Divider
 from .isqrt import ISqrt
+from .row_buffer import RowBuffer
+from .row_input import RowInput
+from .row_reader import RowReader
+from .sticky import StickyFlags
+from .timing import Timing
 
 __all__ = ["IntLayerNorm", "LAYERNORM_ERRORS", "layernorm_b_cycles", "layernorm_schedule"]
 
 #: ``error_flags`` layout: one sticky bit per cause.
 LAYERNORM_ERRORS = data.StructLayout({"row_too_long": 1, "row_too_short": 1})
 
-G_NUM = (1 << 31) - 1
 C_LEAD = 4      # cycles from stage C taking a row to its first output
 
 
@@ -82,7 +88,7 @@ class IntLayerNorm(wiring.Component):
         Sticky: ``row_too_long`` (the ``C``-th beat of a row came without ``last``),
         ``row_too_short`` (``last`` came before the ``C``-th beat).
     error_clear : ``In(1)``
-        Clears ``error_flags``.
+        Clears ``error_flags`` (an error detected in the same cycle still sets its bit).
 
     A bad row is **discarded whole**: a too-long row's remaining beats are accepted and dropped
     up to and including ``last``; a too-short row ends at its ``last``. Nothing is output for a
@@ -92,7 +98,9 @@ class IntLayerNorm(wiring.Component):
     ``C = 64``): a row whose last element is accepted in cycle ``t`` has its first output in
     cycle ``t + D + 5`` and its last ``C - 1`` cycles later. Stage occupancy per row: A ``C``
     cycles, B ``D``, C ``C + 4``; with ``banks = 3`` rows stream at one per ``max(D, C + 4)``
-    cycles. :meth:`schedule` is the exact model for any ``banks`` (checked against simulation).
+    cycles. :meth:`schedule` is the exact model for any ``banks``; :meth:`timing` states it in
+    the uniform form (latency from a row's ``last`` beat, interval = cycles per row); both are
+    checked against simulation.
     Throughput within a row: one element per cycle. Back-pressure: ``o_stream`` stalls only
     stage C; ``i_stream.ready`` is low while no bank is free (never while dropping a bad row).
     """
@@ -122,11 +130,6 @@ class IntLayerNorm(wiring.Component):
 
     # -- cycle model (checked against simulation by the tests) ---------------------------------
     @property
-    def _pow2(self) -> bool:
-        C = self._config.channels
-        return C & (C - 1) == 0
-
-    @property
     def b_cycles(self) -> int:
         """``D``: stage B's cycles per row (:func:`layernorm_b_cycles`)."""
         return layernorm_b_cycles(self._config)
@@ -134,90 +137,63 @@ class IntLayerNorm(wiring.Component):
     c_lead = C_LEAD
     """Cycles from stage C taking a row to its first output."""
 
-    #: :attr:`latency` counts from a row's ``last`` input beat (read by ``ivita.sim.emit``).
-    latency_from = "last"
-
-    @property
-    def latency(self) -> int:
-        """Cycles from a row's last input transfer to its first output: ``D + 5``."""
-        return self.b_cycles + 1 + self.c_lead
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``D + 5`` from a row's ``last`` beat to its first output; interval = steady
+        cycles per row (``max(D, C + 4)`` with 3 banks). ``n``, if given, must be ``C``."""
+        C = self._config.channels
+        if n is not None and check_int(n, "n") != C:
+            raise ValueError(f"n={n}: IntLayerNorm rows have exactly channels={C} elements")
+        period = steady_period(lambda lengths: self.schedule(len(lengths)), C)
+        return Timing(latency=self.b_cycles + 1 + self.c_lead, latency_from="last",
+                      interval=period, per="row")
 
     def schedule(self, rows: int) -> list[tuple[int, int, int, int]]:
         """Exact ``(first_in, last_in, first_out, last_out)`` cycles of ``rows`` consecutive rows
         (input offered back to back from cycle 0, ``o_stream`` always ready)."""
         return layernorm_schedule(self._config, rows, banks=self._banks)
 
-    @property
-    def row_period(self) -> float:
-        """Steady-state average cycles per row (from :meth:`schedule`)."""
-        return steady_period(lambda lengths: self.schedule(len(lengths)), self._config.channels)
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        ib, C = cfg.in_bits, cfg.channels
-        ab = ceil_log2(C)
-        m.submodules.mem = mem = Memory(shape=signed(ib), depth=self._banks << ab, init=[])
-        wp = mem.write_port()
-        rp = mem.read_port()
-        ring = BankRing(m, self._banks)
+        buf = RowBuffer(m, banks=self._banks, depth=cfg.channels, shape=signed(cfg.in_bits),
+                        read_ports=1)
+        sticky = StickyFlags(m, flags=self.error_flags, error=self.error,
+                             clear=self.error_clear)
+        desc = {   # per-bank row descriptors: sums (stage A); mean and gain (stage B)
+            "s": buf.descriptor(signed(cfg.sum_bits), "s"),
+            "q": buf.descriptor(cfg.var_bits, "q"),
+            "mu": buf.descriptor(signed(cfg.in_bits), "mu"),
+            "g": buf.descriptor(31, "g"),
+        }
+        self._stage_a(m, buf, desc, sticky)
+        self._stage_b(m, buf, desc)
+        self._stage_c(m, buf, desc)
+        return m
 
-        def addr(bank, idx):
-            return Cat(idx[:ab], bank) if ab else bank
-
-        flags = self.error_flags
-        with m.If(self.error_clear):
-            m.d.sync += flags.eq(0)
-        m.d.comb += self.error.eq(flags.as_value().any())
-
-        sb, vb = cfg.sum_bits, cfg.var_bits
-        d_s = [Signal(signed(sb), name=f"d{i}_s") for i in range(self._banks)]
-        d_q = [Signal(vb, name=f"d{i}_q") for i in range(self._banks)]
-        d_mu = [Signal(signed(ib), name=f"d{i}_mu") for i in range(self._banks)]
-        d_g = [Signal(31, name=f"d{i}_g") for i in range(self._banks)]
-
-        # ---- stage A: input, sum and sum of squares -----------------------------------------
-        a_idx = Signal(range(C))
-        a_drop = Signal()
+    def _stage_a(self, m, buf, desc, sticky):
+        """Input: write the row; S = sum(x) and Q = sum(x*x), one product per element,
+        registered one cycle later; a too long or too short row is dropped."""
+        cfg, C = self._config, self._config.channels
         p = self.i_stream.payload
-        m.d.comb += self.i_stream.ready.eq(a_drop | ring.a_room)
+        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=C)
+        short = p.last & (a.idx != C - 1)
+        long = ~p.last & (a.idx == C - 1)
+        m.d.comb += a.bad.eq(short | long)
+        sticky.raise_on(m, "row_too_short", a.rejected(short))
+        sticky.raise_on(m, "row_too_long", a.rejected(long))
         acc_v = Signal()                   # delayed accumulate stage
-        acc_x = Signal(signed(ib))
+        acc_x = Signal(signed(cfg.in_bits))
         acc_first = Signal()
         acc_commit = Signal()
-        acc_bank = Signal.like(ring.a_ptr)
-        take = Signal()
-        store = Signal()                   # a good element of a good row
-        bad_short = Signal()
-        bad_long = Signal()
-        m.d.comb += [                      # plain expressions, see Shiftmax (iverilog -g2012)
-            take.eq(self.i_stream.valid & self.i_stream.ready),
-            bad_short.eq(p.last & (a_idx != C - 1)),
-            bad_long.eq(~p.last & (a_idx == C - 1)),
-            store.eq(take & ~a_drop & ~bad_short & ~bad_long),
-            wp.en.eq(store), wp.addr.eq(addr(ring.a_ptr, a_idx)), wp.data.eq(p.x),
-            ring.a_commit.eq(store & p.last),
-        ]
-        m.d.sync += acc_v.eq(store)
-        with m.If(store):
-            m.d.sync += [acc_x.eq(p.x), acc_first.eq(a_idx == 0), acc_commit.eq(p.last),
-                         acc_bank.eq(ring.a_ptr)]
-        with m.If(take):
-            with m.If(a_drop):
-                with m.If(p.last):
-                    m.d.sync += a_drop.eq(0)
-            with m.Elif(bad_short):
-                m.d.sync += [flags.row_too_short.eq(1), a_idx.eq(0)]
-            with m.Elif(bad_long):
-                m.d.sync += [flags.row_too_long.eq(1), a_idx.eq(0), a_drop.eq(1)]
-            with m.Elif(p.last):
-                m.d.sync += a_idx.eq(0)
-            with m.Else():
-                m.d.sync += a_idx.eq(a_idx + 1)
-        s_acc = Signal(signed(sb))
-        q_acc = Signal(vb)
-        s_new = Signal(signed(sb))
-        q_new = Signal(vb)
+        acc_bank = Signal.like(buf.ring.a_ptr)
+        m.d.sync += acc_v.eq(a.store)
+        with m.If(a.store):
+            m.d.sync += [acc_x.eq(p.x), acc_first.eq(a.first), acc_commit.eq(p.last),
+                         acc_bank.eq(buf.ring.a_ptr)]
+        s_acc = Signal(signed(cfg.sum_bits))
+        q_acc = Signal(cfg.var_bits)
+        s_new = Signal(signed(cfg.sum_bits))
+        q_new = Signal(cfg.var_bits)
         m.d.comb += [
             s_new.eq(Mux(acc_first, 0, s_acc) + acc_x),
             q_new.eq(Mux(acc_first, 0, q_acc) + acc_x * acc_x),
@@ -225,26 +201,27 @@ class IntLayerNorm(wiring.Component):
         with m.If(acc_v):
             m.d.sync += [s_acc.eq(s_new), q_acc.eq(q_new)]
             with m.If(acc_commit):
-                for i in range(self._banks):
-                    with m.If(acc_bank == i):
-                        m.d.sync += [d_s[i].eq(s_new), d_q[i].eq(q_new)]
+                buf.store(m, acc_bank, [(desc["s"], s_new), (desc["q"], q_new)])
 
-        # ---- stage B: mean, variance, square root, gain --------------------------------------
+    def _stage_b(self, m, buf, desc):
+        """Per-row scalars: mean, variance, square root, gain (no memory access)."""
+        cfg, C, ring = self._config, self._config.channels, buf.ring
+        ib, sb, vb, pow2 = cfg.in_bits, cfg.sum_bits, cfg.var_bits, C & (C - 1) == 0
         m.submodules.mean_div = mdiv = Divider(
             dividend_bits=sb, divisor_bits=max(C.bit_length(), 1), quotient_bits=ib)
         m.submodules.isqrt = sqrt = ISqrt(in_bits=vb)
         m.submodules.gain_div = gdiv = Divider(
             dividend_bits=31, divisor_bits=sqrt.root_bits, dividend=G_NUM)
-        S = ring.select(ring.b_ptr, d_s)
-        Q = ring.select(ring.b_ptr, d_q)
+        S = buf.load(ring.b_ptr, desc["s"])
+        Q = buf.load(ring.b_ptr, desc["q"])
         t = Signal(signed(sb + 1))
-        m.d.comb += t.eq(S + C // 2)
         neg = Signal()
         mu = Signal(signed(ib))
         tt = Signal(signed(sb + 2))        # 2S - C*mu
         var = Signal(vb)
         std = Signal(sqrt.root_bits)
         m.d.comb += [
+            t.eq(S + C // 2),
             mdiv.i_stream.payload.dividend.eq(Mux(t < 0, -t, t)),
             mdiv.i_stream.payload.divisor.eq(C),
             sqrt.i_stream.payload.v.eq(var),
@@ -255,14 +232,14 @@ class IntLayerNorm(wiring.Component):
                 with m.If(ring.b_avail):
                     m.next = "MEAN"
             with m.State("MEAN"):          # desc S/Q are written by now (one cycle after commit)
-                if self._pow2:
-                    m.d.sync += mu.eq(t >> ab)
+                if pow2:
+                    m.d.sync += mu.eq(t >> ceil_log2(C))
                     m.next = "VAR0"
                 else:
                     m.d.sync += neg.eq(t < 0)
                     with m.If(mdiv.i_stream.ready):
                         m.next = "MEANW"
-            if not self._pow2:
+            if not pow2:
                 with m.State("MEANW"):
                     with m.If(mdiv.o_stream.valid):
                         qq = mdiv.o_stream.payload.quotient
@@ -288,14 +265,12 @@ class IntLayerNorm(wiring.Component):
                     m.next = "GAINW"
             with m.State("GAINW"):
                 with m.If(gdiv.o_stream.valid):
-                    for i in range(self._banks):
-                        with m.If(ring.b_ptr == i):
-                            m.d.sync += [d_mu[i].eq(mu),
-                                         d_g[i].eq(gdiv.o_stream.payload.quotient)]
+                    buf.store(m, ring.b_ptr, [(desc["mu"], mu),
+                                              (desc["g"], gdiv.o_stream.payload.quotient)])
                     m.next = "IDLE"
         m.d.comb += [
-            mdiv.i_stream.valid.eq(b_fsm.ongoing("MEAN") if not self._pow2 else 0),
-            mdiv.o_stream.ready.eq(b_fsm.ongoing("MEANW") if not self._pow2 else 0),
+            mdiv.i_stream.valid.eq(b_fsm.ongoing("MEAN") if not pow2 else 0),
+            mdiv.o_stream.ready.eq(b_fsm.ongoing("MEANW") if not pow2 else 0),
             sqrt.i_stream.valid.eq(b_fsm.ongoing("SQRT")),
             sqrt.o_stream.ready.eq(b_fsm.ongoing("SQRTW")),
             gdiv.i_stream.valid.eq(b_fsm.ongoing("GAIN")),
@@ -303,47 +278,32 @@ class IntLayerNorm(wiring.Component):
             ring.b_done.eq(b_fsm.ongoing("GAINW") & gdiv.o_stream.valid),
         ]
 
-        # ---- stage C: output ----------------------------------------------------------------
+    def _stage_c(self, m, buf, desc):
+        """Output: read the row again; ((x - mu) * g) >> 1, one element per cycle."""
+        cfg, C, ring = self._config, self._config.channels, buf.ring
+        ib = cfg.in_bits
+        o = self.o_stream
         c_mu = Signal(signed(ib))
         c_g = Signal(31)
-        c_idx = Signal(range(C))
-        c_issue = Signal()
         adv = Signal()
-        v_rd, v_y, v_p = Signal(), Signal(), Signal()
-        l_rd, l_y, l_p = Signal(), Signal(), Signal()
+        v_y, v_p = Signal(), Signal()
+        l_y, l_p = Signal(), Signal()
         y = Signal(signed(ib + 1))
         prod = Signal(signed(ib + 1 + 31))
+        rd = RowReader(m, buf=buf, port=buf.rp[0], count=C, length=C, adv=adv,
+                       last_taken=o.valid & o.ready & o.payload.last)
         m.d.comb += [
-            adv.eq(~v_p | self.o_stream.ready),
-            rp.en.eq(adv),
-            rp.addr.eq(addr(ring.c_ptr, c_idx)),
-            self.o_stream.valid.eq(v_p),
-            self.o_stream.payload.y.eq(prod >> 1),
-            self.o_stream.payload.last.eq(l_p),
+            adv.eq(~v_p | o.ready),
+            o.valid.eq(v_p),
+            o.payload.y.eq(prod >> 1),
+            o.payload.last.eq(l_p),
         ]
+        with m.If(rd.start):
+            m.d.sync += [c_mu.eq(buf.load(ring.c_ptr, desc["mu"])),
+                         c_g.eq(buf.load(ring.c_ptr, desc["g"]))]
         with m.If(adv):
-            m.d.sync += [v_rd.eq(c_issue), v_y.eq(v_rd), v_p.eq(v_y)]
-            with m.If(c_issue):
-                m.d.sync += [c_idx.eq(c_idx + 1), l_rd.eq(c_idx == C - 1)]
-            with m.If(v_rd):
-                m.d.sync += [y.eq(rp.data - c_mu), l_y.eq(l_rd)]
+            m.d.sync += [v_y.eq(rd.rv), v_p.eq(v_y)]
+            with m.If(rd.rv):
+                m.d.sync += [y.eq(buf.rp[0].data - c_mu), l_y.eq(rd.rlast)]
             with m.If(v_y):
                 m.d.sync += [prod.eq(y * c_g), l_p.eq(l_y)]
-        with m.FSM(name="c_fsm") as c_fsm:
-            with m.State("IDLE"):
-                with m.If(ring.c_avail):
-                    m.d.sync += [c_mu.eq(ring.select(ring.c_ptr, d_mu)),
-                                 c_g.eq(ring.select(ring.c_ptr, d_g)), c_idx.eq(0)]
-                    m.next = "ISSUE"
-            with m.State("ISSUE"):
-                with m.If(adv & (c_idx == C - 1)):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                with m.If(ring.c_done):
-                    m.next = "IDLE"
-        m.d.comb += [
-            c_issue.eq(c_fsm.ongoing("ISSUE")),
-            ring.c_done.eq(c_fsm.ongoing("DRAIN") & self.o_stream.valid & self.o_stream.ready
-                           & self.o_stream.payload.last),
-        ]
-        return m

@@ -11,9 +11,12 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.model._checks import check_int
-from ivita.model.config import MAX_ACC_BITS, OPERAND_BITS
+from ivita.model.checks import check_int
+from ivita.model.config import MAX_ACC_BITS
+from ivita.model.quant import CODE_BITS
 from ivita.model.requant import required_acc_bits
+
+from .timing import Timing
 
 __all__ = ["ProcessingElement"]
 
@@ -57,8 +60,8 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, acc_bits: int) -> None:
-        a_bits = check_int(a_bits, "a_bits", *OPERAND_BITS)
-        b_bits = check_int(b_bits, "b_bits", *OPERAND_BITS)
+        a_bits = check_int(a_bits, "a_bits", *CODE_BITS)
+        b_bits = check_int(b_bits, "b_bits", *CODE_BITS)
         acc_bits = check_int(acc_bits, "acc_bits", 2, MAX_ACC_BITS)
         need = required_acc_bits(a_bits, b_bits, 1)
         if acc_bits < need:
@@ -91,6 +94,11 @@ class ProcessingElement(wiring.Component):
     @property
     def acc_bits(self) -> int:
         return self._acc_bits
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 1: ``result`` holds a tile's sum in the cycle after its ``last`` beat; one
+        MAC (beat) per enabled cycle (``n`` is ignored)."""
+        return Timing(latency=1, latency_from="last", interval=1, per="beat")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

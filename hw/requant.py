@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.model.config import RequantConfig
 
 from ._dyadic import DYADIC_LATENCY, dyadic_lane, dyadic_table, stall_pipeline
+from .timing import Timing
 
 __all__ = ["Requantizer", "requant_input_layout", "requant_output_layout"]
 
@@ -53,7 +54,7 @@ class Requantizer(wiring.Component):
 
     Timing
     ------
-    :attr:`latency` = 3 cycles from a vector accepted to its result valid (product, shift,
+    :meth:`timing`: latency 3 cycles from a vector accepted to its result valid (product, shift,
     round + saturate). Throughput: one vector per cycle.
 
     Back-pressure
@@ -83,10 +84,10 @@ class Requantizer(wiring.Component):
     def config(self) -> RequantConfig:
         return self._config
 
-    @property
-    def latency(self) -> int:
-        """Cycles from a vector accepted to its output valid (no stalls): 3."""
-        return DYADIC_LATENCY
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 3 from each vector accepted to its output valid, one vector per cycle
+        (``n`` is ignored)."""
+        return Timing(latency=DYADIC_LATENCY, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._config

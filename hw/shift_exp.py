@@ -6,18 +6,28 @@ Normative model: :func:`ivita.model.shift_exp`.
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.hdl import ShapeLike
+from amaranth.hdl import ShapeLike, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._nlutil import StallPipe, check_int, check_shape, const_mul, quiet_on_error
+from ivita.model.checks import check_int
 
-__all__ = ["ShiftExp", "shift_exp_latency"]
+from ._nlutil import StallPipe, check_shape, const_mul, quiet_on_error
+from .timing import Timing
+
+__all__ = ["ShiftExp", "shift_exp_timing", "x0_in_range"]
 
 
-def shift_exp_latency(n: int) -> int:
-    """Pipeline depth of :class:`ShiftExp` for ``n``: ``bit_length(n) + 2`` cycles."""
-    return n.bit_length() + 2
+def shift_exp_timing(n: int) -> Timing:
+    """:meth:`ShiftExp.timing` for exponent range ``n``, without building one: latency
+    ``bit_length(n) + 2`` from each element, one element per cycle."""
+    return Timing(latency=n.bit_length() + 2, latency_from="first", interval=1, per="element")
+
+
+def x0_in_range(x0: Value, x0_bits: int) -> Value:
+    """The hardware form of :meth:`ivita.model.SoftmaxConfig.check_x0`: ``-(2^x0_bits - 1) <=
+    x0 <= -1`` for a runtime ``x0`` port (the units that take one flag ``bad_x0`` otherwise)."""
+    return (x0 < 0) & (x0 > -(1 << x0_bits))
 
 
 class ShiftExp(wiring.Component):
@@ -53,10 +63,10 @@ class ShiftExp(wiring.Component):
         "tag": tag_shape}))``
     o_stream : ``Out(stream.Signature({"e": unsigned(x0_bits+n), "tag": tag_shape}))``
 
-    Latency ``bit_length(n) + 2`` cycles (an element accepted in cycle ``t`` is valid on
-    ``o_stream`` in cycle ``t + latency``); throughput one element per cycle. Back-pressure:
-    a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no element is lost or
-    duplicated.
+    Timing (:meth:`timing`): latency ``bit_length(n) + 2`` cycles (an element accepted in cycle
+    ``t`` is valid on ``o_stream`` in cycle ``t + latency``); throughput one element per cycle.
+    Back-pressure: a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no
+    element is lost or duplicated.
     """
 
     @quiet_on_error
@@ -91,10 +101,10 @@ class ShiftExp(wiring.Component):
         """Unsigned output width ``x0_bits + n``."""
         return self._x0_bits + self._n
 
-    @property
-    def latency(self) -> int:
-        """Cycles from acceptance to the output being valid: ``bit_length(n) + 2``."""
-        return shift_exp_latency(self._n)
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``bit_length(self.n) + 2`` from each element, interval 1 (the argument, a
+        row length, is ignored: :func:`shift_exp_timing`)."""
+        return shift_exp_timing(self._n)
 
     def elaborate(self, platform):
         m = Module()

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_int
+from .checks import as_int
 from .config import AttentionConfig
 from .core import signed_range
 from .layernorm import int_layernorm

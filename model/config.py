@@ -12,23 +12,20 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import check_bool, check_int
+from .checks import check_bool, check_int
+from .core import ceil_log2
 from .layernorm import layernorm_out_bits
-from .quant import BIAS_BITS, LN_BETA_BITS
+from .nonlinear import check_x0
+from .quant import BIAS_BITS, CODE_BITS, LN_BETA_BITS
 from .requant import required_acc_bits
 
 __all__ = [
     "ArrayConfig", "RequantConfig", "SoftmaxConfig", "GeluConfig", "LayerNormConfig",
-    "AttentionConfig", "OPERAND_BITS", "DEQUANT_FIRST_BITS", "ACT_CALIBRATIONS", "W_CALIBRATIONS",
+    "AttentionConfig", "DEQUANT_FIRST_BITS", "ACT_CALIBRATIONS", "W_CALIBRATIONS",
 ]
 
-OPERAND_BITS = (2, 16)      # legal operand code widths
 DEQUANT_FIRST_BITS = 16     # fixed-point width of the dequant-first baseline operands
 MAX_ACC_BITS = 48           # widest accumulator the generators support
-
-
-def _ceil_log2(v: int) -> int:
-    return max(v - 1, 0).bit_length()
 
 
 class _Config:
@@ -68,8 +65,8 @@ class ArrayConfig(_Config):
     def __post_init__(self) -> None:
         check_int(self.rows, "rows", 1, 32)
         check_int(self.cols, "cols", 1, 32)
-        check_int(self.a_bits, "a_bits", *OPERAND_BITS)
-        check_int(self.b_bits, "b_bits", *OPERAND_BITS)
+        check_int(self.a_bits, "a_bits", *CODE_BITS)
+        check_int(self.b_bits, "b_bits", *CODE_BITS)
         check_int(self.k_max, "k_max", 1, 1 << 20)
         check_bool(self.dequant_first, "dequant_first")
         need = required_acc_bits(self.pe_a_bits, self.pe_b_bits, self.k_max)
@@ -149,7 +146,7 @@ class SoftmaxConfig(_Config):
     x0_bits: int = 16
 
     def __post_init__(self) -> None:
-        check_int(self.in_bits, "in_bits", *OPERAND_BITS)
+        check_int(self.in_bits, "in_bits", *CODE_BITS)
         check_int(self.n, "n", 0, 31)
         check_int(self.out_bits, "out_bits", 2, 16)
         check_int(self.max_tokens, "max_tokens", 1, 1 << 16)
@@ -168,12 +165,11 @@ class SoftmaxConfig(_Config):
     @property
     def sum_bits(self) -> int:
         """Width of the row sum: ``x0_bits + n + ceil(log2 max_tokens)``."""
-        return self.exp_bits + _ceil_log2(self.max_tokens)
+        return self.exp_bits + ceil_log2(self.max_tokens)
 
     def check_x0(self, x0: int) -> int:
-        x0 = check_int(x0, "x0")
-        if x0 > -1:
-            raise ValueError(f"x0={x0} must be negative (x0 = floor(-1/S) <= -1)")
+        """:func:`ivita.model.nonlinear.check_x0` (``x0 <= -1``) and ``|x0| < 2^x0_bits``."""
+        x0 = check_x0(x0)
         if -x0 >= 1 << self.x0_bits:
             raise ValueError(f"x0={x0} is out of range; |x0| must be below 2^{self.x0_bits}")
         return x0
@@ -189,7 +185,7 @@ class GeluConfig(_Config):
     x0_bits: int = 16
 
     def __post_init__(self) -> None:
-        check_int(self.in_bits, "in_bits", *OPERAND_BITS)
+        check_int(self.in_bits, "in_bits", *CODE_BITS)
         check_int(self.n, "n", 0, 31)
         check_int(self.sig_bits, "sig_bits", 2, 16)
         check_int(self.x0_bits, "x0_bits", 1, 31)
@@ -218,7 +214,7 @@ class LayerNormConfig(_Config):
     channels: int = 64
 
     def __post_init__(self) -> None:
-        check_int(self.in_bits, "in_bits", *OPERAND_BITS)
+        check_int(self.in_bits, "in_bits", *CODE_BITS)
         check_int(self.channels, "channels", 1, 4096)
         if self.var_bits > 62:
             raise ValueError(f"in_bits={self.in_bits} over channels={self.channels} needs a "
@@ -226,12 +222,12 @@ class LayerNormConfig(_Config):
 
     @property
     def sum_bits(self) -> int:
-        return self.in_bits + _ceil_log2(self.channels) + 1
+        return self.in_bits + ceil_log2(self.channels) + 1
 
     @property
     def var_bits(self) -> int:
         """Unsigned width of ``sum((x - mu)^2)``: deviations take ``in_bits + 1`` bits."""
-        return 2 * self.in_bits + _ceil_log2(self.channels) + 1
+        return 2 * self.in_bits + ceil_log2(self.channels) + 1
 
     @property
     def out_bits(self) -> int:
@@ -281,7 +277,7 @@ class AttentionConfig(_Config):
         check_int(self.dim, "dim", 1, 4096)
         check_int(self.heads, "heads", 1, 64)
         for name in ("a_bits", "w_bits", "attn_bits", "prob_bits", "resid_bits"):
-            check_int(getattr(self, name), name, *OPERAND_BITS)
+            check_int(getattr(self, name), name, *CODE_BITS)
         check_int(self.mult_bits, "mult_bits", 2, 32)
         check_int(self.n, "n", 0, 31)
         if self.dim % self.heads:

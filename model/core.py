@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_index, as_int, check_int, finish, max_abs_bits
+from .checks import as_index, as_int, check_int, finish, max_abs_bits
 
-__all__ = ["saturate", "round_shift", "isqrt", "bit_length", "signed_range", "unsigned_range"]
+__all__ = ["saturate", "round_shift", "isqrt", "bit_length", "ceil_log2", "signed_range",
+           "unsigned_range"]
 
 
 def signed_range(bits: int) -> tuple[int, int]:
@@ -67,6 +68,12 @@ def bit_length(v: Any) -> Any:
         x = np.where(big, x >> sh, x)
     n = n + (x > 0)
     return finish(n, scalar)
+
+
+def ceil_log2(v: int) -> int:
+    """``ceil(log2(v))`` of a Python int ``v >= 1`` (0 for ``v <= 1``): the address bits of
+    ``v`` words, the extra sum bits of ``v`` terms. Used by the configs and the generators."""
+    return max(v - 1, 0).bit_length()
 
 
 def isqrt(v: Any) -> Any:

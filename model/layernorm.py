@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_int, max_abs_bits
+from .checks import as_int, max_abs_bits
 from .core import isqrt
 
-__all__ = ["int_layernorm", "layernorm_out_bits"]
+__all__ = ["int_layernorm", "layernorm_out_bits", "G_NUM"]
 
+#: the dividend of the gain ``g = G_NUM // std`` (NUMERICS.md §7); the hardware uses this constant
 G_NUM = (1 << 31) - 1
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_int, check_int, finish, max_abs_bits
+from .checks import as_int, check_int, finish, max_abs_bits
 from .core import bit_length
 
 __all__ = ["shift_exp", "recip_div", "shiftmax", "shift_gelu", "check_x0"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_int
+from .checks import check_int
 from .core import signed_range
 from .requant import dyadic, linear_acc
 
@@ -38,7 +38,7 @@ __all__ = [
     "attention_score_multiplier", "dequant_first_frac_bits", "dequant_first_constants",
 ]
 
-CODE_BITS = (2, 16)   #: legal code widths of quantized tensors
+CODE_BITS = (2, 16)   #: legal code widths of quantized tensors and of every operand (configs, PE)
 BIAS_BITS = 32        #: signed width of integer Linear biases (docs/numerics.md §1)
 LN_BETA_BITS = 40     #: signed width of the integer LayerNorm offset ``beta_int``
 X0_MAX_BITS = 31      #: ``|x0|`` must stay below ``2^31``

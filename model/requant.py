@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_index, as_int, check_int, finish, max_abs_bits
+from .checks import as_index, as_int, check_int, finish, max_abs_bits
 from .core import round_shift, saturate
 
 __all__ = ["dyadic", "requantize", "residual_add", "linear_acc", "dequant_first_operand",

@@ -55,7 +55,7 @@ def run_amaranth(tb: TB, component: Any, stim: Stimulus, *, seed: int, stall_in:
                  stall_out: float = 0.0, max_cycles: int | None = None,
                  vcd: Path | None = None) -> dict[str, Any]:
     """Simulate ``component`` with ``amaranth.sim``; return the loop's result dict."""
-    sidecar = Sidecar(describe(component, tb.module_name, config=tb.config))
+    sidecar = Sidecar(describe(component, tb.module_name, config=tb.config, n=tb.timing_n()))
     loop = tb.make_loop(sidecar, stim, seed=seed, stall_in=stall_in, stall_out=stall_out,
                         max_cycles=max_cycles)
     ports = component_ports(component)

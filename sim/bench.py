@@ -190,6 +190,11 @@ class TB:
         """Named coordinates of an output element (e.g. tile, row, column)."""
         return {"beat": beat, **{f"i{d}": i for d, i in enumerate(index)}}
 
+    def timing_n(self) -> int | None:
+        """The ``n`` of the component's ``timing(n)`` for this run: the length of the first row
+        or tile, the one the bench measures the latency on (``None``: not length-dependent)."""
+        return None
+
     # -- shared machinery ----------------------------------------------------------------------
 
     def make_loop(self, sidecar: Sidecar, stim: Stimulus, *, seed: int, stall_in: float = 0.0,
@@ -318,50 +323,56 @@ def run_bench(tb: TB, *, simulator: str = "icarus", seed: int = 1, stall_in: flo
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
-    t0 = time.perf_counter()
-    stim = tb.stimulus(seed)
-    corrupted = stim.corrupt(seed) if corrupt_expected else None
-    timings["vectors_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    component = tb.build_component()
-    config = tb.config.as_dict() if hasattr(tb.config, "as_dict") else None
-    errors: list[str] = []
-    build_cached: bool | None = None
-    waves_path: Path | None = None
-
-    if simulator == "amaranth":
-        from .amaranth_bench import run_amaranth
-        timings["elaborate_s"] = time.perf_counter() - t0
+    try:
         t0 = time.perf_counter()
-        waves_path = run_dir / f"{tb.module_name}.vcd" if waves else None
-        result = run_amaranth(tb, component, stim, seed=seed, stall_in=stall_in,
-                              stall_out=stall_out, max_cycles=max_cycles, vcd=waves_path)
-        timings["sim_s"] = time.perf_counter() - t0
-    else:
-        from .emit import emit
-        em = emit(component, tb.module_name, run_dir, config=tb.config)
-        timings["emit_s"] = time.perf_counter() - t0
-        vectors = run_dir / "vectors.npz"
-        stim.save(vectors)
-        params = {"tb": tb_ref(type(tb)), "tb_params": tb.params(), "sidecar": str(em.sidecar_path),
-                  "vectors": str(vectors), "seed": seed, "stall_in": stall_in,
-                  "stall_out": stall_out, "max_cycles": max_cycles, "simulator": simulator}
-        sr = run_cocotb(verilog=em.verilog, toplevel=em.name, test_module=type(tb).test_module(),
-                        simulator=simulator, params=params, run_dir=run_dir, waves=waves,
-                        build_root=build_root, python_path=python_path)
-        result = sr.result
-        errors.extend(sr.errors)
-        build_cached = sr.build_cached
-        timings["build_s"] = sr.build_s
-        timings["sim_s"] = sr.sim_s
-        waves_path = sr.waves
-    timings["total_s"] = time.perf_counter() - t_start
-    passed = bool(result.get("passed")) and not errors
-    keep_dir = keep or waves or not temp or not passed
-    if not keep_dir:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return BenchResult(tb.unit, simulator, seed, passed, result, config, tb.params(),
-                       float(stall_in), float(stall_out), timings, build_cached,
-                       run_dir if keep_dir else None, waves_path, corrupted, dict(stim.work),
-                       errors)
+        stim = tb.stimulus(seed)
+        corrupted = stim.corrupt(seed) if corrupt_expected else None
+        timings["vectors_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        component = tb.build_component()
+        config = tb.config.as_dict() if hasattr(tb.config, "as_dict") else None
+        errors: list[str] = []
+        build_cached: bool | None = None
+        waves_path: Path | None = None
 
+        if simulator == "amaranth":
+            from .amaranth_bench import run_amaranth
+            timings["elaborate_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            waves_path = run_dir / f"{tb.module_name}.vcd" if waves else None
+            result = run_amaranth(tb, component, stim, seed=seed, stall_in=stall_in,
+                                  stall_out=stall_out, max_cycles=max_cycles, vcd=waves_path)
+            timings["sim_s"] = time.perf_counter() - t0
+        else:
+            from .emit import emit
+            em = emit(component, tb.module_name, run_dir, config=tb.config, n=tb.timing_n())
+            timings["emit_s"] = time.perf_counter() - t0
+            vectors = run_dir / "vectors.npz"
+            stim.save(vectors)
+            params = {"tb": tb_ref(type(tb)), "tb_params": tb.params(),
+                      "sidecar": str(em.sidecar_path), "vectors": str(vectors), "seed": seed,
+                      "stall_in": stall_in, "stall_out": stall_out, "max_cycles": max_cycles,
+                      "simulator": simulator}
+            sr = run_cocotb(verilog=em.verilog, toplevel=em.name,
+                            test_module=type(tb).test_module(), simulator=simulator,
+                            params=params, run_dir=run_dir, waves=waves,
+                            build_root=build_root, python_path=python_path)
+            result = sr.result
+            errors.extend(sr.errors)
+            build_cached = sr.build_cached
+            timings["build_s"] = sr.build_s
+            timings["sim_s"] = sr.sim_s
+            waves_path = sr.waves
+        timings["total_s"] = time.perf_counter() - t_start
+        passed = bool(result.get("passed")) and not errors
+        keep_dir = keep or waves or not temp or not passed
+        if not keep_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return BenchResult(tb.unit, simulator, seed, passed, result, config, tb.params(),
+                           float(stall_in), float(stall_out), timings, build_cached,
+                           run_dir if keep_dir else None, waves_path, corrupted, dict(stim.work),
+                           errors)
+    except BaseException:
+        if temp:                # e.g. a missing simulator: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise

@@ -3,10 +3,11 @@
 :func:`emit` converts an ``amaranth.lib.wiring.Component`` to ``<name>.v`` and writes
 ``<name>.json`` next to it (schema: :mod:`ivita.sim.sidecar`): the configuration
 (``config.as_dict()``), every port with its width, the payload field offsets of every stream
-(computed from the Amaranth layouts, recursively through ``ArrayLayout``), ``latency`` if the
-component has one, and provenance. Port names are read back from the generated Verilog and
-cross-checked against the signature, so a naming change in Amaranth fails loudly here instead
-of silently mis-driving a bench.
+(computed from the Amaranth layouts, recursively through ``ArrayLayout``), the component's
+timing (``component.timing(n).as_dict()`` of :class:`ivita.hw.timing.Timing`, for the run's
+row length / tile ``K`` = ``n``, which the bench passes in) and provenance. Port names are
+read back from the generated Verilog and cross-checked against the signature, so a naming
+change in Amaranth fails loudly here instead of silently mis-driving a bench.
 """
 
 from __future__ import annotations
@@ -27,14 +28,8 @@ from amaranth.lib import data, stream, wiring
 
 from .sidecar import SCHEMA, Sidecar
 
-__all__ = ["EmitResult", "emit", "layout_node", "describe", "parse_verilog_ports", "provenance"]
-
-#: what a component's ``latency`` counts from: its first accepted input beat (element-wise and
-#: vector units), or the first input beat carrying ``last`` (units that need a whole tile or row
-#: before they can answer: the systolic array, Shiftmax, I-LayerNorm). Components declare it
-#: with a ``latency_from`` attribute; the default is ``"first"``.
-LATENCY_FROM = ("first", "last")
-
+__all__ = ["EmitResult", "emit", "layout_node", "describe", "component_timing",
+           "parse_verilog_ports", "provenance"]
 
 @dataclass(frozen=True)
 class EmitResult:
@@ -111,9 +106,27 @@ def _signature_ports(component: wiring.Component) -> list[tuple[tuple[str, ...],
     return out
 
 
+def component_timing(component: wiring.Component, n: int | None = None
+                     ) -> dict[str, Any] | None:
+    """``component.timing(n)`` as the sidecar's ``timing`` object (with ``n`` added), or
+    ``None`` for a component without a ``timing`` method."""
+    fn = getattr(component, "timing", None)
+    if fn is None:
+        return None
+    t = fn(n)
+    d = t.as_dict()
+    if not isinstance(d.get("latency"), int) or d.get("latency_from") not in ("first", "last"):
+        raise ValueError(f"{type(component).__name__}.timing({n!r}) returned {t!r}; it must be "
+                         f"an ivita.hw.timing.Timing")
+    return {**d, "n": n}
+
+
 def describe(component: wiring.Component, name: str, *, config: Any = None,
-             verilog: str | None = None) -> dict[str, Any]:
+             verilog: str | None = None, n: int | None = None) -> dict[str, Any]:
     """The sidecar dictionary of ``component``.
+
+    ``n``: the run's row length / tile ``K`` for the component's ``timing(n)`` (``None`` where
+    it does not matter or to take the component's default).
 
     With ``verilog`` the port list is parsed from the generated text and cross-checked against
     the signature (and includes ``clk``/``rst`` when the design has a clock domain); without it
@@ -157,13 +170,6 @@ def describe(component: wiring.Component, name: str, *, config: Any = None,
             continue
         signals[".".join(path)] = {"port": "__".join(path), "direction": d, "width": w,
                                    "layout": layout_node(shape)}
-    latency = getattr(component, "latency", None)
-    if not isinstance(latency, int) or isinstance(latency, bool):
-        latency = None
-    latency_from = getattr(component, "latency_from", "first")
-    if latency_from not in LATENCY_FROM:
-        raise ValueError(f"{type(component).__name__}.latency_from={latency_from!r} is not one "
-                         f"of {', '.join(LATENCY_FROM)}")
     cfg = config.as_dict() if hasattr(config, "as_dict") else config
     cls = type(component)
     return {
@@ -171,8 +177,7 @@ def describe(component: wiring.Component, name: str, *, config: Any = None,
         "name": name,
         "component": f"{cls.__module__}.{cls.__qualname__}",
         "config": cfg,
-        "latency": latency,
-        "latency_from": latency_from,
+        "timing": component_timing(component, n),
         "clock": "clk" if "clk" in ports else None,
         "reset": "rst" if "rst" in ports else None,
         "ports": ports,
@@ -211,10 +216,11 @@ def provenance() -> dict[str, Any]:
 
 
 def emit(component: wiring.Component, name: str, out_dir: str | Path, *,
-         config: Any = None) -> EmitResult:
+         config: Any = None, n: int | None = None) -> EmitResult:
     """Write ``out_dir/<name>.v`` and its sidecar ``out_dir/<name>.json``.
 
-    ``config`` defaults to ``component.config`` when the component has one. The Verilog is
+    ``config`` defaults to ``component.config`` when the component has one; ``n`` is passed
+    to the component's ``timing(n)`` (see :func:`describe`). The Verilog is
     rewritten only when its text changed (keeps modification times stable for build caches).
     """
     from amaranth.back import verilog as amaranth_verilog
@@ -227,7 +233,7 @@ def emit(component: wiring.Component, name: str, out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = amaranth_verilog.convert(component, name=name)
-    side = describe(component, name, config=config, verilog=text)
+    side = describe(component, name, config=config, verilog=text, n=n)
     vpath, jpath = out / f"{name}.v", out / f"{name}.json"
     if not vpath.exists() or vpath.read_text() != text:
         vpath.write_text(text)

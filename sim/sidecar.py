@@ -1,6 +1,6 @@
 """Reading the JSON sidecar written next to each generated Verilog file.
 
-Pure Python: a bench learns everything about the design (ports, payload field offsets, latency,
+Pure Python: a bench learns everything about the design (ports, payload field offsets, timing,
 configuration, provenance) from this file, never from the Amaranth objects. Schema
 (``"schema": 1``)::
 
@@ -9,7 +9,8 @@ configuration, provenance) from this file, never from the Amaranth objects. Sche
       "name": "array_r4c4",                 # Verilog module name
       "component": "ivita.hw.array.SystolicArray",
       "config": {...} | null,                # config.as_dict()
-      "latency": 7 | null,
+      "timing": {"latency": 5, "latency_from": "first" | "last",   # ivita.hw.timing.Timing
+                 "interval": 16, "per": "tile", "n": 16} | null,     # n: the run's row/K
       "clock": "clk" | null, "reset": "rst" | null,
       "ports": {"i_stream__payload": {"direction": "input", "width": 129}, ...},
       "streams": {"i_stream": {"direction": "in",          # the component is the sink
@@ -85,13 +86,27 @@ class Sidecar:
         return self.data.get("config")
 
     @property
+    def timing(self) -> dict[str, Any] | None:
+        """The component's declared timing for this run (see :mod:`ivita.hw.timing`)."""
+        return self.data.get("timing")
+
+    @property
     def latency(self) -> int | None:
-        return self.data.get("latency")
+        """Declared latency in cycles (``timing.latency``), ``None`` when undeclared."""
+        t = self.timing
+        return None if t is None else t["latency"]
 
     @property
     def latency_from(self) -> str:
         """``"first"`` or ``"last"``: which input beat the declared latency counts from."""
-        return self.data.get("latency_from", "first")
+        t = self.timing
+        return "first" if t is None else t["latency_from"]
+
+    @property
+    def interval(self) -> int | float | None:
+        """Declared steady-state cycles per item (``timing.interval``, per ``timing.per``)."""
+        t = self.timing
+        return None if t is None else t["interval"]
 
     @property
     def clock(self) -> str | None:

@@ -191,6 +191,10 @@ class ArrayTB(TB):
             work={"tiles": n_t, "macs": n_t * rows * cols * k,
                   "ideal_cycles": self.ideal_cycles()})
 
+    def timing_n(self) -> int:
+        """Every tile has ``k`` beats."""
+        return self.k
+
     def describe(self, beat: int, group: str, index: tuple[int, ...]) -> dict[str, int]:
         rows, cols = self.config.rows, self.config.cols
         tile, row = divmod(beat, rows)

@@ -26,7 +26,9 @@ from ivita.model import GeluConfig, shift_gelu
 
 from .bench import Stimulus, TB
 from .cocotb_bench import cocotb_test
-from .tb_softmax import _check_int, build_top, x0_choices
+from ivita.model.checks import check_int
+
+from .tb_softmax import build_top, x0_choices
 
 __all__ = ["GeluTB", "test_gelu"]
 
@@ -48,8 +50,8 @@ class GeluTB(TB):
     def __post_init__(self) -> None:
         if not isinstance(self.config, GeluConfig):
             raise TypeError(f"config must be a GeluConfig, not {type(self.config).__name__}")
-        _check_int(self.rows, "rows", 1, 1 << 20)
-        _check_int(self.tokens, "tokens", 1, 1 << 16)
+        check_int(self.rows, "rows", 1, 1 << 20)
+        check_int(self.tokens, "tokens", 1, 1 << 16)
         for name in ("sequential", "bad_x0"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")

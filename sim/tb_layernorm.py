@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ivita.model import LayerNormConfig, int_layernorm
+from ivita.model.checks import check_int
 
 from .bench import Stimulus, TB
 from .cocotb_bench import cocotb_test
-from .tb_softmax import _check_int
 
 __all__ = ["LayerNormTB", "test_layernorm"]
 
@@ -49,8 +49,8 @@ class LayerNormTB(TB):
         if not isinstance(self.config, LayerNormConfig):
             raise TypeError(f"config must be a LayerNormConfig, not "
                             f"{type(self.config).__name__}")
-        _check_int(self.rows, "rows", 1, 1 << 20)
-        _check_int(self.banks, "banks", 1, 4)
+        check_int(self.rows, "rows", 1, 1 << 20)
+        check_int(self.banks, "banks", 1, 4)
         if not isinstance(self.bad_rows, bool):
             raise TypeError(f"bad_rows must be a bool, not {type(self.bad_rows).__name__}")
 

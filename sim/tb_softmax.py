@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ivita.model import SoftmaxConfig, shiftmax
-from ivita.model._checks import check_int as _check_int
+from ivita.model.checks import check_int
 
 from .bench import Stimulus, TB
 from .cocotb_bench import cocotb_test
@@ -59,6 +59,10 @@ def build_top(unit: Any) -> Any:
                 "error": Out(1),
                 "error_flags": Out(unit.signature.members["error_flags"].shape),
             })
+
+        def timing(self, n: int | None = None) -> Any:
+            """The unit's timing (the wiring adds no register)."""
+            return unit.timing(n)
 
         def elaborate(self, platform):
             m = Module()
@@ -120,10 +124,10 @@ class SoftmaxTB(TB):
     def __post_init__(self) -> None:
         if not isinstance(self.config, SoftmaxConfig):
             raise TypeError(f"config must be a SoftmaxConfig, not {type(self.config).__name__}")
-        _check_int(self.rows, "rows", 1, 1 << 20)
+        check_int(self.rows, "rows", 1, 1 << 20)
         if self.tokens is not None:
-            _check_int(self.tokens, "tokens", 1, self.config.max_tokens)
-        _check_int(self.banks, "banks", 1, 4)
+            check_int(self.tokens, "tokens", 1, self.config.max_tokens)
+        check_int(self.banks, "banks", 1, 4)
         if not isinstance(self.bad_rows, bool):
             raise TypeError(f"bad_rows must be a bool, not {type(self.bad_rows).__name__}")
 
@@ -217,6 +221,10 @@ class SoftmaxTB(TB):
             inputs={"i_stream": {"x": cat(xs), "last": cat(lasts), "x0": cat(x0col)}},
             expected={"o_stream": {"y": cat(ys), "last": cat(ylasts)}},
             work={"rows": len(self.plan), "elements": int(sum(n for n, _ in self.plan))})
+
+    def timing_n(self) -> int:
+        """The first row's length (the bench measures the latency on it; it is never bad)."""
+        return self.plan[0][0]
 
     def describe(self, beat: int, group: str, index: tuple[int, ...]) -> dict[str, int]:
         starts, rows = self._out_index

@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.hw.array import SystolicArray, array_input_layout, array_output_layout, pe_name
 from ivita.hw.simlanes import run_lanes
+from ivita.hw.timing import Timing
 from ivita.model import ArrayConfig, linear_acc, required_acc_bits
 
 SHAPES = [(1, 1), (4, 4), (3, 5), (5, 3), (8, 8), (1, 8), (8, 1)]
@@ -124,16 +125,16 @@ def test_layouts_and_offsets() -> None:
                                                         ("last", 42, 1)]
     assert cfg.acc_bits == 13          # 10 * 2^8 = 2560 needs 12 magnitude bits + sign
     assert [(n, f.offset, f.width) for n, f in ol] == [("c", 0, 65), ("last", 65, 1)]
-    assert dut.latency == 7 and dut.tile_latency(1) == 7 and dut.tile_latency(10) == 16
-    assert dut.tile_interval == 3
+    assert dut.timing(10) == Timing(latency=7, latency_from="last", interval=10, per="tile")
+    assert dut.timing(1).interval == 3 and dut.timing().interval == 10    # max(K, rows)
     members = dut.signature.members
     assert sorted(members.keys()) == ["i_stream", "k_overflow", "o_stream"]
     assert members["k_overflow"] == Out(1)
     assert members["i_stream"].flow is In and members["o_stream"].flow is Out
-    with pytest.raises(ValueError, match=r"^k=0 is out of range; it must be at least 1$"):
-        dut.tile_latency(0)
-    with pytest.raises(TypeError, match=r"^k must be an integer, not float \(2\.0\)$"):
-        dut.tile_latency(2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^n=0 is out of range; it must be at least 1$"):
+        dut.timing(0)
+    with pytest.raises(TypeError, match=r"^n must be an integer, not float \(2\.0\)$"):
+        dut.timing(2.0)  # type: ignore[arg-type]
 
 
 def test_dequant_first_operands_are_16_bit() -> None:
@@ -259,10 +260,14 @@ def test_latency_and_throughput(rows: int, cols: int) -> None:
     assert res.in_cycles == expected_accept_cycles(ks, rows), f"seed={seed}"
     # Output beat r of a tile is valid latency + r cycles after the tile's last beat.
     last_idx = np.cumsum(ks) - 1
-    want = [res.in_cycles[i] + dut.latency + r for i in last_idx for r in range(rows)]
+    want = [res.in_cycles[i] + dut.timing(k).latency + r
+            for i, k in zip(last_idx, ks) for r in range(rows)]
     assert res.out_cycles == want, f"seed={seed}"
-    # From the first beat of the first tile (idle array, no stall).
-    assert res.out_cycles[0] - res.in_cycles[0] == dut.tile_latency(ks[0])
+    # From the first beat of the first tile (idle array, no stall): K - 1 + latency.
+    assert res.out_cycles[0] - res.in_cycles[0] == ks[0] - 1 + dut.timing(ks[0]).latency
+    # The interval: the last beats of consecutive tiles are max(K, rows) cycles apart.
+    lasts = [res.in_cycles[i] for i in last_idx]
+    assert [b - a for a, b in zip(lasts, lasts[1:])] == [dut.timing(k).interval for k in ks[1:]]
 
 
 @pytest.mark.parametrize("rows, cols, k", [(4, 4, 4), (8, 8, 8), (3, 5, 11), (5, 3, 5)])

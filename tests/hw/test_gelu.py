@@ -63,7 +63,7 @@ def test_sequential_divider_variant():
     beats = [{"x": x, "last": x & 1, "x0": _x0(rng, 8)} for x in range(-16, 16)]
     _run(dut, beats, seed=SEED + 1, p_valid=0.7, p_ready=0.7)
     res = _run(dut, beats, seed=SEED + 1)
-    assert dut.interval == 6
+    assert dut.timing().interval == 6
     assert {b - a for a, b in zip(res.out_cycles, res.out_cycles[1:])} == {6}
 
 
@@ -103,11 +103,11 @@ def test_bad_x0_gives_zero_and_sets_sticky_flag():
 def test_latency_and_throughput():
     cfg = GeluConfig()
     dut = ShiftGELU(cfg)
-    assert dut.latency == 6 + 12 + 1
+    assert dut.timing().latency == 6 + 12 + 1
     beats = [{"x": x, "last": 0, "x0": -100} for x in range(-10, 10)]
     res = _run(dut, beats, seed=0)
     assert res.in_cycles == list(range(20))
-    assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [dut.latency] * 20
+    assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [dut.timing().latency] * 20
 
 
 @pytest.mark.parametrize("args,kwargs,exc,msg", [

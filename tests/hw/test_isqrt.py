@@ -44,7 +44,7 @@ def test_exhaustive_10_bits():
 
 def test_timing():
     dut = ISqrt(in_bits=39)
-    assert dut.root_bits == 20 and dut.latency == 20
+    assert dut.root_bits == 20 and dut.timing().latency == dut.timing().interval == 20
     res = run_stream(dut, [{"v": v} for v in range(5)], n_out=5, out_fields=("root",))
     assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [20] * 5
     assert [b - a for a, b in zip(res.in_cycles, res.in_cycles[1:])] == [20] * 4

@@ -78,7 +78,7 @@ def test_cycle_model_matches_simulation(banks, C):
     got = [(res.in_cycles[r * C], res.in_cycles[r * C + C - 1], res.out_cycles[r * C],
             res.out_cycles[r * C + C - 1]) for r in range(5)]
     assert got == dut.schedule(5)
-    assert got[0][2] - got[0][1] == dut.latency
+    assert got[0][2] - got[0][1] == dut.timing().latency
 
 
 def test_errors_discard_the_bad_row_only():

@@ -17,6 +17,7 @@ from amaranth.sim import Simulator
 
 from ivita.hw.requant import Requantizer, requant_input_layout, requant_output_layout
 from ivita.hw.simlanes import decode, encode, run_lanes
+from ivita.hw.timing import Timing
 from ivita.model import RequantConfig, requantize
 
 # (lanes, acc_bits, out_bits, mult_bits)
@@ -109,7 +110,7 @@ def test_signature_and_layouts() -> None:
     assert il == data.StructLayout({"acc": data.ArrayLayout(signed(20), 3), "last": 1})
     assert [(n, f.offset, f.width) for n, f in il] == [("acc", 0, 60), ("last", 60, 1)]
     assert [(n, f.offset, f.width) for n, f in ol] == [("q", 0, 18), ("last", 18, 1)]
-    assert dut.latency == 3
+    assert dut.timing() == Timing(latency=3, latency_from="first", interval=1, per="vector")
     # lanes == 1: table_lane is one bit wide rather than zero (no [-1:0] Verilog port)
     one = Requantizer(RequantConfig(lanes=1, acc_bits=8, mult_bits=4, out_bits=3))
     assert one.signature.members["table_lane"] == In(range(2))
@@ -146,7 +147,8 @@ def test_matrix(lanes: int, acc_bits: int, out_bits: int, mult_bits: int, stalls
     assert res.final["error"] == 0
     if not stalls:
         assert res.in_cycles == list(range(res.in_cycles[0], res.in_cycles[0] + len(beats)))
-        assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [dut.latency] * len(beats)
+        lat = dut.timing().latency
+        assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [lat] * len(beats)
 
 
 def test_round_half_up_ties_and_negative_floor() -> None:

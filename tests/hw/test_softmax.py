@@ -93,7 +93,7 @@ def test_cycle_model_matches_simulation(banks):
     got = [(res.in_cycles[s], res.in_cycles[s + n - 1], res.out_cycles[s], res.out_cycles[s + n - 1])
            for s, n in zip(starts, lens)]
     assert got == dut.schedule(lens)
-    assert got[0][2] - got[0][1] == dut.latency(lens[0])
+    assert got[0][2] - got[0][1] == dut.timing(lens[0]).latency
 
 
 def test_errors_discard_the_bad_row_only():

@@ -123,6 +123,34 @@ def test_layernorm(sim: str, in_bits: int, channels: int, rows: int, banks: int,
     assert res.result["end_values"]["error"] == int(bad_rows)
 
 
+# -- declared timing vs simulation (DESIGN.md §4 level 4) ----------------------------------------
+
+@pytest.mark.parametrize("sim", [case("icarus"), case("amaranth")])
+@pytest.mark.parametrize("unit", ["softmax", "gelu", "layernorm"])
+def test_declared_latency_equals_simulation(sim: str, unit: str, build_root: Path,
+                                            need_simulator) -> None:
+    """With no stalls, the first output comes exactly ``timing(n).latency`` cycles after the
+    input beat the unit counts from (Shiftmax and I-LayerNorm: the first row's ``last`` beat,
+    with ``n`` its length; ShiftGELU: the first element). The configurations are those of the
+    CI runs above, so the Icarus builds are cached."""
+    need_simulator(sim)
+    if unit == "softmax":
+        tb = SoftmaxTB(config=SoftmaxConfig(in_bits=3, n=6, out_bits=4, max_tokens=16), rows=3)
+        want = ("last", 1 + 2 * 5 + 5 + 11)        # first row of 1: N + 2P + F + 11
+    elif unit == "gelu":
+        tb = GeluTB(config=GeluConfig(in_bits=4, n=6, sig_bits=4), rows=2, tokens=4,
+                    sequential=True)
+        want = ("first", 5 + (4 + 4) + 1)           # ShiftExp + RecipDiv + product
+    else:
+        tb = LayerNormTB(config=LayerNormConfig(in_bits=4, channels=1), rows=3, banks=2)
+        want = ("last", (1 + 1 + 2 + (1 + 5) + 32) + 5)   # D + 5, D at C = 1, var_bits 9
+    res = run_bench(tb, simulator=sim, seed=7, build_root=build_root)
+    check(res)
+    r = res.result
+    assert (r["latency_from"], r["latency"]) == want
+    assert r["latency_measured"] == r["latency"]
+
+
 # -- the benches can fail ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("tb", [
@@ -130,9 +158,9 @@ def test_layernorm(sim: str, in_bits: int, channels: int, rows: int, banks: int,
     GeluTB(config=GeluConfig(in_bits=4), rows=4, tokens=8),
     LayerNormTB(config=LayerNormConfig(in_bits=6, channels=5), rows=6),
 ], ids=["softmax", "gelu", "layernorm"])
-def test_bench_fails_on_a_corrupted_expected_value(tb, build_root: Path) -> None:
+def test_bench_fails_on_a_corrupted_expected_value(tb, build_root: Path, tmp_path: Path) -> None:
     res = run_bench(tb, simulator="amaranth", seed=3, stall_out=0.3, build_root=build_root,
-                    corrupt_expected=True)
+                    corrupt_expected=True, work_dir=tmp_path)     # a failing run keeps its dir
     assert not res.passed
     fm = res.first_mismatch
     assert fm is not None and fm["beat"] == res.corrupted["beat"]

@@ -20,7 +20,9 @@ def test_sidecar_of_the_toy(tmp_path: Path) -> None:
     side = Sidecar.load(tmp_path / "toy_top.json")
     assert side.name == "toy_top" and raw["schema"] == 1
     assert side.config == {"type": "ToyConfig", "width": 5, "lanes": 3, "bug": False}
-    assert side.latency == 1
+    assert side.timing == {"latency": 1, "latency_from": "first", "interval": 1, "per": "beat",
+                           "n": None}
+    assert (side.latency, side.latency_from, side.interval) == (1, "first", 1)
     assert side.clock == "clk" and side.reset == "rst"
     # the ports are those of the generated Verilog, with their widths
     assert side.ports["i_stream__payload"] == {"direction": "input", "width": 2 * 3 * 5 + 1}
@@ -51,6 +53,34 @@ def test_sidecar_of_the_array_carries_status_members(tmp_path: Path) -> None:
     out = side.stream("o_stream").codec
     assert out.groups["c"].width == cfg.acc_bits and out.groups["c"].dims == (3,)
     assert side.ports["i_stream__payload"]["width"] == 2 * 3 + 3 * 5 + 1
+
+
+def test_sidecar_records_the_timing_for_the_runs_n(tmp_path: Path) -> None:
+    """``n`` (the run's row length / tile K) reaches ``component.timing(n)``; the nonlinear
+    units' sidecars carry their timing (the benches wrap them, the wrapper forwards it)."""
+    from ivita.hw.array import SystolicArray
+    from ivita.hw.layernorm import IntLayerNorm
+    from ivita.hw.softmax import Shiftmax
+    from ivita.model import LayerNormConfig, SoftmaxConfig
+    from ivita.sim.emit import describe
+    from ivita.sim.tb_softmax import build_top
+
+    arr = SystolicArray(ArrayConfig(rows=4, cols=3, a_bits=3, b_bits=3, k_max=9))
+    side = Sidecar(describe(arr, "arr", n=2))
+    assert side.timing == {"latency": 5, "latency_from": "last", "interval": 4, "per": "tile",
+                           "n": 2}
+    assert Sidecar(describe(arr, "arr", n=9)).interval == 9
+    cfg = SoftmaxConfig(in_bits=4, max_tokens=16)
+    smx = Shiftmax(cfg)
+    top = build_top(smx)
+    for n in (1, 16):
+        t = Sidecar(describe(top, "smx", n=n)).timing
+        assert t == {**smx.timing(n).as_dict(), "n": n} and t["latency_from"] == "last"
+    assert Sidecar(describe(top, "smx", n=1)).latency != Sidecar(describe(top, "smx", n=16)).latency
+    ln = IntLayerNorm(LayerNormConfig(in_bits=4, channels=5))
+    assert Sidecar(describe(ln, "ln")).timing == {**ln.timing().as_dict(), "n": None}
+    for c in (arr, smx, top, ln):
+        c._MustUse__silence = True     # described, never elaborated
 
 
 def test_emit_rewrites_only_changed_verilog(tmp_path: Path) -> None:

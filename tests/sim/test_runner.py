@@ -129,8 +129,12 @@ def test_missing_simulator_is_a_clear_error(tmp_path: Path,
         check_simulator("verilator")
     with pytest.raises(ValueError, match="simulator='xsim' is not one of icarus, verilator"):
         check_simulator("xsim")
+    temp = tmp_path / "temp"          # run_bench's temporary directories go here
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
     with pytest.raises(SimulatorMissing):
         toy_run("icarus", tmp_path)
+    assert list(temp.iterdir()) == []  # the aborted run left nothing behind
 
 
 def test_unknown_simulator_and_bad_stall_are_rejected(tmp_path: Path) -> None:

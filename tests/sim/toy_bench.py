@@ -59,9 +59,9 @@ class ToyAdder(wiring.Component):
                 "s": data.ArrayLayout(signed(w + 1), n), "last": 1}))),
         })
 
-    @property
-    def latency(self) -> int:
-        return 1
+    def timing(self, n: int | None = None) -> Any:
+        from ivita.hw.timing import Timing
+        return Timing(latency=1, latency_from="first", interval=1, per="beat")
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()

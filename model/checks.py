@@ -1,4 +1,9 @@
-"""Argument checking shared by the reference model (numpy + stdlib only).
+"""Argument checking shared by the reference model, the hardware generators and the benches.
+
+Public (``ivita.model.checks``): :func:`check_int` and :func:`check_bool` give every parameter
+error of ivita the same wording (``name=value is out of range; it must be at most hi``), so
+``ivita.hw`` and ``ivita.sim`` import them from here rather than writing their own. Numpy and
+the standard library only.
 
 Every public model function accepts Python ints or numpy integer arrays and returns the same
 kind: a Python ``int`` for scalar input, an ``np.int64`` array otherwise. Floats on the integer

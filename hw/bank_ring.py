@@ -1,0 +1,116 @@
+"""Ownership of ``banks`` row buffers handed along three row stages, and its cycle model
+(private to ``ivita.hw``; used by :class:`~ivita.hw.row_buffer.RowBuffer`).
+
+Stage A (input) fills a bank, stage B (per-row scalar work) takes it over, stage C (output)
+empties it and hands it back to A, strictly in row order. :func:`ring_schedule` is the exact
+cycle model of a unit built this way; :func:`steady_period` its steady state.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from amaranth import Module, Mux, Signal
+from amaranth.hdl import Value
+
+__all__ = ["BankState", "BankRing", "ring_schedule", "steady_period"]
+
+
+class BankState(enum.IntEnum):
+    FREE = 0     # owned by stage A (being filled, or empty)
+    FILLED = 1   # a complete row, waiting for / owned by stage B
+    READY = 2    # per-row results known, waiting for / owned by stage C
+
+
+class BankRing:
+    """``banks`` row buffers handed A -> B -> C in row order.
+
+    Each stage owns the bank at its pointer. ``a_room``/``b_avail``/``c_avail`` say whether the
+    bank at the stage's pointer is in the state that stage needs; pulsing ``a_commit``,
+    ``b_done`` or ``c_done`` passes that bank on and advances the stage's pointer (mod
+    ``banks``). The three transitions touch banks in three different states, so they never
+    collide.
+    """
+
+    def __init__(self, m: Module, banks: int, *, name: str = "bank"):
+        self.banks = banks
+        pbits = max(banks - 1, 1).bit_length()
+        self.state = [Signal(2, name=f"{name}{i}_state") for i in range(banks)]
+        self.a_ptr = Signal(pbits, name=f"{name}_a_ptr")
+        self.b_ptr = Signal(pbits, name=f"{name}_b_ptr")
+        self.c_ptr = Signal(pbits, name=f"{name}_c_ptr")
+        self.a_commit = Signal(name=f"{name}_a_commit")
+        self.b_done = Signal(name=f"{name}_b_done")
+        self.c_done = Signal(name=f"{name}_c_done")
+        self.a_room = Signal(name=f"{name}_a_room")
+        self.b_avail = Signal(name=f"{name}_b_avail")
+        self.c_avail = Signal(name=f"{name}_c_avail")
+        m.d.comb += [
+            self.a_room.eq(self._state_at(self.a_ptr) == BankState.FREE),
+            self.b_avail.eq(self._state_at(self.b_ptr) == BankState.FILLED),
+            self.c_avail.eq(self._state_at(self.c_ptr) == BankState.READY),
+        ]
+        for ptr, strobe, new in ((self.a_ptr, self.a_commit, BankState.FILLED),
+                                 (self.b_ptr, self.b_done, BankState.READY),
+                                 (self.c_ptr, self.c_done, BankState.FREE)):
+            with m.If(strobe):
+                m.d.sync += ptr.eq(self.next(ptr))
+                for i in range(banks):
+                    with m.If(ptr == i):
+                        m.d.sync += self.state[i].eq(new)
+
+    def _state_at(self, ptr: Value) -> Value:
+        out = self.state[0]
+        for i in range(1, self.banks):
+            out = Mux(ptr == i, self.state[i], out)
+        return out
+
+    def next(self, ptr: Value) -> Value:
+        if self.banks == 1:
+            return ptr
+        return Mux(ptr == self.banks - 1, 0, ptr + 1)[:len(ptr)]
+
+    def select(self, ptr: Value, values: list[Value]) -> Value:
+        """``values[ptr]`` as a mux chain (``banks`` is small)."""
+        out = values[0]
+        for i in range(1, self.banks):
+            out = Mux(ptr == i, values[i], out)
+        return out
+
+
+def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int
+                  ) -> list[tuple[int, int, int, int]]:
+    """Exact cycle model of a :class:`BankRing` unit (input back to back, output always ready).
+
+    ``lengths``: row lengths in order. ``b_cycles(N)``: stage B's cycles per row (from the cycle
+    it sees the row to the cycle it hands it on, inclusive). ``c_lead``: cycles from stage C
+    taking a row to its first output. Returns per row ``(first_in, last_in, first_out,
+    last_out)`` cycle numbers, the first input beat being offered in cycle 0.
+
+    Recurrences (row ``r``, bank ``r mod banks``): A starts when its previous row is in and C
+    has freed the bank, ``a0 = max(a1[r-1] + 1, c1[r-banks] + 1)``, ``a1 = a0 + N - 1``; B
+    ``b0 = max(a1 + 1, b1[r-1] + 1)``, ``b1 = b0 + b_cycles(N) - 1``; C ``c0 = max(b1 + 1,
+    c1[r-1] + 1)``, first output ``c0 + c_lead``, ``c1 = c0 + c_lead + N - 1``.
+    """
+    out: list[tuple[int, int, int, int]] = []
+    a1 = b1 = c1 = -1
+    c_ends: list[int] = []
+    for r, N in enumerate(lengths):
+        a0 = max(a1 + 1, c_ends[r - banks] + 1 if r >= banks else 0)
+        a1 = a0 + N - 1
+        b0 = max(a1 + 1, b1 + 1)
+        b1 = b0 + b_cycles(N) - 1
+        c0 = max(b1 + 1, c1 + 1)
+        c1 = c0 + c_lead + N - 1
+        c_ends.append(c1)
+        out.append((a0, a1, c0 + c_lead, c1))
+    return out
+
+
+def steady_period(schedule_fn, n: int) -> int | float:
+    """Average cycles per row of length ``n`` in steady state (over the last 12 of 24 rows;
+    with fewer banks than stages the pattern repeats every ``banks`` rows); an ``int`` when
+    whole."""
+    s = schedule_fn([n] * 24)
+    period = (s[-1][2] - s[-13][2]) / 12
+    return int(period) if period.is_integer() else period

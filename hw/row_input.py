@@ -1,0 +1,66 @@
+"""Stage A of the row units: a row's beats into its bank, bad rows dropped whole (private to
+``ivita.hw``).
+
+Normative model: none (it moves data). Timing: one beat per cycle; ``i_stream.ready =
+drop | a_room`` (the bank at stage A's pointer is free, or a bad row is being dropped), never
+dependent on ``i_stream.valid``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal
+from amaranth.hdl import Value
+
+from .row_buffer import RowBuffer
+
+__all__ = ["RowInput"]
+
+
+class RowInput:
+    """Write accepted beats ``payload.x`` at ``idx`` of the bank at ``ring.a_ptr``.
+
+    The unit drives ``bad`` (a plain expression of the current beat, ``idx`` and ``first``):
+    a bad beat is not stored, ends the row (``idx`` back to 0) and, unless it carries ``last``,
+    starts dropping: the following beats are accepted and discarded up to and including
+    ``last``. A good beat with ``last`` commits the bank (``ring.a_commit``).
+
+    ``take``: a beat is accepted; ``store``: it is a good beat of a good row; ``commit``: the
+    row is complete; ``rejected(cond)``: ``cond`` holds for an accepted beat that is not being
+    dropped (the cause of an error flag).
+    """
+
+    def __init__(self, m: Module, *, i_stream, buf: RowBuffer, count: int, name: str = "a"):
+        ring = buf.ring
+        p = i_stream.payload
+        self.idx = Signal(range(count), name=f"{name}_idx")
+        self.drop = Signal(name=f"{name}_drop")
+        self.take = Signal(name=f"{name}_take")
+        self.first = Signal(name=f"{name}_first")
+        self.bad = Signal(name=f"{name}_bad")
+        self.store = Signal(name=f"{name}_store")
+        self.commit = Signal(name=f"{name}_commit")
+        # plain expressions only (iverilog -g2012 never runs an always @* without input events)
+        m.d.comb += [
+            i_stream.ready.eq(self.drop | ring.a_room),
+            self.take.eq(i_stream.valid & i_stream.ready),
+            self.first.eq(self.idx == 0),
+            self.store.eq(self.take & ~self.drop & ~self.bad),
+            self.commit.eq(self.store & p.last),
+            buf.wp.en.eq(self.store),
+            buf.wp.addr.eq(buf.addr(ring.a_ptr, self.idx)),
+            buf.wp.data.eq(p.x),
+            ring.a_commit.eq(self.commit),
+        ]
+        with m.If(self.take):
+            with m.If(self.drop):
+                with m.If(p.last):
+                    m.d.sync += self.drop.eq(0)
+            with m.Elif(self.bad):
+                m.d.sync += [self.idx.eq(0), self.drop.eq(~p.last)]
+            with m.Elif(p.last):
+                m.d.sync += self.idx.eq(0)
+            with m.Else():
+                m.d.sync += self.idx.eq(self.idx + 1)
+
+    def rejected(self, cond: Value) -> Value:
+        return self.take & ~self.drop & cond
