@@ -60,18 +60,29 @@ class LayerNormTB(TB):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from ivita.commands._common import add_int
+        from ivita.model.config import OPERAND_BITS
+
         g = parser.add_argument_group("layernorm")
-        g.add_argument("--bits", type=int, default=16, help="input width in_bits (default 16)")
-        g.add_argument("--channels", type=int, default=64, help="channels C (default 64)")
-        g.add_argument("--rows", type=int, default=32, help="number of rows (default 32)")
-        g.add_argument("--banks", type=int, default=3, help="row buffers 1..4 (default 3)")
+        add_int(g, "--bits", lo=OPERAND_BITS[0], hi=OPERAND_BITS[1], default=16,
+                help="input width in_bits")
+        add_int(g, "--channels", lo=1, hi=4096, default=64, help="channels C")
+        add_int(g, "--rows", lo=1, hi=1 << 20, default=32, help="number of rows")
+        add_int(g, "--banks", lo=1, hi=4, default=3, help="row buffers")
         g.add_argument("--bad-rows", action="store_true",
                        help="every 5th row malformed: no output for it, error must be set")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "LayerNormTB":
-        config = LayerNormConfig(in_bits=args.bits, channels=args.channels)
-        return cls(config=config, rows=args.rows, banks=args.banks, bad_rows=args.bad_rows)
+        from ivita.commands._common import UsageError, name_flags
+
+        try:
+            config = LayerNormConfig(in_bits=args.bits, channels=args.channels)
+            return cls(config=config, rows=args.rows, banks=args.banks, bad_rows=args.bad_rows)
+        except ValueError as e:
+            raise UsageError(name_flags(str(e), {
+                "in_bits": "--bits", "channels": "--channels", "rows": "--rows",
+                "banks": "--banks"})) from None
 
     def build_component(self) -> Any:
         from ivita.hw.layernorm import IntLayerNorm
