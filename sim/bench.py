@@ -32,8 +32,8 @@ from .loop import BenchLoop
 from .progress import HEARTBEAT_FILE, Heartbeat, Progress, RunSize
 from .sidecar import Sidecar
 
-__all__ = ["SIMULATORS", "Stimulus", "TB", "BenchResult", "run_bench", "run_size", "tb_ref",
-           "load_tb", "json_default"]
+__all__ = ["SIMULATORS", "Stimulus", "TB", "BenchResult", "run_bench", "run_size", "size_of",
+           "tb_ref", "load_tb", "json_default"]
 
 SIMULATORS = ("icarus", "verilator", "amaranth")
 
@@ -191,6 +191,11 @@ class TB:
         """Named coordinates of an output element (e.g. tile, row, column)."""
         return {"beat": beat, **{f"i{d}": i for d, i in enumerate(index)}}
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> RunSize | None:
+        """The run's size before its vectors exist (:func:`size_of`), or ``None`` if only the
+        stimulus can tell; must equal :func:`run_size` of the stimulus."""
+        return None
+
     # -- shared machinery ----------------------------------------------------------------------
 
     def make_loop(self, sidecar: Sidecar, stim: Stimulus, *, seed: int, stall_in: float = 0.0,
@@ -294,34 +299,40 @@ class BenchResult:
         return "\n".join(lines)
 
 
-def run_size(tb: TB, stim: Stimulus, *, stall_in: float = 0.0,
-             stall_out: float = 0.0) -> RunSize:
-    """How big a run of ``tb`` on ``stim`` is: exact beats and vector bytes, estimated cycles.
+def size_of(tb: "TB", *, beats_in: int, in_elements: int, beats_out: int, out_elements: int,
+            setup: int = 0, stall_in: float = 0.0, stall_out: float = 0.0) -> RunSize:
+    """A :class:`RunSize` from beat and element counts (``*_elements``: int64 values).
 
     The cycle estimate is the TB's ``ideal_cycles()`` if it has one (the array: one k step per
-    cycle), else ``max(beats in, beats out)`` plus the set-up writes, divided by
-    ``(1 - stall_in) * (1 - stall_out)``; units with per-row overhead take more.
+    cycle), else ``max(beats in, beats out)``; divided by ``(1 - stall_in) * (1 - stall_out)``,
+    plus the ``setup`` writes. Units with per-row overhead take more cycles.
     """
-    def beats(streams: dict[str, dict[str, np.ndarray]]) -> int:
-        return sum(max((int(np.shape(a)[0]) for a in g.values()), default=0)
-                   for g in streams.values())
-
-    def nbytes(streams: dict[str, dict[str, np.ndarray]]) -> int:
-        return sum(int(np.asarray(a).size) * 8 for g in streams.values() for a in g.values())
-
-    b_in, b_out = beats(stim.inputs), beats(stim.expected)
-    elements = sum(int(np.prod(np.shape(a)[1:], dtype=np.int64)) * int(np.shape(a)[0])
-                   for g in stim.expected.values() for a in g.values())
     ideal_fn = getattr(tb, "ideal_cycles", None)
     if callable(ideal_fn):
         ideal, model = int(ideal_fn()), f"{type(tb).__name__}.ideal_cycles()"
     else:
-        ideal, model = max(b_in, b_out), "max(input beats, output beats)"
+        ideal, model = max(beats_in, beats_out), "max(input beats, output beats)"
     slack = 1.0 / max(1e-3, (1.0 - stall_in) * (1.0 - stall_out))
     if slack != 1.0:
         model += " / ((1 - stall_in)(1 - stall_out))"
-    cycles = int(len(stim.setup) + ideal * slack)
-    return RunSize(b_in, b_out, elements, cycles, model, nbytes(stim.inputs) + nbytes(stim.expected))
+    return RunSize(beats_in, beats_out, out_elements, int(setup + ideal * slack), model,
+                   8 * (in_elements + out_elements))
+
+
+def run_size(tb: "TB", stim: Stimulus, *, stall_in: float = 0.0,
+             stall_out: float = 0.0) -> RunSize:
+    """How big a run of ``tb`` on ``stim`` is: exact beats and vector bytes, estimated cycles
+    (:func:`size_of`). :meth:`TB.planned_size` must agree with it without the stimulus."""
+    def beats(streams: dict[str, dict[str, np.ndarray]]) -> int:
+        return sum(max((int(np.shape(a)[0]) for a in g.values()), default=0)
+                   for g in streams.values())
+
+    def elements(streams: dict[str, dict[str, np.ndarray]]) -> int:
+        return sum(int(np.asarray(a).size) for g in streams.values() for a in g.values())
+
+    return size_of(tb, beats_in=beats(stim.inputs), in_elements=elements(stim.inputs),
+                   beats_out=beats(stim.expected), out_elements=elements(stim.expected),
+                   setup=len(stim.setup), stall_in=stall_in, stall_out=stall_out)
 
 
 def run_bench(tb: TB, *, simulator: str = "icarus", seed: int = 1, stall_in: float = 0.0,
@@ -402,12 +413,15 @@ def _run_bench(tb: TB, run_dir: Path, temp: bool, *, simulator: str, seed: int,
     timings: dict[str, float] = {}
     heartbeat = run_dir / HEARTBEAT_FILE
 
+    planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
+    if progress is not None and planned is not None:
+        progress.size(planned)
     t0 = time.perf_counter()
     phase("generating vectors")
     stim = tb.stimulus(seed)
     corrupted = stim.corrupt(seed) if corrupt_expected else None
     timings["vectors_s"] = time.perf_counter() - t0
-    if progress is not None:
+    if progress is not None and planned is None:
         progress.size(run_size(tb, stim, stall_in=stall_in, stall_out=stall_out))
     t0 = time.perf_counter()
     phase("elaborating the design")

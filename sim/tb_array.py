@@ -158,6 +158,14 @@ class ArrayTB(TB):
                 "k_max": "--k-max", "acc_bits": "--acc-bits", "k": "--k", "tiles": "--tiles",
                 "m": "--m", "n": "--n"})) from None
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n, r, c = self.n_tiles, self.config.rows, self.config.cols
+        return size_of(self, beats_in=n * self.k, in_elements=n * self.k * (r + c + 1),
+                       beats_out=n * r, out_elements=n * r * (c + 1), stall_in=stall_in,
+                       stall_out=stall_out)
+
     def build_component(self) -> Any:
         from ivita.hw.array import SystolicArray
         return SystolicArray(self.config)

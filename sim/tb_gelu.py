@@ -90,6 +90,13 @@ class GeluTB(TB):
                 "in_bits": "--bits", "n": "--n", "sig_bits": "--sig-bits",
                 "x0_bits": "--x0-bits", "rows": "--rows", "tokens": "--tokens"})) from None
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n = self.rows * self.tokens
+        return size_of(self, beats_in=n, in_elements=3 * n, beats_out=n, out_elements=2 * n,
+                       stall_in=stall_in, stall_out=stall_out)
+
     def build_component(self) -> Any:
         from ivita.hw.gelu import ShiftGELU
         return build_top(ShiftGELU(self.config, pipelined=not self.sequential))

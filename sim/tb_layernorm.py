@@ -84,6 +84,14 @@ class LayerNormTB(TB):
                 "in_bits": "--bits", "channels": "--channels", "rows": "--rows",
                 "banks": "--banks"})) from None
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n_in = sum(n for n, _ in self.plan)
+        n_out = sum(n for n, bad in self.plan if bad is None)
+        return size_of(self, beats_in=n_in, in_elements=2 * n_in, beats_out=n_out,
+                       out_elements=2 * n_out, stall_in=stall_in, stall_out=stall_out)
+
     def build_component(self) -> Any:
         from ivita.hw.layernorm import IntLayerNorm
         return IntLayerNorm(self.config, banks=self.banks)

@@ -131,6 +131,14 @@ class RequantTB(TB):
                 "mult_bits": "--mult-bits", "max_shift": "--max-shift", "rows": "--rows",
                 "tiles": "--tiles"})) from None
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n, lanes = self.rows * self.tiles, self.config.lanes
+        return size_of(self, beats_in=n, in_elements=n * (lanes + 1), beats_out=n,
+                       out_elements=n * (lanes + 1), setup=lanes, stall_in=stall_in,
+                       stall_out=stall_out)
+
     def build_component(self) -> Any:
         from ivita.hw.requant import Requantizer
         return Requantizer(self.config)

@@ -168,6 +168,14 @@ class SoftmaxTB(TB):
                 "max_tokens": "--max-tokens", "x0_bits": "--x0-bits", "tokens": "--tokens",
                 "rows": "--rows", "banks": "--banks"})) from None
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n_in = sum(n for n, _ in self.plan)
+        n_out = sum(n for n, bad in self.plan if bad is None)
+        return size_of(self, beats_in=n_in, in_elements=3 * n_in, beats_out=n_out,
+                       out_elements=2 * n_out, stall_in=stall_in, stall_out=stall_out)
+
     def build_component(self) -> Any:
         from ivita.hw.softmax import Shiftmax
         return build_top(Shiftmax(self.config, banks=self.banks))

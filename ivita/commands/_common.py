@@ -30,7 +30,7 @@ from typing import Any, TextIO
 __all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "EXIT_NO_TOOL", "EXIT_INTERRUPTED",
            "UsageError", "IntRange", "ProbRange", "add_int", "add_prob", "SEED_RANGE",
            "add_seed", "name_flags", "add_progress_options", "progress_wanted",
-           "interrupted_message"]
+           "interrupted_message", "available_memory"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NO_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -151,3 +151,20 @@ def interrupted_message(exc: BaseException, prog: str = "ivita") -> str:
     """The one line printed on Ctrl-C (names a run directory that was kept, if any)."""
     kept = getattr(exc, "kept_dir", None)
     return f"{prog}: interrupted" + (f"; run directory kept: {kept}" if kept else "")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for a new run (``MemAvailable`` of ``/proc/meminfo``, else
+    free physical pages), or ``None`` when the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -24,8 +24,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import (EXIT_FAIL, EXIT_NO_TOOL, EXIT_USAGE, add_int,
-                      add_progress_options, add_prob, add_seed, progress_wanted)
+from ._common import (EXIT_FAIL, EXIT_NO_TOOL, EXIT_USAGE, add_int, add_prob,
+                      add_progress_options, add_seed, available_memory, progress_wanted)
 
 __all__ = ["register", "unit_parser", "run", "main"]
 
@@ -106,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
         parser.error(str(e))
     stall_in = ns.stall_in if ns.stall_in is not None else ns.stall
     stall_out = ns.stall_out if ns.stall_out is not None else ns.stall
+    planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
+    avail = available_memory()
+    if planned is not None and avail is not None and planned.vector_bytes > avail:
+        parser.error(f"the run does not fit this machine: {planned.text()}, but only "
+                     f"{avail / 1e6:,.0f} MB of memory is available; reduce the run's size "
+                     f"options")
     progress = Progress(sys.stderr, prog=f"ivita sim {args.unit}") \
         if progress_wanted(ns.progress) else None
     try:

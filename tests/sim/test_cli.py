@@ -432,3 +432,17 @@ def test_sigint_stops_the_simulator_process(tmp_path: Path, build_root: Path,
     status = Path(f"/proc/{hb['pid']}/status")
     alive = status.exists() and "State:\tZ" not in status.read_text()
     assert not alive, f"the simulator process {hb['pid']} still runs"
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_with_its_size(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import ivita.commands.sim as sim_cmd
+    # 4 tiles of k = 100000 on a 32 x 32 array: 208 MB of vectors; pretend 100 MB are free
+    monkeypatch.setattr(sim_cmd, "available_memory", lambda: 100_000_000)
+    with pytest.raises(SystemExit) as e:
+        main(["sim", "array", "--rows", "32", "--cols", "32", "--k", "100000"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert ("the run does not fit this machine: run size: 400,000 input beats, 128 output "
+            "beats (4,224 elements checked); about 400,000 cycles") in err
+    assert "vectors 208.0 MB" in err and "only 100 MB of memory is available" in err

@@ -79,3 +79,24 @@ def test_live_progress_redraws_one_line_and_clears_it(tmp_path: Path) -> None:
     text = out.getvalue()
     assert text.count("\n") == 0 and "elaborating" in text
     assert text.endswith("\r\033[K")             # the next line starts clean
+
+
+@pytest.mark.parametrize("unit, argv", [
+    ("array", []), ("array", ["--rows", "3", "--cols", "5", "--k", "7", "--tiles", "6"]),
+    ("array", ["--rows", "4", "--cols", "3", "--k", "5", "--m", "9", "--n", "7"]),
+    ("requant", []), ("requant", ["--lanes", "5", "--rows", "3", "--tiles", "2"]),
+    ("softmax", []), ("softmax", ["--bad-rows", "--rows", "12", "--max-tokens", "9"]),
+    ("softmax", ["--tokens", "5", "--rows", "4"]),
+    ("gelu", []), ("gelu", ["--rows", "3", "--tokens", "7", "--bad-x0"]),
+    ("layernorm", []), ("layernorm", ["--bad-rows", "--rows", "16", "--channels", "5"]),
+])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_the_planned_size_equals_the_stimulus(unit: str, argv: list[str], stall: float) -> None:
+    from ivita.commands.sim import unit_parser
+    from ivita.sim.registry import get_tb
+
+    cls = get_tb(unit)
+    tb = cls.from_args(unit_parser(unit, cls).parse_args(argv))
+    planned = tb.planned_size(stall_in=stall, stall_out=stall)
+    assert planned is not None, f"{unit} announces its size only after generating vectors"
+    assert planned == run_size(tb, tb.stimulus(3), stall_in=stall, stall_out=stall)
