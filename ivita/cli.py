@@ -6,13 +6,15 @@ Every subcommand prints a human summary, or with ``--json`` one JSON object on s
 
 :func:`main` applies the conventions of :mod:`ivita.commands._common` to every subcommand:
 Ctrl-C prints one line and exits 130 (no traceback); an unexpected exception is an internal
-error: its traceback is printed and the exit status is 1; usage errors exit 2 (argparse).
+error: its traceback is printed and the exit status is 1; usage errors exit 2 (argparse); a
+closed stdout pipe (``ivita ... | head``) ends quietly with 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -46,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `ivita ... | head`: the reader left; not a bug
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAIL
     except KeyboardInterrupt as e:
         sys.stdout.flush()
         print(interrupted_message(e), file=sys.stderr, flush=True)

@@ -452,10 +452,9 @@ def _run_bench(tb: TB, run_dir: Path, temp: bool, *, simulator: str, seed: int,
                   "vectors": str(vectors), "seed": seed, "stall_in": stall_in,
                   "stall_out": stall_out, "max_cycles": max_cycles, "simulator": simulator,
                   "heartbeat": str(heartbeat)}
-        phase(f"building and simulating on {simulator}")
         sr = run_cocotb(verilog=em.verilog, toplevel=em.name, test_module=type(tb).test_module(),
                         simulator=simulator, params=params, run_dir=run_dir, waves=waves,
-                        build_root=build_root, python_path=python_path)
+                        build_root=build_root, python_path=python_path, on_phase=phase)
         result = sr.result
         errors.extend(sr.errors)
         build_cached = sr.build_cached
