@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -189,6 +190,8 @@ class Progress:
         with self._lock:
             try:
                 if self.live:
+                    if not permanent:    # a wrapped line could not be redrawn in place
+                        text = text[:max(20, shutil.get_terminal_size((120, 24)).columns - 1)]
                     self.stream.write("\r\033[K" + text + ("\n" if permanent else ""))
                     self._drawn = not permanent
                 else:

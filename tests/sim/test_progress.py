@@ -100,3 +100,35 @@ def test_the_planned_size_equals_the_stimulus(unit: str, argv: list[str], stall:
     planned = tb.planned_size(stall_in=stall, stall_out=stall)
     assert planned is not None, f"{unit} announces its size only after generating vectors"
     assert planned == run_size(tb, tb.stimulus(3), stall_in=stall, stall_out=stall)
+
+
+class _Recorder(Progress):
+    """A Progress that records what run_bench tells it (and prints nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO(), live=False, interval_s=60.0)
+        self.phases: list[str] = []
+        self.sizes: list[RunSize] = []
+
+    def phase(self, text: str) -> None:
+        self.phases.append(text)
+
+    def size(self, size: RunSize) -> None:
+        self.sizes.append(size)
+
+
+@pytest.mark.parametrize("simulator", ["amaranth", pytest.param("icarus", marks=pytest.mark.icarus)])
+def test_run_bench_reports_its_phases_and_the_size_first(
+        simulator: str, tmp_path: Path, build_root: Path,
+        need_simulator: Callable[[str], None]) -> None:
+    need_simulator(simulator)
+    tb = RequantTB(config=RequantConfig(lanes=2, acc_bits=12, out_bits=4), rows=2, tiles=2)
+    rec = _Recorder()
+    res = run_bench(tb, simulator=simulator, work_dir=tmp_path, build_root=build_root,
+                    progress=rec)
+    assert res.passed
+    assert rec.sizes == [tb.planned_size()]
+    assert rec.phases[0] == "generating vectors"
+    assert rec.phases[-1] == f"simulating on {simulator}"
+    if simulator != "amaranth":
+        assert rec.phases[-2] == f"building on {simulator}"
