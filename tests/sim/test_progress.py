@@ -132,3 +132,15 @@ def test_run_bench_reports_its_phases_and_the_size_first(
     assert rec.phases[-1] == f"simulating on {simulator}"
     if simulator != "amaranth":
         assert rec.phases[-2] == f"building on {simulator}"
+
+
+def test_progress_and_the_cli_conventions_need_only_the_standard_library() -> None:
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "for m in ('cocotb', 'amaranth', 'cocotb_tools', 'numpy'):\n"
+            "    sys.modules[m] = None  # any import of them raises ImportError\n"
+            "import ivita.sim.progress, ivita.commands._common\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
