@@ -14,22 +14,26 @@ import pytest
 CONFTEST = Path(__file__).with_name("conftest.py")
 
 
-def _run(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, body: str, *extra: str) -> subprocess.CompletedProcess[str]:
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
     (tmp_path / "test_it.py").write_text(body)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", "--rootdir", str(tmp_path), "-c", os.devnull,
+                           "-p", "no:randomly", "--rootdir", str(tmp_path), "-c", os.devnull, *extra,
                            str(tmp_path / "test_it.py")],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 
-def test_a_leaking_test_fails_the_run_and_is_cleaned_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_leaking_test_fails_the_run_and_is_cleaned_up(tmp_path: Path,
+                                                        extra: tuple[str, ...]) -> None:
     proc = _run(tmp_path, "import tempfile\n"
                           "def test_leak():\n"
                           "    tempfile.mkdtemp(prefix='ivita-sim-leak-')\n"
-                          "    open(tempfile.mktemp(prefix='stray-'), 'w').close()\n")
+                          "    open(tempfile.mktemp(prefix='stray-'), 'w').close()\n"
+                          "def test_other():\n"
+                          "    pass\n", *extra)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 passed" in proc.stdout
+    assert "2 passed" in proc.stdout
     assert "left 2 entries in the temporary directory" in proc.stdout
     assert "ivita-sim-leak-" in proc.stdout and "stray-" in proc.stdout
     # the private folder itself was removed
