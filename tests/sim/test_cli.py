@@ -371,7 +371,7 @@ def _interruptible(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from ivita.cli import main; sys.exit(main(sys.argv[1:]))")
     return subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
 
 
 def _wait_for_heartbeat(tmp: Path, proc: subprocess.Popen[str], timeout: float) -> dict:
@@ -389,9 +389,13 @@ def _wait_for_heartbeat(tmp: Path, proc: subprocess.Popen[str], timeout: float) 
     raise AssertionError(f"no heartbeat within {timeout} s: {proc.communicate()}")
 
 
-def _assert_interrupted(proc: subprocess.Popen[str], tmp: Path) -> None:
+def _assert_interrupted(proc: subprocess.Popen[str], tmp: Path, group: bool = False) -> None:
+    import os
     import signal
-    proc.send_signal(signal.SIGINT)
+    if group:       # Ctrl-C in a terminal: the whole process group, simulator included
+        os.killpg(proc.pid, signal.SIGINT)
+    else:           # only ivita: it must stop the simulator itself
+        proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err == "ivita: interrupted\n", err           # one line, no traceback
@@ -413,7 +417,8 @@ def test_sigint_stops_a_big_amaranth_run_cleanly(tmp_path: Path, build_root: Pat
 
 @pytest.mark.icarus
 @pytest.mark.timeout(300)
-def test_sigint_stops_the_simulator_process(tmp_path: Path, build_root: Path,
+@pytest.mark.parametrize("group", [False, True], ids=["ivita-only", "process-group"])
+def test_sigint_stops_the_simulator_process(tmp_path: Path, build_root: Path, group: bool,
                                             need_simulator: Callable[[str], None]) -> None:
     import os
     import time
@@ -425,7 +430,7 @@ def test_sigint_stops_the_simulator_process(tmp_path: Path, build_root: Path,
                            "2", "--k", "100000"], env)
     hb = _wait_for_heartbeat(tmp, proc, 240)
     assert hb["pid"] != proc.pid                        # the loop runs inside vvp
-    _assert_interrupted(proc, tmp)
+    _assert_interrupted(proc, tmp, group)
     t_end = time.monotonic() + 5
     while Path(f"/proc/{hb['pid']}").exists() and time.monotonic() < t_end:
         time.sleep(0.1)
