@@ -53,8 +53,11 @@ class AmaranthIO:
 
 def run_amaranth(tb: TB, component: Any, stim: Stimulus, *, seed: int, stall_in: float = 0.0,
                  stall_out: float = 0.0, max_cycles: int | None = None,
-                 vcd: Path | None = None) -> dict[str, Any]:
-    """Simulate ``component`` with ``amaranth.sim``; return the loop's result dict."""
+                 vcd: Path | None = None, heartbeat: Any = None) -> dict[str, Any]:
+    """Simulate ``component`` with ``amaranth.sim``; return the loop's result dict.
+
+    ``heartbeat``: called with the loop once per cycle (an :class:`ivita.sim.progress.Heartbeat`).
+    """
     sidecar = Sidecar(describe(component, tb.module_name, config=tb.config, n=tb.timing_n()))
     loop = tb.make_loop(sidecar, stim, seed=seed, stall_in=stall_in, stall_out=stall_out,
                         max_cycles=max_cycles)
@@ -69,6 +72,10 @@ def run_amaranth(tb: TB, component: Any, stim: Stimulus, *, seed: int, stall_in:
             loop.sample(io)
             await ctx.tick()
             loop.drive(io)
+            if heartbeat is not None:
+                heartbeat(loop)
+        if heartbeat is not None:
+            heartbeat.close(loop)
         result.update(loop.finish(io))
 
     sim = Simulator(component)

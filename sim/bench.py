@@ -29,10 +29,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .loop import BenchLoop
+from .progress import HEARTBEAT_FILE, Heartbeat, Progress, RunSize
 from .sidecar import Sidecar
 
-__all__ = ["SIMULATORS", "Stimulus", "TB", "BenchResult", "run_bench", "tb_ref", "load_tb",
-           "json_default"]
+__all__ = ["SIMULATORS", "Stimulus", "TB", "BenchResult", "run_bench", "run_size", "size_of",
+           "tb_ref", "load_tb", "json_default"]
 
 SIMULATORS = ("icarus", "verilator", "amaranth")
 
@@ -195,6 +196,11 @@ class TB:
         or tile, the one the bench measures the latency on (``None``: not length-dependent)."""
         return None
 
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> RunSize | None:
+        """The run's size before its vectors exist (:func:`size_of`), or ``None`` if only the
+        stimulus can tell; must equal :func:`run_size` of the stimulus."""
+        return None
+
     # -- shared machinery ----------------------------------------------------------------------
 
     def make_loop(self, sidecar: Sidecar, stim: Stimulus, *, seed: int, stall_in: float = 0.0,
@@ -298,18 +304,61 @@ class BenchResult:
         return "\n".join(lines)
 
 
+def size_of(tb: "TB", *, beats_in: int, in_elements: int, beats_out: int, out_elements: int,
+            setup: int = 0, stall_in: float = 0.0, stall_out: float = 0.0) -> RunSize:
+    """A :class:`RunSize` from beat and element counts (``*_elements``: int64 values).
+
+    The cycle estimate is the TB's ``ideal_cycles()`` if it has one (the array: one k step per
+    cycle), else ``max(beats in, beats out)``; divided by ``(1 - stall_in) * (1 - stall_out)``,
+    plus the ``setup`` writes. Units with per-row overhead take more cycles.
+    """
+    ideal_fn = getattr(tb, "ideal_cycles", None)
+    if callable(ideal_fn):
+        ideal, model = int(ideal_fn()), f"{type(tb).__name__}.ideal_cycles()"
+    else:
+        ideal, model = max(beats_in, beats_out), "max(input beats, output beats)"
+    slack = 1.0 / max(1e-3, (1.0 - stall_in) * (1.0 - stall_out))
+    if slack != 1.0:
+        model += " / ((1 - stall_in)(1 - stall_out))"
+    return RunSize(beats_in, beats_out, out_elements, int(setup + ideal * slack), model,
+                   8 * (in_elements + out_elements))
+
+
+def run_size(tb: "TB", stim: Stimulus, *, stall_in: float = 0.0,
+             stall_out: float = 0.0) -> RunSize:
+    """How big a run of ``tb`` on ``stim`` is: exact beats and vector bytes, estimated cycles
+    (:func:`size_of`). :meth:`TB.planned_size` must agree with it without the stimulus."""
+    def beats(streams: dict[str, dict[str, np.ndarray]]) -> int:
+        return sum(max((int(np.shape(a)[0]) for a in g.values()), default=0)
+                   for g in streams.values())
+
+    def elements(streams: dict[str, dict[str, np.ndarray]]) -> int:
+        return sum(int(np.asarray(a).size) for g in streams.values() for a in g.values())
+
+    return size_of(tb, beats_in=beats(stim.inputs), in_elements=elements(stim.inputs),
+                   beats_out=beats(stim.expected), out_elements=elements(stim.expected),
+                   setup=len(stim.setup), stall_in=stall_in, stall_out=stall_out)
+
+
 def run_bench(tb: TB, *, simulator: str = "icarus", seed: int = 1, stall_in: float = 0.0,
               stall_out: float = 0.0, waves: bool | None = None,
               work_dir: str | Path | None = None, build_root: str | Path | None = None,
               corrupt_expected: bool = False, max_cycles: int | None = None,
-              python_path: list[str] | None = None, keep: bool = False) -> BenchResult:
+              python_path: list[str] | None = None, keep: bool = False,
+              progress: Progress | None = None) -> BenchResult:
     """Run one bench and score it against the model.
 
-    ``work_dir`` receives the Verilog, sidecar, vectors, logs and waves; a temporary folder is
-    used (and removed after a passing run without waves) when it is ``None``. Raises
+    ``work_dir`` receives the Verilog, sidecar, vectors, logs, waves and the loop's
+    ``heartbeat.json``. When it is ``None`` a temporary folder ``ivita-sim-<unit>-*`` is used
+    and removed afterwards, unless ``keep`` is set, waves were written or the bench failed (then
+    :attr:`BenchResult.run_dir` names it). On an exception -- Ctrl-C (``KeyboardInterrupt``), a
+    failed build, a bug -- the temporary folder is removed unless ``keep`` is set; the
+    exception then carries the kept folder as ``kept_dir``. ``progress``: a
+    :class:`ivita.sim.progress.Progress` told the phases and the :class:`RunSize` before the
+    simulation starts, and which follows the heartbeat. Raises
     :class:`ivita.sim.runner.SimulatorMissing` if the simulator is not installed.
     """
-    from .runner import run_cocotb, waves_requested
+    from .runner import waves_requested
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator={simulator!r} is not one of {', '.join(SIMULATORS)}")
@@ -317,62 +366,112 @@ def run_bench(tb: TB, *, simulator: str = "icarus", seed: int = 1, stall_in: flo
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
             raise ValueError(f"{name}={p!r} is out of range; it must be in [0, 1)")
     waves = waves_requested(waves)
-    t_start = time.perf_counter()
     temp = work_dir is None
     run_dir = Path(tempfile.mkdtemp(prefix=f"ivita-sim-{tb.unit}-")) if temp else Path(work_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-
     try:
-        t0 = time.perf_counter()
-        stim = tb.stimulus(seed)
-        corrupted = stim.corrupt(seed) if corrupt_expected else None
-        timings["vectors_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        component = tb.build_component()
-        config = tb.config.as_dict() if hasattr(tb.config, "as_dict") else None
-        errors: list[str] = []
-        build_cached: bool | None = None
-        waves_path: Path | None = None
-
-        if simulator == "amaranth":
-            from .amaranth_bench import run_amaranth
-            timings["elaborate_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            waves_path = run_dir / f"{tb.module_name}.vcd" if waves else None
-            result = run_amaranth(tb, component, stim, seed=seed, stall_in=stall_in,
-                                  stall_out=stall_out, max_cycles=max_cycles, vcd=waves_path)
-            timings["sim_s"] = time.perf_counter() - t0
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if progress is not None:
+            progress.start(run_dir / HEARTBEAT_FILE)
+        res = _run_bench(tb, run_dir, temp, simulator=simulator, seed=seed, stall_in=stall_in,
+                         stall_out=stall_out, waves=waves, build_root=build_root,
+                         corrupt_expected=corrupt_expected, max_cycles=max_cycles,
+                         python_path=python_path, keep=keep, progress=progress)
+    except BaseException as e:
+        if progress is not None:
+            progress.stop()
+        if temp and not keep:
+            _remove_quietly(run_dir)
         else:
-            from .emit import emit
-            em = emit(component, tb.module_name, run_dir, config=tb.config, n=tb.timing_n())
-            timings["emit_s"] = time.perf_counter() - t0
-            vectors = run_dir / "vectors.npz"
-            stim.save(vectors)
-            params = {"tb": tb_ref(type(tb)), "tb_params": tb.params(),
-                      "sidecar": str(em.sidecar_path), "vectors": str(vectors), "seed": seed,
-                      "stall_in": stall_in, "stall_out": stall_out, "max_cycles": max_cycles,
-                      "simulator": simulator}
-            sr = run_cocotb(verilog=em.verilog, toplevel=em.name,
-                            test_module=type(tb).test_module(), simulator=simulator,
-                            params=params, run_dir=run_dir, waves=waves,
-                            build_root=build_root, python_path=python_path)
-            result = sr.result
-            errors.extend(sr.errors)
-            build_cached = sr.build_cached
-            timings["build_s"] = sr.build_s
-            timings["sim_s"] = sr.sim_s
-            waves_path = sr.waves
-        timings["total_s"] = time.perf_counter() - t_start
-        passed = bool(result.get("passed")) and not errors
-        keep_dir = keep or waves or not temp or not passed
-        if not keep_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        return BenchResult(tb.unit, simulator, seed, passed, result, config, tb.params(),
-                           float(stall_in), float(stall_out), timings, build_cached,
-                           run_dir if keep_dir else None, waves_path, corrupted, dict(stim.work),
-                           errors)
-    except BaseException:
-        if temp:                # e.g. a missing simulator: leave nothing behind
-            shutil.rmtree(run_dir, ignore_errors=True)
+            e.kept_dir = run_dir     # type: ignore[attr-defined]
         raise
+    if progress is not None:
+        progress.stop()
+    return res
+
+
+def _remove_quietly(path: Path) -> None:
+    """``rmtree`` that a second Ctrl-C cannot interrupt (it is ignored while removing)."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
+
+
+def _run_bench(tb: TB, run_dir: Path, temp: bool, *, simulator: str, seed: int,
+               stall_in: float, stall_out: float, waves: bool,
+               build_root: str | Path | None, corrupt_expected: bool, max_cycles: int | None,
+               python_path: list[str] | None, keep: bool,
+               progress: Progress | None) -> BenchResult:
+    from .runner import run_cocotb
+
+    def phase(text: str) -> None:
+        if progress is not None:
+            progress.phase(text)
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    heartbeat = run_dir / HEARTBEAT_FILE
+
+    planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
+    if progress is not None and planned is not None:
+        progress.size(planned)
+    t0 = time.perf_counter()
+    phase("generating vectors")
+    stim = tb.stimulus(seed)
+    corrupted = stim.corrupt(seed) if corrupt_expected else None
+    timings["vectors_s"] = time.perf_counter() - t0
+    if progress is not None and planned is None:
+        progress.size(run_size(tb, stim, stall_in=stall_in, stall_out=stall_out))
+    t0 = time.perf_counter()
+    phase("elaborating the design")
+    component = tb.build_component()
+    config = tb.config.as_dict() if hasattr(tb.config, "as_dict") else None
+    errors: list[str] = []
+    build_cached: bool | None = None
+    waves_path: Path | None = None
+
+    if simulator == "amaranth":
+        from .amaranth_bench import run_amaranth
+        timings["elaborate_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        phase("simulating on amaranth")
+        waves_path = run_dir / f"{tb.module_name}.vcd" if waves else None
+        result = run_amaranth(tb, component, stim, seed=seed, stall_in=stall_in,
+                              stall_out=stall_out, max_cycles=max_cycles, vcd=waves_path,
+                              heartbeat=Heartbeat(heartbeat))
+        timings["sim_s"] = time.perf_counter() - t0
+    else:
+        from .emit import emit
+        phase("writing Verilog")
+        em = emit(component, tb.module_name, run_dir, config=tb.config, n=tb.timing_n())
+        timings["emit_s"] = time.perf_counter() - t0
+        vectors = run_dir / "vectors.npz"
+        stim.save(vectors)
+        params = {"tb": tb_ref(type(tb)), "tb_params": tb.params(), "sidecar": str(em.sidecar_path),
+                  "vectors": str(vectors), "seed": seed, "stall_in": stall_in,
+                  "stall_out": stall_out, "max_cycles": max_cycles, "simulator": simulator,
+                  "heartbeat": str(heartbeat)}
+        sr = run_cocotb(verilog=em.verilog, toplevel=em.name, test_module=type(tb).test_module(),
+                        simulator=simulator, params=params, run_dir=run_dir, waves=waves,
+                        build_root=build_root, python_path=python_path, on_phase=phase)
+        result = sr.result
+        errors.extend(sr.errors)
+        build_cached = sr.build_cached
+        timings["build_s"] = sr.build_s
+        timings["sim_s"] = sr.sim_s
+        waves_path = sr.waves
+    timings["total_s"] = time.perf_counter() - t_start
+    passed = bool(result.get("passed")) and not errors
+    keep_dir = keep or waves or not temp or not passed
+    if not keep_dir:
+        _remove_quietly(run_dir)
+    return BenchResult(tb.unit, simulator, seed, passed, result, config, tb.params(),
+                       float(stall_in), float(stall_out), timings, build_cached,
+                       run_dir if keep_dir else None, waves_path, corrupted, dict(stim.work),
+                       errors)

@@ -7,7 +7,8 @@ the stimulus and the model's expected outputs come from the ``.npz`` written by 
 Per clock cycle: ``await ReadOnly()`` -> ``loop.sample`` (settled values: handshakes of this
 cycle) -> ``await RisingEdge(clk)`` -> ``loop.drive`` (inputs of the next cycle). The result
 JSON is written before the test asserts, so the parent sees the verdict even when cocotb
-reports the failure.
+reports the failure. About every half second the loop's progress goes to the heartbeat file
+named in the parameters (:class:`ivita.sim.progress.Heartbeat`), which the parent polls.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from .bench import Stimulus, TB, json_default, load_tb
 from .loop import XValue
+from .progress import Heartbeat
 from .runner import PARAMS_ENV
 from .sidecar import Sidecar
 
@@ -77,12 +79,16 @@ async def run_cocotb_bench(dut: Any, tb_cls: type[TB] | None = None) -> dict[str
             await edge
         io.set(sidecar.reset, 0)
     await edge
+    beat = Heartbeat(params.get("heartbeat"))     # progress for the parent (heartbeat.json)
     loop.start(io)
     while not loop.done:
         await settled
         loop.sample(io)
         await edge
         loop.drive(io)
+        if loop.cycle >= beat.next_cycle:
+            beat(loop)
+    beat.close(loop)
     await settled
     result = loop.finish(io)
     result["simulator"] = params.get("simulator")

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,8 @@ def run_cocotb(*, verilog: str | Path, toplevel: str, test_module: str, simulato
                params: Mapping[str, Any], run_dir: str | Path, waves: bool | None = None,
                build_root: str | Path | None = None,
                build_args: list[str] | None = None,
-               python_path: list[str] | None = None) -> SimResult:
+               python_path: list[str] | None = None,
+               on_phase: Callable[[str], None] | None = None) -> SimResult:
     """Build (or reuse) ``verilog`` for ``simulator`` and run the cocotb ``test_module``.
 
     ``params`` is written to ``run_dir/params.json`` (``$IVITA_SIM_PARAMS``) with
@@ -280,7 +281,12 @@ def run_cocotb(*, verilog: str | Path, toplevel: str, test_module: str, simulato
     :class:`SimResult`; raises :class:`SimulatorMissing` when the simulator is not installed
     and ``RuntimeError`` when the build fails. ``python_path``: extra folders the cocotb
     process needs to import ``test_module`` (e.g. a bench defined under ``tests/``).
+    ``on_phase``: told ``"building on <simulator>"`` (also while waiting for another process's
+    build of the same design) and ``"simulating on <simulator>"``, for progress reports.
+    A ``KeyboardInterrupt`` stops the build or the simulator process (``subprocess.run`` kills
+    it) and propagates.
     """
+    phase = on_phase or (lambda text: None)
     check_simulator(simulator)
     from cocotb_tools.runner import get_runner
 
@@ -299,6 +305,7 @@ def run_cocotb(*, verilog: str | Path, toplevel: str, test_module: str, simulato
     root = Path(build_root) if build_root is not None else default_build_root()
     build_dir = (root / simulator / f"{toplevel}-{key}").resolve()
     build_dir.parent.mkdir(parents=True, exist_ok=True)
+    phase(f"building on {simulator}")
     with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -323,6 +330,7 @@ def run_cocotb(*, verilog: str | Path, toplevel: str, test_module: str, simulato
     runner = get_runner(simulator)
     errors: list[str] = []
     exit_error: str | None = None
+    phase(f"simulating on {simulator}")
     t0 = time.perf_counter()
     try:
         with _environ(**_sim_env(simulator)), _sys_path(list(python_path or [])):

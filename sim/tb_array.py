@@ -97,21 +97,27 @@ class ArrayTB(TB):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from ivita.commands._common import add_int
+        from ivita.model.config import MAX_ACC_BITS, OPERAND_BITS
+
         g = parser.add_argument_group("array")
-        g.add_argument("--bits", type=int, default=8,
-                       help="operand width for A and B (default 8)")
-        g.add_argument("--a-bits", type=int, help="width of A (default --bits)")
-        g.add_argument("--b-bits", type=int, help="width of B (default --bits)")
-        g.add_argument("--rows", type=int, default=4, help="array rows (default 4)")
-        g.add_argument("--cols", type=int, default=4, help="array columns (default 4)")
-        g.add_argument("--k", type=int, default=16,
-                       help="reduction length of every tile (default 16)")
-        g.add_argument("--k-max", type=int,
-                       help="k_max of the array config (default --k: the exact accumulator)")
-        g.add_argument("--acc-bits", type=int, help="accumulator width (default: exact need)")
-        g.add_argument("--tiles", type=int, default=4, help="number of tiles (default 4)")
-        g.add_argument("--m", type=int, help="rows of A: run one m x k x n product instead")
-        g.add_argument("--n", type=int, help="columns of B (with --m)")
+        lo, hi = OPERAND_BITS
+        add_int(g, "--bits", lo=lo, hi=hi, default=8, help="operand width for A and B")
+        add_int(g, "--a-bits", lo=lo, hi=hi, help="width of A", default_text="--bits")
+        add_int(g, "--b-bits", lo=lo, hi=hi, help="width of B", default_text="--bits")
+        add_int(g, "--rows", lo=1, hi=32, default=4, help="array rows")
+        add_int(g, "--cols", lo=1, hi=32, default=4, help="array columns")
+        add_int(g, "--k", lo=1, hi=1 << 20, default=16,
+                help="reduction length of every tile, at most --k-max")
+        add_int(g, "--k-max", lo=1, hi=1 << 20,
+                help="k_max of the array config", default_text="--k: the exact accumulator")
+        add_int(g, "--acc-bits", lo=2, hi=MAX_ACC_BITS,
+                help="accumulator width, at least the exact need of --bits over --k-max",
+                default_text="the exact need")
+        add_int(g, "--tiles", lo=1, hi=1 << 16, default=4, help="number of tiles")
+        add_int(g, "--m", lo=1, hi=1 << 14, help="rows of A: run one m x k x n product instead",
+                default_text="off")
+        add_int(g, "--n", lo=1, hi=1 << 14, help="columns of B (with --m)", default_text="off")
         g.add_argument("--corners", action=argparse.BooleanOptionalAction, default=True,
                        help="start with the corner tiles (min x min, max x max, ...)")
         g.add_argument("--dequant-first", action="store_true",
@@ -119,13 +125,46 @@ class ArrayTB(TB):
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "ArrayTB":
-        config = ArrayConfig(rows=args.rows, cols=args.cols,
-                             a_bits=args.a_bits if args.a_bits is not None else args.bits,
-                             b_bits=args.b_bits if args.b_bits is not None else args.bits,
-                             k_max=args.k_max if args.k_max is not None else args.k,
-                             acc_bits=args.acc_bits, dequant_first=args.dequant_first)
-        return cls(config=config, k=args.k, tiles=args.tiles, m=args.m, n=args.n,
-                   corners=args.corners)
+        from ivita.commands._common import UsageError, name_flags
+        from ivita.model import required_acc_bits
+        from ivita.model.config import DEQUANT_FIRST_BITS, MAX_ACC_BITS
+
+        a_bits = args.a_bits if args.a_bits is not None else args.bits
+        b_bits = args.b_bits if args.b_bits is not None else args.bits
+        k_max = args.k_max if args.k_max is not None else args.k
+        if args.k > k_max:
+            raise UsageError(f"--k {args.k} exceeds --k-max {k_max}: --k must be in 1..{k_max} "
+                             f"(the accumulators hold at most k_max terms)")
+        if (args.m is None) != (args.n is None):
+            raise UsageError("--m and --n must be given together (one m x k x n product)")
+        pa, pb = (DEQUANT_FIRST_BITS,) * 2 if args.dequant_first else (a_bits, b_bits)
+        need = required_acc_bits(pa, pb, k_max)
+        if need > MAX_ACC_BITS:
+            raise UsageError(f"{pa} x {pb}-bit operands over --k-max {k_max} need a {need}-bit "
+                             f"accumulator; at most {MAX_ACC_BITS} bits are supported")
+        if args.acc_bits is not None and args.acc_bits < need:
+            raise UsageError(f"--acc-bits {args.acc_bits}: must be in {need}..{MAX_ACC_BITS} "
+                             f"for {pa} x {pb}-bit operands over --k-max {k_max} (the exact "
+                             f"accumulator)")
+        try:
+            config = ArrayConfig(rows=args.rows, cols=args.cols, a_bits=a_bits, b_bits=b_bits,
+                                 k_max=k_max, acc_bits=args.acc_bits,
+                                 dequant_first=args.dequant_first)
+            return cls(config=config, k=args.k, tiles=args.tiles, m=args.m, n=args.n,
+                       corners=args.corners)
+        except ValueError as e:
+            raise UsageError(name_flags(str(e), {
+                "rows": "--rows", "cols": "--cols", "a_bits": "--a-bits", "b_bits": "--b-bits",
+                "k_max": "--k-max", "acc_bits": "--acc-bits", "k": "--k", "tiles": "--tiles",
+                "m": "--m", "n": "--n"})) from None
+
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n, r, c = self.n_tiles, self.config.rows, self.config.cols
+        return size_of(self, beats_in=n * self.k, in_elements=n * self.k * (r + c + 1),
+                       beats_out=n * r, out_elements=n * r * (c + 1), stall_in=stall_in,
+                       stall_out=stall_out)
 
     def build_component(self) -> Any:
         from ivita.hw.array import SystolicArray

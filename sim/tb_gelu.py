@@ -62,13 +62,17 @@ class GeluTB(TB):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from ivita.commands._common import add_int
+        from ivita.model.config import OPERAND_BITS
+
         g = parser.add_argument_group("gelu")
-        g.add_argument("--bits", type=int, default=8, help="input width in_bits (default 8)")
-        g.add_argument("--n", type=int, default=15, help="exponent range n (default 15)")
-        g.add_argument("--sig-bits", type=int, default=8, help="sigmoid width (default 8)")
-        g.add_argument("--x0-bits", type=int, default=16, help="|x0| < 2^x0_bits (default 16)")
-        g.add_argument("--rows", type=int, default=32, help="number of rows (default 32)")
-        g.add_argument("--tokens", type=int, default=64, help="elements per row (default 64)")
+        add_int(g, "--bits", lo=OPERAND_BITS[0], hi=OPERAND_BITS[1], default=8,
+                help="input width in_bits")
+        add_int(g, "--n", lo=0, hi=31, default=15, help="exponent range n")
+        add_int(g, "--sig-bits", lo=2, hi=16, default=8, help="sigmoid width")
+        add_int(g, "--x0-bits", lo=1, hi=31, default=16, help="|x0| < 2^x0_bits")
+        add_int(g, "--rows", lo=1, hi=1 << 20, default=32, help="number of rows")
+        add_int(g, "--tokens", lo=1, hi=1 << 16, default=64, help="elements per row")
         g.add_argument("--sequential", action="store_true",
                        help="sequential divider (one element per sig_bits + 1 cycles)")
         g.add_argument("--bad-x0", action="store_true",
@@ -76,10 +80,24 @@ class GeluTB(TB):
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "GeluTB":
-        config = GeluConfig(in_bits=args.bits, n=args.n, sig_bits=args.sig_bits,
-                            x0_bits=args.x0_bits)
-        return cls(config=config, rows=args.rows, tokens=args.tokens,
-                   sequential=args.sequential, bad_x0=args.bad_x0)
+        from ivita.commands._common import UsageError, name_flags
+
+        try:
+            config = GeluConfig(in_bits=args.bits, n=args.n, sig_bits=args.sig_bits,
+                                x0_bits=args.x0_bits)
+            return cls(config=config, rows=args.rows, tokens=args.tokens,
+                       sequential=args.sequential, bad_x0=args.bad_x0)
+        except ValueError as e:
+            raise UsageError(name_flags(str(e), {
+                "in_bits": "--bits", "n": "--n", "sig_bits": "--sig-bits",
+                "x0_bits": "--x0-bits", "rows": "--rows", "tokens": "--tokens"})) from None
+
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n = self.rows * self.tokens
+        return size_of(self, beats_in=n, in_elements=3 * n, beats_out=n, out_elements=2 * n,
+                       stall_in=stall_in, stall_out=stall_out)
 
     def build_component(self) -> Any:
         from ivita.hw.gelu import ShiftGELU

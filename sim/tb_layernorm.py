@@ -60,18 +60,37 @@ class LayerNormTB(TB):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from ivita.commands._common import add_int
+        from ivita.model.config import OPERAND_BITS
+
         g = parser.add_argument_group("layernorm")
-        g.add_argument("--bits", type=int, default=16, help="input width in_bits (default 16)")
-        g.add_argument("--channels", type=int, default=64, help="channels C (default 64)")
-        g.add_argument("--rows", type=int, default=32, help="number of rows (default 32)")
-        g.add_argument("--banks", type=int, default=3, help="row buffers 1..4 (default 3)")
+        add_int(g, "--bits", lo=OPERAND_BITS[0], hi=OPERAND_BITS[1], default=16,
+                help="input width in_bits")
+        add_int(g, "--channels", lo=1, hi=4096, default=64, help="channels C")
+        add_int(g, "--rows", lo=1, hi=1 << 20, default=32, help="number of rows")
+        add_int(g, "--banks", lo=1, hi=4, default=3, help="row buffers")
         g.add_argument("--bad-rows", action="store_true",
                        help="every 5th row malformed: no output for it, error must be set")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "LayerNormTB":
-        config = LayerNormConfig(in_bits=args.bits, channels=args.channels)
-        return cls(config=config, rows=args.rows, banks=args.banks, bad_rows=args.bad_rows)
+        from ivita.commands._common import UsageError, name_flags
+
+        try:
+            config = LayerNormConfig(in_bits=args.bits, channels=args.channels)
+            return cls(config=config, rows=args.rows, banks=args.banks, bad_rows=args.bad_rows)
+        except ValueError as e:
+            raise UsageError(name_flags(str(e), {
+                "in_bits": "--bits", "channels": "--channels", "rows": "--rows",
+                "banks": "--banks"})) from None
+
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n_in = sum(n for n, _ in self.plan)
+        n_out = sum(n for n, bad in self.plan if bad is None)
+        return size_of(self, beats_in=n_in, in_elements=2 * n_in, beats_out=n_out,
+                       out_elements=2 * n_out, stall_in=stall_in, stall_out=stall_out)
 
     def build_component(self) -> Any:
         from ivita.hw.layernorm import IntLayerNorm

@@ -86,29 +86,58 @@ class RequantTB(TB):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from ivita.commands._common import add_int
+        from ivita.model.config import MAX_ACC_BITS
+
         g = parser.add_argument_group("requant")
-        g.add_argument("--bits", type=int, default=8, help="output width out_bits (default 8)")
-        g.add_argument("--lanes", "--cols", dest="lanes", type=int, default=4,
-                       help="lanes (= array columns, default 4)")
-        g.add_argument("--k", type=int, default=64,
-                       help="reduction length the accumulator is sized for (default 64)")
-        g.add_argument("--acc-bits", type=int,
-                       help="accumulator width (default: exact for a bits x bits array over k)")
-        g.add_argument("--mult-bits", type=int, default=16, help="width of b (default 16)")
-        g.add_argument("--max-shift", type=int, help="largest shift c (default: config's)")
-        g.add_argument("--rows", type=int, default=4, help="vectors per tile (default 4)")
-        g.add_argument("--tiles", type=int, default=8, help="number of tiles (default 8)")
+        add_int(g, "--bits", lo=2, hi=32, default=8, help="output width out_bits")
+        add_int(g, "--lanes", "--cols", dest="lanes", lo=1, hi=32, default=4,
+                help="lanes (= array columns)")
+        add_int(g, "--k", lo=1, hi=1 << 20, default=64,
+                help="reduction length the default accumulator is sized for")
+        add_int(g, "--acc-bits", lo=2, hi=MAX_ACC_BITS,
+                help="accumulator width; --acc-bits + --mult-bits at most 62",
+                default_text="exact for a --bits x --bits array over --k")
+        add_int(g, "--mult-bits", lo=2, hi=32, default=16, help="width of b")
+        add_int(g, "--max-shift", lo=0, hi=63, help="largest shift c",
+                default_text="min(63, acc_bits + mult_bits)")
+        add_int(g, "--rows", lo=1, hi=1 << 12, default=4, help="vectors per tile")
+        add_int(g, "--tiles", lo=1, hi=1 << 16, default=8, help="number of tiles")
         g.add_argument("--corners", action=argparse.BooleanOptionalAction, default=True,
                        help="corner lanes and corner accumulators (ties, extremes)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RequantTB":
+        from ivita.commands._common import UsageError, name_flags
+        from ivita.model.config import MAX_ACC_BITS
+
         acc_bits = args.acc_bits
         if acc_bits is None:
             acc_bits = required_acc_bits(args.bits, args.bits, args.k)
-        config = RequantConfig(lanes=args.lanes, acc_bits=acc_bits, out_bits=args.bits,
-                               mult_bits=args.mult_bits, max_shift=args.max_shift)
-        return cls(config=config, rows=args.rows, tiles=args.tiles, corners=args.corners)
+            if acc_bits > MAX_ACC_BITS:
+                raise UsageError(f"--bits {args.bits} over --k {args.k} needs a {acc_bits}-bit "
+                                 f"accumulator; at most {MAX_ACC_BITS} (give --acc-bits)")
+        if acc_bits + args.mult_bits > 62:
+            raise UsageError(f"--acc-bits {acc_bits} plus --mult-bits {args.mult_bits} is "
+                             f"{acc_bits + args.mult_bits}; the product must fit 62 bits, so "
+                             f"--mult-bits must be in 2..{max(2, 62 - acc_bits)}")
+        try:
+            config = RequantConfig(lanes=args.lanes, acc_bits=acc_bits, out_bits=args.bits,
+                                   mult_bits=args.mult_bits, max_shift=args.max_shift)
+            return cls(config=config, rows=args.rows, tiles=args.tiles, corners=args.corners)
+        except ValueError as e:
+            raise UsageError(name_flags(str(e), {
+                "lanes": "--lanes", "acc_bits": "--acc-bits", "out_bits": "--bits",
+                "mult_bits": "--mult-bits", "max_shift": "--max-shift", "rows": "--rows",
+                "tiles": "--tiles"})) from None
+
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n, lanes = self.rows * self.tiles, self.config.lanes
+        return size_of(self, beats_in=n, in_elements=n * (lanes + 1), beats_out=n,
+                       out_elements=n * (lanes + 1), setup=lanes, stall_in=stall_in,
+                       stall_out=stall_out)
 
     def build_component(self) -> Any:
         from ivita.hw.requant import Requantizer

@@ -137,25 +137,48 @@ class SoftmaxTB(TB):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from ivita.commands._common import add_int
+        from ivita.model.config import OPERAND_BITS
+
         g = parser.add_argument_group("softmax")
-        g.add_argument("--bits", type=int, default=8, help="input width in_bits (default 8)")
-        g.add_argument("--n", type=int, default=15, help="exponent range n (default 15)")
-        g.add_argument("--out-bits", type=int, default=8, help="output width (default 8)")
-        g.add_argument("--max-tokens", type=int, default=256, help="longest row (default 256)")
-        g.add_argument("--x0-bits", type=int, default=16, help="|x0| < 2^x0_bits (default 16)")
-        g.add_argument("--tokens", type=int,
-                       help="every row this long (default: corner and random lengths)")
-        g.add_argument("--rows", type=int, default=32, help="number of rows (default 32)")
-        g.add_argument("--banks", type=int, default=3, help="row buffers 1..4 (default 3)")
+        add_int(g, "--bits", lo=OPERAND_BITS[0], hi=OPERAND_BITS[1], default=8,
+                help="input width in_bits")
+        add_int(g, "--n", lo=0, hi=31, default=15, help="exponent range n")
+        add_int(g, "--out-bits", lo=2, hi=16, default=8, help="output width")
+        add_int(g, "--max-tokens", lo=1, hi=1 << 16, default=256, help="longest row")
+        add_int(g, "--x0-bits", lo=1, hi=31, default=16, help="|x0| < 2^x0_bits")
+        add_int(g, "--tokens", lo=1, hi=1 << 16, help="every row this long, at most --max-tokens",
+                default_text="corner and random lengths")
+        add_int(g, "--rows", lo=1, hi=1 << 20, default=32, help="number of rows")
+        add_int(g, "--banks", lo=1, hi=4, default=3, help="row buffers")
         g.add_argument("--bad-rows", action="store_true",
                        help="every 5th row malformed: no output for it, error must be set")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "SoftmaxTB":
-        config = SoftmaxConfig(in_bits=args.bits, n=args.n, out_bits=args.out_bits,
-                               max_tokens=args.max_tokens, x0_bits=args.x0_bits)
-        return cls(config=config, rows=args.rows, tokens=args.tokens, banks=args.banks,
-                   bad_rows=args.bad_rows)
+        from ivita.commands._common import UsageError, name_flags
+
+        if args.tokens is not None and args.tokens > args.max_tokens:
+            raise UsageError(f"--tokens {args.tokens}: must be in 1..{args.max_tokens} "
+                             f"(--max-tokens)")
+        try:
+            config = SoftmaxConfig(in_bits=args.bits, n=args.n, out_bits=args.out_bits,
+                                   max_tokens=args.max_tokens, x0_bits=args.x0_bits)
+            return cls(config=config, rows=args.rows, tokens=args.tokens, banks=args.banks,
+                       bad_rows=args.bad_rows)
+        except ValueError as e:
+            raise UsageError(name_flags(str(e), {
+                "in_bits": "--bits", "n": "--n", "out_bits": "--out-bits",
+                "max_tokens": "--max-tokens", "x0_bits": "--x0-bits", "tokens": "--tokens",
+                "rows": "--rows", "banks": "--banks"})) from None
+
+    def planned_size(self, *, stall_in: float = 0.0, stall_out: float = 0.0) -> Any:
+        """Beats and vector memory before the vectors exist (equal to the stimulus's)."""
+        from .bench import size_of
+        n_in = sum(n for n, _ in self.plan)
+        n_out = sum(n for n, bad in self.plan if bad is None)
+        return size_of(self, beats_in=n_in, in_elements=3 * n_in, beats_out=n_out,
+                       out_elements=2 * n_out, stall_in=stall_in, stall_out=stall_out)
 
     def build_component(self) -> Any:
         from ivita.hw.softmax import Shiftmax

@@ -6,8 +6,14 @@ known, so listing the units imports no bench and a broken bench only breaks its 
 ``ivita sim UNIT --help`` lists them. A thin wrapper over :func:`ivita.sim.bench.run_bench`.
 
 Exit status: 0 when every element matched; 1 on any mismatch, timeout, stream-rule violation
-or failed build (the first mismatching element is printed with its coordinates and the seed);
-2 for invalid options; 3 when the simulator is not installed.
+or failed build (the first mismatching element is printed with its coordinates and the seed)
+and on an internal error (traceback); 2 for invalid options (the message names the flag and
+its range); 3 when the simulator is not installed; 130 when interrupted (Ctrl-C).
+
+The run directory (Verilog, sidecar, vectors, logs, heartbeat) is a temporary folder that is
+removed after the run, unless ``--keep`` is given, waves were asked for or the bench failed:
+then its path is printed. Progress (the run's size, then a counter) goes to stderr when stderr
+is a terminal or with ``--progress``.
 """
 
 from __future__ import annotations
@@ -18,19 +24,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._common import (EXIT_FAIL, EXIT_NO_TOOL, EXIT_USAGE, add_int, add_prob,
+                      add_progress_options, add_seed, available_memory, progress_wanted)
+
 __all__ = ["register", "unit_parser", "run", "main"]
 
-EXIT_MISMATCH, EXIT_USAGE, EXIT_NO_SIMULATOR = 1, 2, 3
-
-
-def _probability(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"{v} is out of range; a stall probability is in [0, 1)")
-    return v
+EXIT_MISMATCH, EXIT_NO_SIMULATOR = EXIT_FAIL, EXIT_NO_TOOL
+MAX_CYCLES = 1 << 40
 
 
 def register(subparsers: Any) -> None:
@@ -61,23 +61,26 @@ def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
     g.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                    help="icarus or verilator (cocotb on the generated Verilog) or amaranth "
                         "(amaranth.sim); default icarus")
-    g.add_argument("--seed", type=int, default=1, help="seed of vectors and stalls (default 1)")
-    g.add_argument("--stall", type=_probability, default=0.0,
-                   help="probability of an idle input cycle and of back-pressure on the output "
-                        "(default 0)")
-    g.add_argument("--stall-in", type=_probability, help="input idle probability (default --stall)")
-    g.add_argument("--stall-out", type=_probability,
-                   help="output back-pressure probability (default --stall)")
+    add_seed(g, default=1, help="seed of vectors and stalls")
+    add_prob(g, "--stall", default=0.0,
+             help="probability of an idle input cycle and of back-pressure on the output")
+    add_prob(g, "--stall-in", help="input idle probability", default_text="--stall")
+    add_prob(g, "--stall-out", help="output back-pressure probability", default_text="--stall")
     g.add_argument("--waves", action="store_true", default=None,
                    help="write waves (Icarus FST, Verilator VCD, amaranth VCD); also IVITA_WAVES=1")
-    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     g.add_argument("--out", metavar="DIR",
-                   help="keep Verilog, sidecar, vectors, logs and waves here")
+                   help="run in DIR and keep Verilog, sidecar, vectors, logs and waves there")
+    g.add_argument("--keep", action="store_true",
+                   help="keep the temporary run directory (its path is printed); without it "
+                        "the folder is removed unless the bench failed")
     g.add_argument("--build-dir", metavar="DIR",
                    help="simulator build cache (default $IVITA_SIM_BUILD or ~/.cache/ivita/sim)")
-    g.add_argument("--max-cycles", type=int, help="cycle budget (default: from the beat count)")
+    add_int(g, "--max-cycles", lo=1, hi=MAX_CYCLES, help="cycle budget",
+            default_text="from the beat count")
     g.add_argument("--corrupt-expected", action="store_true",
                    help="change one expected value on purpose: the run must fail (self-check)")
+    add_progress_options(g)
     tb_cls.add_arguments(parser)
     return parser
 
@@ -85,6 +88,7 @@ def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Entry of ``ivita sim``: parse the unit's options, run the bench, print the verdict."""
     from ivita.sim.bench import json_default, run_bench
+    from ivita.sim.progress import Progress
     from ivita.sim.registry import get_tb
     from ivita.sim.runner import SimulatorMissing
 
@@ -98,40 +102,50 @@ def run(args: argparse.Namespace) -> int:
     ns = parser.parse_args(args.unit_args)
     try:
         tb = tb_cls.from_args(ns)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError) as e:    # UsageError names the flags; a config error too
         parser.error(str(e))
-    if ns.max_cycles is not None and ns.max_cycles < 1:
-        parser.error(f"--max-cycles={ns.max_cycles} must be at least 1")
     stall_in = ns.stall_in if ns.stall_in is not None else ns.stall
     stall_out = ns.stall_out if ns.stall_out is not None else ns.stall
+    planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
+    avail = available_memory()
+    if planned is not None and avail is not None and planned.vector_bytes > avail:
+        parser.error(f"the run does not fit this machine: {planned.text()}, but only "
+                     f"{avail / 1e6:,.0f} MB of memory is available; reduce the run's size "
+                     f"options")
+    progress = Progress(sys.stderr, prog=f"ivita sim {args.unit}") \
+        if progress_wanted(ns.progress) else None
     try:
         res = run_bench(tb, simulator=ns.simulator, seed=ns.seed, stall_in=stall_in,
                         stall_out=stall_out, waves=ns.waves, work_dir=ns.out,
                         build_root=ns.build_dir, corrupt_expected=ns.corrupt_expected,
-                        max_cycles=ns.max_cycles)
+                        max_cycles=ns.max_cycles, keep=ns.keep, progress=progress)
     except SimulatorMissing as e:
         print(f"ivita sim: {e}", file=sys.stderr)
         return EXIT_NO_SIMULATOR
     except RuntimeError as e:  # a failed simulator build
+        kept = getattr(e, "kept_dir", None)
         if ns.json:
             print(json.dumps({"unit": args.unit, "simulator": ns.simulator, "seed": ns.seed,
-                              "passed": False, "errors": [str(e)]}))
+                              "passed": False, "errors": [str(e)],
+                              "run_dir": str(kept) if kept else None}))
         else:
             print(f"ivita sim: {e}", file=sys.stderr)
+            if kept:
+                print(f"run directory: {kept}", file=sys.stderr)
         return EXIT_MISMATCH
     if ns.json:
         print(json.dumps(res.as_dict(), default=json_default))
     else:
         print(res.summary_text())
+        if res.passed and res.run_dir is not None:
+            print(f"run directory (kept): {res.run_dir}")
     return 0 if res.passed else EXIT_MISMATCH
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ivita.commands.sim UNIT ...`` (same as ``ivita sim``)."""
-    parser = argparse.ArgumentParser(prog="ivita")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    """``python -m ivita.commands.sim UNIT ...`` (same as ``ivita sim``, same conventions)."""
+    from ivita.cli import main as cli_main
+    return cli_main(["sim", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
