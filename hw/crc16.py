@@ -46,8 +46,8 @@ class CRC16(wiring.Component):
     0xFFFF), ``crc`` (16 bits, registered).
 
     Timing (:meth:`timing`): ``crc`` in cycle ``t + 1`` includes a byte absorbed in cycle ``t``
-    (latency 1, one byte per cycle). ``clear`` and ``en`` in the same cycle start a new CRC with that byte:
-    ``crc <- crc16([data])``. Reset value 0xFFFF.
+    (latency 1, one byte per cycle). ``clear`` and ``en`` in the same cycle start a new CRC
+    with that byte: ``crc <- crc16([data])``. Reset value 0xFFFF.
     """
 
     def __init__(self) -> None:

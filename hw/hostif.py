@@ -43,7 +43,7 @@ class HostInterface(wiring.Component):
 
     Timing (:meth:`timing`): the first response byte is offered 6 cycles after the last
     request byte is taken (``6 + n`` for a WRITE of ``n`` words: one bus write per cycle; the
-    same 6 for PING, STATUS, START, READ and every error response); response bytes then
+    same 6 for PING, STATUS, START and READ); response bytes then
     follow one per cycle while ``o_stream.ready`` is high, plus one cycle per data word (READ
     words are read from the bus as the response needs them). The UART, 10 bit times per byte,
     is the bottleneck of every transaction. Details and measured numbers: docs/host.md.

@@ -62,11 +62,11 @@ class Executor(wiring.Component):
         return self._addr_limit
 
     def timing(self, n: int | None = None) -> Timing:
-        """A request that writes ``n`` words (a WRITE; 0 or ``None``: a request without payload
-        or a failed one): latency ``4 + n`` from the first cycle ``i_frame`` is offered to
+        """A request that writes ``n`` words (a WRITE; 0 or ``None``: a request without
+        payload): latency ``4 + n`` from the first cycle ``i_frame`` is offered to
         ``o_head.valid``; one frame per ``6 + n`` cycles with ``o_head`` always ready and the
-        next frame offered as soon as the previous one is taken (no response words; each READ,
-        PING or STATUS word adds 3 cycles plus the consumer's stalls)."""
+        next frame offered as soon as the previous one is taken (requests answered without
+        data words)."""
         w = write_words(n)
         return Timing(latency=4 + w, latency_from="first", interval=6 + w, per="frame")
 

@@ -31,7 +31,7 @@ from ivita.hw.hostif_response import ResponseBuilder
 from ivita.hw.hostif_testdevice import HostTestDevice
 from ivita.hw.uart import UARTRx, UARTTx
 
-FRAMES = 8      # items per run of the frame-level units; the interval is measured over the last half
+FRAMES = 8      # items per run of the frame-level units; interval measured over the last half
 
 
 @dataclass
