@@ -8,7 +8,8 @@ link rate they imply on a UART.
 
 Byte-stream mode (``SimTransport`` injects request bytes at the decoder, one per cycle, and
 takes response bytes with ``ready`` always high): ``turnaround`` = cycles from the cycle the
-last request byte is taken to the cycle the first response byte is sent; ``cycles`` = first
+last request byte is taken to the cycle the first response byte is sent, next to the declared
+``HostTestDevice.timing(n).latency`` (``n`` = words the request writes); ``cycles`` = first
 request byte to last response byte. UART mode (``divisor`` 8): the same transaction through
 UARTRx/UARTTx, in bit times (``divisor`` cycles each). ``words/s @115200`` is arithmetic, not
 a measurement: ``n_words / ((request + response bytes) * 10 / 115200)``, valid while the
@@ -28,21 +29,21 @@ from ivita.firmware import protocol as p
 from ivita.firmware.transport import SimTransport
 from ivita.hw.hostif_testdevice import HostTestDevice
 
-# (name, request, response words, data words moved)
+# (name, request, response words, data words moved, words written: the n of timing(n))
 CASES = [
-    ("PING", p.ping_request(), 3, 0),
-    ("STATUS", p.status_request(), 2, 0),
-    ("START", p.start_request(), 0, 0),
-    ("WRITE 1", p.write_request(0, [1]), 0, 1),
-    ("WRITE 64", p.write_request(0, list(range(64))), 0, 64),
-    ("READ 1", p.read_request(0, 1), 1, 1),
-    ("READ 64", p.read_request(0, 64), 64, 64),
+    ("PING", p.ping_request(), 3, 0, 0),
+    ("STATUS", p.status_request(), 2, 0, 0),
+    ("START", p.start_request(), 0, 0, 0),
+    ("WRITE 1", p.write_request(0, [1]), 0, 1, 1),
+    ("WRITE 64", p.write_request(0, list(range(64))), 0, 64, 64),
+    ("READ 1", p.read_request(0, 1), 1, 1, 0),
+    ("READ 64", p.read_request(0, 64), 64, 64, 0),
 ]
 
 
 def measure(divisor: int | None) -> list[dict]:
     rows = []
-    for name, request, n_words, moved in CASES:
+    for name, request, n_words, moved, written in CASES:
         dev = HostTestDevice(addr_limit=256, busy_cycles=1000, timeout=4096, divisor=divisor)
         t = SimTransport(dev, clk_hz=1e6, record=True)
         t.write(request)
@@ -57,6 +58,7 @@ def measure(divisor: int | None) -> list[dict]:
                "words_per_s_115200": round(moved / ((len(request) + resp_len) * 10 / 115200))}
         if divisor is None:
             row["turnaround"] = outs[0] - ins[-1]
+            row["declared_latency"] = dev.timing(written).latency
             row["cycles"] = outs[-1] - ins[0] + 1
         else:
             row["bit_times"] = round((outs[-1] - t0) / divisor, 1)
@@ -89,11 +91,13 @@ def main() -> None:
         return
     for name, counts in res.get("synth_xc7", {}).items():
         print(f"{name:8} " + " ".join(f"{k}={v}" for k, v in counts.items()))
-    print(f"{'command':10} {'req B':>6} {'resp B':>6} {'turnaround':>10} {'cycles':>7} "
+    print(f"{'command':10} {'req B':>6} {'resp B':>6} {'turnaround':>10} {'(declared)':>10} "
+          f"{'cycles':>7} "
           f"{'UART bit times':>15} {'words/s @115200 (arith.)':>25}")
     for s, u in zip(res["stream"], res["uart_divisor_8"]):
         print(f"{s['command']:10} {s['request_bytes']:6} {s['response_bytes']:6} "
-              f"{s['turnaround']:10} {s['cycles']:7} {u['bit_times']:15} "
+              f"{s['turnaround']:10} {s['declared_latency']:10} {s['cycles']:7} "
+              f"{u['bit_times']:15} "
               f"{s['words_per_s_115200'] or '-':>25}")
 
 

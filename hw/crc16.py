@@ -12,6 +12,8 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.protocol import CRC_INIT, CRC_POLY
 
+from .timing import Timing
+
 __all__ = ["CRC16", "crc16_byte_matrix"]
 
 
@@ -43,14 +45,19 @@ class CRC16(wiring.Component):
     Ports: ``en`` (absorb ``data`` this cycle), ``data`` (8 bits), ``clear`` (restart from
     0xFFFF), ``crc`` (16 bits, registered).
 
-    Timing: ``crc`` in cycle ``t + 1`` includes a byte absorbed in cycle ``t`` (latency 1, one
-    byte per cycle). ``clear`` and ``en`` in the same cycle start a new CRC with that byte:
-    ``crc <- crc16([data])``. Reset value 0xFFFF.
+    Timing (:meth:`timing`): ``crc`` in cycle ``t + 1`` includes a byte absorbed in cycle ``t``
+    (latency 1, one byte per cycle). ``clear`` and ``en`` in the same cycle start a new CRC
+    with that byte: ``crc <- crc16([data])``. Reset value 0xFFFF.
     """
 
     def __init__(self) -> None:
         super().__init__({"en": In(1), "data": In(8), "clear": In(1),
                           "crc": Out(16, init=CRC_INIT)})
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 1 from a cycle with ``en`` high to ``crc`` including that byte; one byte per
+        cycle. ``n`` is ignored."""
+        return Timing(latency=1, latency_from="first", interval=1, per="byte")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -14,8 +14,9 @@ from amaranth.lib.wiring import In, Out
 
 from .hostif_bus import HostBusSignature, HostControlSignature, addr_bits_for
 from .hostif_exec import Executor
-from .hostif_parser import BUF_WORDS, FrameParser, check_timeout
+from .hostif_parser import BUF_WORDS, FrameParser, check_timeout, request_bytes, write_words
 from .hostif_response import ResponseBuilder
+from .timing import Timing
 
 __all__ = ["HostInterface"]
 
@@ -40,8 +41,9 @@ class HostInterface(wiring.Component):
     one byte meanwhile and drops further ones: the protocol is strictly request/response).
     ``i_stream.ready`` never depends on ``i_stream.valid``.
 
-    Timing: the first response byte is offered 6 cycles after the last request byte is taken
-    (``6 + n`` for a WRITE of ``n`` words: one bus write per cycle); response bytes then
+    Timing (:meth:`timing`): the first response byte is offered 6 cycles after the last
+    request byte is taken (``6 + n`` for a WRITE of ``n`` words: one bus write per cycle; the
+    same 6 for PING, STATUS, START and READ); response bytes then
     follow one per cycle while ``o_stream.ready`` is high, plus one cycle per data word (READ
     words are read from the bus as the response needs them). The UART, 10 bit times per byte,
     is the bottleneck of every transaction. Details and measured numbers: docs/host.md.
@@ -65,6 +67,16 @@ class HostInterface(wiring.Component):
     @property
     def timeout(self) -> int:
         return self._timeout
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Requests that write ``n`` words (a WRITE of ``n`` words; 0 or ``None``: a request
+        without payload, answered without data words, e.g. START): latency ``6 + n`` from the
+        last request byte to the first response byte (also for READ, PING and STATUS, whose
+        response then takes 5 cycles per word); one frame per ``request_bytes(n) + 6 + n``
+        cycles with requests offered back to back and ``o_stream`` always ready."""
+        w = write_words(n)
+        return Timing(latency=6 + w, latency_from="last", interval=request_bytes(w) + 6 + w,
+                      per="frame")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

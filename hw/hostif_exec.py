@@ -10,7 +10,8 @@ from ivita.firmware.protocol import (ERROR_CMD, MAX_WORDS, PROTOCOL_MAGIC, PROTO
                                      RESPONSE_FLAG, Command, Status)
 
 from .hostif_bus import HostBusSignature, HostControlSignature, addr_bits_for
-from .hostif_parser import BUF_WORDS, frame_layout
+from .hostif_parser import BUF_WORDS, frame_layout, write_words
+from .timing import Timing
 
 __all__ = ["Executor", "head_layout"]
 
@@ -37,6 +38,10 @@ class Executor(wiring.Component):
     word plus the consumer's stalls). A request that fails a check touches neither the bus
     nor ``start``. ``i_frame`` is taken (``ready``) after the last response word, which
     releases the parser.
+
+    Timing (:meth:`timing`): ``o_head`` is valid ``4 + n`` cycles after ``i_frame`` is first
+    offered (3 cycles to fetch the address and argument words and check, one bus write per
+    word of a WRITE of ``n`` words, then the header).
     """
 
     def __init__(self, *, addr_limit: int) -> None:
@@ -55,6 +60,15 @@ class Executor(wiring.Component):
     @property
     def addr_limit(self) -> int:
         return self._addr_limit
+
+    def timing(self, n: int | None = None) -> Timing:
+        """A request that writes ``n`` words (a WRITE; 0 or ``None``: a request without
+        payload): latency ``4 + n`` from the first cycle ``i_frame`` is offered to
+        ``o_head.valid``; one frame per ``6 + n`` cycles with ``o_head`` always ready and the
+        next frame offered as soon as the previous one is taken (requests answered without
+        data words)."""
+        w = write_words(n)
+        return Timing(latency=4 + w, latency_from="first", interval=6 + w, per="frame")
 
     def _check(self, m: Module, base: Signal, arg: Signal) -> tuple[Signal, Signal]:
         """Combinational status of the held frame, and its word count (WRITE/READ)."""

@@ -6,12 +6,14 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.firmware.protocol import MAX_PAYLOAD, SYNC, Status
+from ivita.firmware.protocol import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, MAX_WORDS, SYNC, Status
+from ivita.model.checks import check_int
 
 from .crc16 import CRC16
+from .timing import Timing
 
 __all__ = ["FrameParser", "frame_layout", "BUF_WORDS", "MIN_TIMEOUT", "MAX_TIMEOUT",
-           "check_timeout"]
+           "check_timeout", "write_words", "request_bytes"]
 
 BUF_WORDS = (MAX_PAYLOAD + 3) // 4       # payload buffer depth in 32-bit words
 MIN_TIMEOUT = 2
@@ -34,6 +36,20 @@ def check_timeout(timeout: int) -> int:
     return timeout
 
 
+def write_words(n: int | None) -> int:
+    """The ``n`` of the host-link components' ``timing(n)``: the words a request writes (a
+    WRITE of ``n`` words, ``1..MAX_WORDS``); ``None`` or 0: a request without payload (PING,
+    STATUS, START)."""
+    return 0 if n is None else check_int(n, "n", 0, MAX_WORDS)
+
+
+def request_bytes(n: int | None) -> int:
+    """Bytes of the request frame :func:`write_words` ``(n)`` stands for: 6 without payload,
+    ``10 + 4 n`` for a WRITE (address + ``n`` words)."""
+    w = write_words(n)
+    return HEADER_BYTES + CRC_BYTES + (4 + 4 * w if w else 0)
+
+
 class FrameParser(wiring.Component):
     """Parse ``SYNC | LEN | CMD | PAYLOAD | CRC`` (:mod:`ivita.firmware.protocol`).
 
@@ -50,8 +66,9 @@ class FrameParser(wiring.Component):
       ``timeout`` cycles; then the frame is offered;
     - no byte for ``timeout`` cycles inside a frame -> TRUNCATED, offered at once.
 
-    Timing: one byte per cycle; a good frame is offered the cycle after its last CRC byte.
-    ``i_stream.ready`` depends only on the parser's state, never on ``i_stream.valid``.
+    Timing (:meth:`timing`): one byte per cycle; a good frame is offered the cycle after its
+    last CRC byte. ``i_stream.ready`` depends only on the parser's state, never on
+    ``i_stream.valid``.
     """
 
     def __init__(self, *, timeout: int) -> None:
@@ -67,6 +84,14 @@ class FrameParser(wiring.Component):
     @property
     def timeout(self) -> int:
         return self._timeout
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Request frames of :func:`request_bytes` ``(n)`` bytes (a WRITE of ``n`` words; 0 or
+        ``None``: no payload): ``o_frame`` is valid 1 cycle after the frame's last byte; one
+        frame per ``request_bytes(n) + 1`` cycles (one byte per cycle, then ``i_stream.ready``
+        is low for the cycle ``o_frame`` is offered), ``o_frame`` always ready."""
+        return Timing(latency=1, latency_from="last", interval=request_bytes(n) + 1,
+                      per="frame")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -7,9 +7,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.protocol import MAX_WORDS, SYNC
+from ivita.model.checks import check_int
 
 from .crc16 import CRC16
 from .hostif_exec import head_layout
+from .timing import Timing
 
 __all__ = ["ResponseBuilder"]
 
@@ -22,6 +24,7 @@ class ResponseBuilder(wiring.Component):
     ``n_words`` words are taken from ``i_words`` as they are needed (one at a time, when the
     previous word's 4 bytes are gone).
 
+    Timing (:meth:`timing`): the SYNC byte is offered the cycle after ``i_head`` is taken.
     Throughput: one byte per cycle while ``o_stream.ready`` is high, plus one cycle per data
     word (taking it); a frame of ``n`` words takes ``7 + 5 n`` cycles at full speed, then one
     idle cycle before the next header. Back-pressure: ``o_stream.ready`` low holds the
@@ -35,6 +38,13 @@ class ResponseBuilder(wiring.Component):
             "i_words": In(stream.Signature(32)),
             "o_stream": Out(stream.Signature(8)),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Response frames of ``n`` data words (``0..MAX_WORDS``, default 0): latency 1 from
+        the transfer of ``i_head`` to the first byte on ``o_stream``; one frame per ``8 + 5 n``
+        cycles with ``o_stream`` always ready and headers and words always offered."""
+        w = 0 if n is None else check_int(n, "n", 0, MAX_WORDS)
+        return Timing(latency=1, latency_from="first", interval=8 + 5 * w, per="frame")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

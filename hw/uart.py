@@ -6,6 +6,8 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .timing import Timing
+
 __all__ = ["UARTRx", "UARTTx", "MIN_DIVISOR", "MAX_DIVISOR", "check_divisor"]
 
 MIN_DIVISOR = 4
@@ -32,8 +34,8 @@ class UARTRx(wiring.Component):
     shorter than that is ignored) and the 8 data bits (LSB first) and the stop bit are sampled
     every ``divisor`` cycles from there, i.e. in the middle of each bit.
 
-    Timing: :attr:`latency` = ``3 + divisor // 2 + 9 * divisor`` cycles from the first cycle
-    ``rx`` is low (start bit) to ``o_stream.valid``. A new start bit is recognised from the
+    Timing (:meth:`timing`): ``o_stream.valid`` rises ``3 + divisor // 2 + 9 * divisor``
+    cycles after the first cycle ``rx`` is low (start bit). A new start bit is recognised from the
     cycle after the stop-bit sample, so back-to-back bytes (10 bit times each) and a sender up
     to ~5 % faster or slower are received. Throughput: one byte per 10 bit times.
 
@@ -58,10 +60,14 @@ class UARTRx(wiring.Component):
     def divisor(self) -> int:
         return self._divisor
 
-    @property
-    def latency(self) -> int:
-        """Cycles from the first low cycle of ``rx`` to ``o_stream.valid``."""
-        return 3 + self._divisor // 2 + 9 * self._divisor
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency ``3 + divisor // 2 + 9 * divisor`` from the first cycle of a byte's start
+        bit on ``rx`` to ``o_stream.valid`` (2 synchronizer cycles, the half-bit start check,
+        9 bit times to the stop-bit sample, the output register); one byte per
+        ``10 * divisor`` cycles (the line rate). ``n`` is ignored."""
+        d = self._divisor
+        return Timing(latency=3 + d // 2 + 9 * d, latency_from="first", interval=10 * d,
+                      per="byte")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -124,10 +130,11 @@ class UARTTx(wiring.Component):
 
     Parameters: ``divisor`` clocks per bit (``4..65536``).
 
-    Timing: a byte accepted in cycle ``t`` drives its start bit on ``tx`` (a register, idle
-    high) in cycles ``t + 1 .. t + divisor``, data bit ``k`` (LSB first) ``divisor`` cycles
-    per bit after it, and the stop bit in ``t + 1 + 9 * divisor .. t + 10 * divisor``.
-    Throughput: one byte per ``10 * divisor`` cycles, back to back without an idle bit.
+    Timing (:meth:`timing`): a byte accepted in cycle ``t`` drives its start bit on ``tx`` (a
+    register, idle high) in cycles ``t + 1 .. t + divisor``, data bit ``k`` (LSB first)
+    ``divisor`` cycles per bit after it, and the stop bit in ``t + 1 + 9 * divisor .. t + 10 *
+    divisor``. Throughput: one byte per ``10 * divisor`` cycles, back to back without an idle
+    bit.
 
     Back-pressure: ``i_stream.ready`` is high while idle and in the last cycle of a stop bit
     (so the next byte's start bit follows without a gap), low otherwise; it depends only on
@@ -145,10 +152,10 @@ class UARTTx(wiring.Component):
     def divisor(self) -> int:
         return self._divisor
 
-    @property
-    def byte_cycles(self) -> int:
-        """Cycles per byte on the line (10 bit times)."""
-        return 10 * self._divisor
+    def timing(self, n: int | None = None) -> Timing:
+        """Latency 1 from a byte's transfer on ``i_stream`` to the first cycle of its start bit
+        on ``tx``; one byte per ``10 * divisor`` cycles (10 bit times). ``n`` is ignored."""
+        return Timing(latency=1, latency_from="first", interval=10 * self._divisor, per="byte")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -158,13 +158,19 @@ def test_ping_write_read_status_exact_frames() -> None:
     assert not run.starts and not run.ready_depends_on_valid
 
 
-@pytest.mark.parametrize("request_, turnaround", [
-    (p.ping_request(), 6), (p.status_request(), 6), (p.start_request(), 6),
-    (p.read_request(0, 5), 6), (p.write_request(0, [1]), 7), (p.write_request(0, [1] * 20), 26),
+@pytest.mark.parametrize("request_, turnaround, written", [
+    (p.ping_request(), 6, 0), (p.status_request(), 6, 0), (p.start_request(), 6, 0),
+    (p.read_request(0, 5), 6, 0), (p.write_request(0, [1]), 7, 1),
+    (p.write_request(0, [1] * 20), 26, 20),
 ])
-def test_turnaround_as_documented(request_: bytes, turnaround: int) -> None:
+def test_turnaround_as_documented(request_: bytes, turnaround: int, written: int) -> None:
+    """``timing(n).latency`` (n = words written) holds for every command, not only the START
+    and WRITE requests of tests/hw/test_timing_hostif.py."""
     run = run_host([request_])
     assert run.out_cycles[0] - run.in_cycles[-1] == turnaround
+    dut = HostInterface(addr_limit=LIMIT, timeout=8)
+    dut._MustUse__silence = True         # built only to ask for the timing
+    assert dut.timing(written).latency == turnaround
 
 
 def test_read_uses_r_data_exactly_one_cycle_after_r_en() -> None:

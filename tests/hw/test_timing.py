@@ -5,16 +5,21 @@ For each component: items (elements, vectors, divisions, rows, tiles) offered ba
 counts from (``latency_from``: the first item's first beat, or its ``last`` beat) to the first
 output transfer; the interval is the steady-state cycles per item, measured between the first
 outputs of items over the second half of the run. Both must equal the declaration exactly.
-A coverage test makes sure no component of ``ivita.hw`` is left out.
+A coverage test makes sure no component of ``ivita.hw`` is left out; the components with
+pins or non-stream ports (the host link) have their measured cases in the sibling
+``tests/hw/test_timing_hostif.py`` (``HOST_CASES``), which it counts too.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,6 +131,33 @@ def test_declared_timing_equals_simulation(name: str) -> None:
     assert period == t.interval, f"{name}: {t}, measured {period} cycles per {t.per}"
 
 
+def _host_cases() -> dict[str, Any]:
+    """``HOST_CASES`` of the sibling file: the host-link components, with pins or non-stream
+    ports, each with its own measuring function (pytest's importlib mode puts no test folder
+    on ``sys.path``, so the file is loaded by path)."""
+    path = Path(__file__).with_name("test_timing_hostif.py")
+    spec = importlib.util.spec_from_file_location("_ivita_test_timing_hostif", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod.HOST_CASES
+
+
+HOST_CASES = _host_cases()
+
+
+@pytest.mark.parametrize("name", list(HOST_CASES))
+def test_host_link_timing_equals_simulation(name: str) -> None:
+    """Latency and interval measured cycle by cycle (see tests/hw/test_timing_hostif.py)."""
+    case = HOST_CASES[name]
+    dut = case.build()
+    t = dut.timing(case.n)
+    assert isinstance(t, Timing)
+    got = case.measure(dut, case.n)
+    assert (got.latency, got.interval) == (t.latency, t.interval), f"{name}: {t}, measured {got}"
+
+
 def test_processing_element_timing() -> None:
     """``result`` holds a tile's sum ``timing().latency`` cycles after its ``last`` beat; one
     beat per cycle."""
@@ -163,8 +195,8 @@ def test_processing_element_timing() -> None:
 
 def test_every_component_is_covered() -> None:
     """Every ``wiring.Component`` of ``ivita.hw`` (except the formal harnesses, which are proofs,
-    not datapath) states a timing and has a case above."""
-    covered = {"ProcessingElement"}
+    not datapath) states a timing and has a case above or in ``HOST_CASES``."""
+    covered = {"ProcessingElement"} | {c.cls.__name__ for c in HOST_CASES.values()}
     for c in CASES.values():
         dut = c.build()
         dut._MustUse__silence = True   # built only for its class
@@ -206,7 +238,8 @@ def test_timing_arguments() -> None:
     (dict(latency=1, latency_from="last", interval=0, per="row"), ValueError,
      "interval=0 is out of range; it must be a number of cycles, at least 1"),
     (dict(latency=1, latency_from="last", interval=1, per="rows"), ValueError,
-     "per='rows' is not one of element, vector, beat, division, root, row, tile"),
+     "per='rows' is not one of element, vector, beat, division, root, row, tile, byte, "
+     "frame"),
     (dict(latency=1.0, latency_from="last", interval=1, per="row"), TypeError,
      "latency must be an integer, not float (1.0)"),
 ])

@@ -64,7 +64,7 @@ def test_rx_receives_back_to_back_bytes_with_stated_latency(divisor: int) -> Non
     got, fe, res = run_rx([1] * lead + uart_levels(data, divisor), divisor=divisor, tail=12)
     assert [b for b, _ in got] == data
     first_valid = got[0][1]
-    assert first_valid - lead == UARTRx(divisor=divisor).latency
+    assert first_valid - lead == UARTRx(divisor=divisor).timing().latency
     # one byte per 10 bit times
     assert [c - first_valid for _, c in got] == [10 * divisor * k for k in range(len(data))]
     assert not any(fe) and not res["overrun"]
@@ -96,13 +96,13 @@ def test_rx_framing_error_is_sticky_drops_the_byte_and_recovers() -> None:
     assert [b for b, _ in got] == [0x24]      # 0x42 dropped, the break ignored, 0x24 received
     first = fe.index(1)
     # the flag rises the cycle after the stop-bit sample and stays up
-    assert first == 2 + UARTRx(divisor=d).latency
+    assert first == 2 + UARTRx(divisor=d).timing().latency
     assert all(fe[first:])
 
 
 def test_rx_error_in_the_same_cycle_as_clear_stays_set() -> None:
     d = 6
-    sample = 2 + UARTRx(divisor=d).latency - 1           # cycle of the stop-bit sample
+    sample = 2 + UARTRx(divisor=d).timing().latency - 1           # cycle of the stop-bit sample
     _, fe, _ = run_rx(framing_error_levels(d), divisor=d, clear_at={sample}, tail=4)
     assert fe[sample + 1] == 1 and fe[-1] == 1
     # a clear after the error clears it (the harness can tell the two apart)
@@ -186,7 +186,7 @@ def test_tx_rx_loopback() -> None:
 def test_rx_overrun_in_the_same_cycle_as_clear_stays_set() -> None:
     d = 4
     levels = [1] * 2 + uart_levels([0x11, 0x22], d) + [1] * 4
-    sample = 2 + 10 * d + UARTRx(divisor=d).latency - 1     # stop-bit sample of byte 2
+    sample = 2 + 10 * d + UARTRx(divisor=d).timing().latency - 1     # stop-bit sample of byte 2
     for clear_at, want in [(set(), 1), ({sample}, 1), ({sample + 1}, 0)]:
         _, _, res = run_rx(levels, divisor=d, ready=lambda c: False, clear_at=clear_at)
         assert res["overrun"] == want, clear_at
