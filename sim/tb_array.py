@@ -98,10 +98,11 @@ class ArrayTB(TB):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         from ivita.commands._common import add_int
-        from ivita.model.config import MAX_ACC_BITS, OPERAND_BITS
+        from ivita.model.config import MAX_ACC_BITS
+        from ivita.model.quant import CODE_BITS
 
         g = parser.add_argument_group("array")
-        lo, hi = OPERAND_BITS
+        lo, hi = CODE_BITS
         add_int(g, "--bits", lo=lo, hi=hi, default=8, help="operand width for A and B")
         add_int(g, "--a-bits", lo=lo, hi=hi, help="width of A", default_text="--bits")
         add_int(g, "--b-bits", lo=lo, hi=hi, help="width of B", default_text="--bits")

@@ -61,10 +61,10 @@ class LayerNormTB(TB):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         from ivita.commands._common import add_int
-        from ivita.model.config import OPERAND_BITS
+        from ivita.model.quant import CODE_BITS
 
         g = parser.add_argument_group("layernorm")
-        add_int(g, "--bits", lo=OPERAND_BITS[0], hi=OPERAND_BITS[1], default=16,
+        add_int(g, "--bits", lo=CODE_BITS[0], hi=CODE_BITS[1], default=16,
                 help="input width in_bits")
         add_int(g, "--channels", lo=1, hi=4096, default=64, help="channels C")
         add_int(g, "--rows", lo=1, hi=1 << 20, default=32, help="number of rows")

@@ -138,10 +138,10 @@ class SoftmaxTB(TB):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         from ivita.commands._common import add_int
-        from ivita.model.config import OPERAND_BITS
+        from ivita.model.quant import CODE_BITS
 
         g = parser.add_argument_group("softmax")
-        add_int(g, "--bits", lo=OPERAND_BITS[0], hi=OPERAND_BITS[1], default=8,
+        add_int(g, "--bits", lo=CODE_BITS[0], hi=CODE_BITS[1], default=8,
                 help="input width in_bits")
         add_int(g, "--n", lo=0, hi=31, default=15, help="exponent range n")
         add_int(g, "--out-bits", lo=2, hi=16, default=8, help="output width")
