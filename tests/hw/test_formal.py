@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from ivita.hw.formal import PEHarness, RequantHarness, run_sby, sby_available
+from ivita.sim.formal import run_sby, sby_available
+from ivita.sim.formal_harness import PEHarness, RequantHarness
 
 pytestmark = [
     pytest.mark.formal,
