@@ -106,13 +106,15 @@ class ReadyCheck:
 def simulate(component: Any, loop: BenchLoop, *, check_ready: bool = True,
              setup: Mapping[str, int] | None = None,
              at_end: Callable[[Any], None] | None = None,
-             vcd: str | Path | None = None) -> tuple[dict[str, Any], ReadyCheck | None]:
+             vcd: str | Path | None = None,
+             stop_on_error: bool = False) -> tuple[dict[str, Any], ReadyCheck | None]:
     """Run ``loop`` on ``component`` in ``amaranth.sim``; return ``(loop.finish(), check)``.
 
     ``setup``: ``{port: value}`` set once before the first cycle. ``check_ready``: run
     :class:`ReadyCheck` every cycle; its errors are appended to the result's ``errors`` (and
     clear ``passed``). ``at_end(ctx)`` is called after the last cycle (e.g. to read signals
-    that are not ports). ``vcd``: write a waveform.
+    that are not ports). ``vcd``: write a waveform. ``stop_on_error``: end the run at the
+    first stream-rule or ready/valid violation instead of running to the end or the timeout.
     """
     ports = component_ports(component)
     result: dict[str, Any] = {}
@@ -131,6 +133,9 @@ def simulate(component: Any, loop: BenchLoop, *, check_ready: bool = True,
                 check.compare(io, flipped, loop.cycle)
             else:
                 loop.sample(io)
+            if stop_on_error and ((check is not None and check.errors) or
+                                  any(m.errors for m in loop.monitors.values())):
+                break
             await ctx.tick()
             loop.drive(io)
         result.update(loop.finish(io))

@@ -191,17 +191,19 @@ def run_lanes(dut: Any, beats: Sequence[Any], *, n_out: int, seed: int = 0,
         for name, sig in (watch or {}).items():
             final[name] = int(ctx.get(sig))
 
-    result, _ = simulate(dut, loop, check_ready=check_ready, setup=setup, at_end=read_watch,
-                         vcd=vcd)
+    result, check = simulate(dut, loop, check_ready=check_ready, setup=setup,
+                             at_end=read_watch, vcd=vcd, stop_on_error=True)
     drv, mon = loop.drivers[0], loop.monitors["o_stream"]
     start = loop.stream_start or 0
+    rule_errors = [*mon.errors, *(check.errors if check is not None else [])]
+    if rule_errors:
+        raise StreamRuleError(f"{type(dut).__name__} (seed={seed}): " + "; ".join(rule_errors))
     if result["timeout"]:
         raise StreamTimeout(
-            f"no progress after {loop.cycle - start} cycles: {drv.index}/{len(packed)} beats "
+            f"no progress after {loop.cycle} cycles: {drv.index}/{len(packed)} beats "
             f"accepted, {len(mon.raws)}/{n_out} outputs (seed={seed})")
-    if result["errors"]:
-        raise StreamRuleError(f"{type(dut).__name__} (seed={seed}): "
-                              + "; ".join(result["errors"]))
+    if result["errors"]:        # nothing else is expected here; never pass silently
+        raise AssertionError(f"{type(dut).__name__} (seed={seed}): " + "; ".join(result["errors"]))
     return LaneRun(outputs=_Beats(o_info.codec).unpack(mon.raws),
                    in_cycles=[c - start for c in drv.accept_cycles],
                    out_cycles=[c - start for c in mon.cycles],
