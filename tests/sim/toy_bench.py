@@ -4,8 +4,7 @@
 one register stage with proper back-pressure (``i_stream.ready = ~o_stream.valid |
 o_stream.ready``). ``ToyConfig(bug=True)`` builds a deliberately wrong adder (lane 0 is off by
 one when ``a[0]`` is the most negative code) so a test can prove that a bench fails on a wrong
-design; ``ToyConfig(ready_bug=True)`` makes ``i_stream.ready`` depend on ``i_stream.valid``
-(values stay right: only the Amaranth backend's ready/valid check can see it). ``ToyTB`` is a complete unit bench (see docs/verification.md); its module is importable
+design. ``ToyTB`` is a complete unit bench (see docs/verification.md); its module is importable
 by the cocotb process because the tests pass this folder as ``python_path``.
 """
 
@@ -29,7 +28,6 @@ class ToyConfig:
     width: int = 4
     lanes: int = 3
     bug: bool = False
-    ready_bug: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.width <= 40:
@@ -69,9 +67,6 @@ class ToyAdder(wiring.Component):
         m = Module()
         cfg = self.config
         m.d.comb += self.i_stream.ready.eq(~self.o_stream.valid | self.o_stream.ready)
-        if cfg.ready_bug:
-            m.d.comb += self.i_stream.ready.eq(self.i_stream.valid &
-                                               (~self.o_stream.valid | self.o_stream.ready))
         with m.If(self.i_stream.valid & self.i_stream.ready):
             for i in range(cfg.lanes):
                 a, b = self.i_stream.payload.a[i], self.i_stream.payload.b[i]
