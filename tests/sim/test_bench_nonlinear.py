@@ -130,9 +130,9 @@ def test_layernorm(sim: str, in_bits: int, channels: int, rows: int, banks: int,
     GeluTB(config=GeluConfig(in_bits=4), rows=4, tokens=8),
     LayerNormTB(config=LayerNormConfig(in_bits=6, channels=5), rows=6),
 ], ids=["softmax", "gelu", "layernorm"])
-def test_bench_fails_on_a_corrupted_expected_value(tb, build_root: Path) -> None:
+def test_bench_fails_on_a_corrupted_expected_value(tb, build_root: Path, tmp_path: Path) -> None:
     res = run_bench(tb, simulator="amaranth", seed=3, stall_out=0.3, build_root=build_root,
-                    corrupt_expected=True)
+                    corrupt_expected=True, work_dir=tmp_path)
     assert not res.passed
     fm = res.first_mismatch
     assert fm is not None and fm["beat"] == res.corrupted["beat"]

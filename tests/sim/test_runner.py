@@ -131,7 +131,7 @@ def test_missing_simulator_is_a_clear_error(tmp_path: Path,
     with pytest.raises(ValueError, match="simulator='xsim' is not one of icarus, verilator"):
         check_simulator("xsim")
     with pytest.raises(SimulatorMissing):
-        toy_run("icarus", tmp_path)
+        toy_run("icarus", tmp_path, work_dir=tmp_path / "run")
 
 
 def test_unknown_simulator_and_bad_stall_are_rejected(tmp_path: Path) -> None:
