@@ -27,7 +27,8 @@ import numpy as np
 
 from ivita.hw.gelu import ShiftGELU
 from ivita.hw.layernorm import IntLayerNorm
-from ivita.hw.simstream import row_beats, row_mismatch, run_stream
+from ivita.sim.rows import row_beats, row_mismatch
+from ivita.sim.unit_run import run_stream
 from ivita.hw.softmax import Shiftmax
 from ivita.model import (GeluConfig, LayerNormConfig, SoftmaxConfig, int_layernorm, shift_gelu,
                          shiftmax)

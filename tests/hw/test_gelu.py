@@ -6,7 +6,7 @@ import re
 import pytest
 
 from ivita.hw.gelu import ShiftGELU
-from ivita.hw.simstream import run_stream
+from ivita.sim.unit_run import run_stream
 from ivita.model import GeluConfig, shift_gelu
 
 SEED = 0x6E1

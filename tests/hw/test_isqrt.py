@@ -6,7 +6,7 @@ import re
 import pytest
 
 from ivita.hw.isqrt import ISqrt
-from ivita.hw.simstream import run_stream
+from ivita.sim.unit_run import run_stream
 from ivita.model import isqrt
 
 SEED = 0x5071

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ivita.hw.layernorm import IntLayerNorm
-from ivita.hw.simstream import row_beats, row_mismatch, run_stream
+from ivita.sim.rows import row_beats, row_mismatch
+from ivita.sim.unit_run import run_stream
 from ivita.model import LayerNormConfig, int_layernorm
 
 SEED = 0x1A7

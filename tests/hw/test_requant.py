@@ -16,9 +16,11 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ivita.hw.requant import Requantizer, requant_input_layout, requant_output_layout
-from ivita.hw.simlanes import decode, encode, run_lanes
 from ivita.hw.timing import Timing
 from ivita.model import RequantConfig, requantize
+from ivita.sim.emit import layout_node
+from ivita.sim.payload import PayloadCodec
+from ivita.sim.unit_run import run_lanes
 
 # (lanes, acc_bits, out_bits, mult_bits)
 CONFIGS = [(1, 8, 3, 4), (4, 24, 8, 16), (3, 20, 2, 8), (5, 30, 16, 32), (8, 46, 8, 16),
@@ -187,7 +189,8 @@ def test_table_writes_concurrent_with_stream() -> None:
     seed = seed_for("concurrent")
     rng = random.Random(seed)
     dut = Requantizer(cfg)
-    il, ol = requant_input_layout(cfg), requant_output_layout(cfg)
+    il = PayloadCodec(layout_node(requant_input_layout(cfg)))
+    ol = PayloadCodec(layout_node(requant_output_layout(cfg)))
     n_vec = 300
     vecs = [[rng.randrange(-2048, 2048) for _ in range(3)] for _ in range(n_vec)]
     got: list[list[int]] = []
@@ -199,7 +202,7 @@ def test_table_writes_concurrent_with_stream() -> None:
         for cycle in range(4000):
             if not presenting and nxt < n_vec and rng.random() < 0.8:
                 ctx.set(dut.i_stream.payload.as_value(),
-                        encode(il, {"acc": vecs[nxt], "last": nxt % 2}))
+                        il.pack({"acc": vecs[nxt], "last": nxt % 2}))
                 ctx.set(dut.i_stream.valid, 1)
                 presenting = True
             we = rng.random() < 0.3
@@ -220,7 +223,7 @@ def test_table_writes_concurrent_with_stream() -> None:
                 presenting = False
                 ctx.set(dut.i_stream.valid, 0)
             if ready and o_valid:
-                got.append(decode(ol, o_bits)["q"])
+                got.append(ol.unpack(o_bits)["q"])
             assert err == error, f"seed={seed}, cycle {cycle}: table_error={err}"
             if we:
                 if wc > cfg.max_shift:

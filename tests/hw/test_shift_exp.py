@@ -5,7 +5,7 @@ import random
 import pytest
 
 from ivita.hw.shift_exp import ShiftExp
-from ivita.hw.simstream import StreamTimeout, run_stream
+from ivita.sim.unit_run import StreamTimeout, run_stream
 from ivita.model import shift_exp
 
 SEED = 0x5E1F

@@ -9,7 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from ivita.hw.simstream import row_beats, row_mismatch, run_stream
+from ivita.sim.rows import row_beats, row_mismatch
+from ivita.sim.unit_run import run_stream
 from ivita.hw.softmax import Shiftmax
 from ivita.model import SoftmaxConfig, shiftmax
 

@@ -36,7 +36,7 @@ from ivita.hw.layernorm import IntLayerNorm
 from ivita.hw.pe import ProcessingElement
 from ivita.hw.requant import Requantizer
 from ivita.hw.shift_exp import ShiftExp
-from ivita.hw.simlanes import run_lanes
+from ivita.sim.unit_run import run_lanes
 from ivita.hw.softmax import Shiftmax
 from ivita.hw.timing import Timing
 from ivita.model import (ArrayConfig, GeluConfig, LayerNormConfig, RequantConfig,

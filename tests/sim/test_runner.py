@@ -122,8 +122,9 @@ def test_waves_from_the_environment(tmp_path: Path, build_root: Path,
 def test_missing_simulator_is_a_clear_error(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(SimulatorMissing, match=r"'iverilog' is not on PATH; install Icarus "
-                                               r"Verilog \(apt-get install iverilog\)"):
+    with pytest.raises(SimulatorMissing, match=r"'iverilog' is not on PATH nor next to the "
+                                               r"Python interpreter; install Icarus Verilog "
+                                               r"\(apt-get install iverilog\)"):
         check_simulator("icarus")
     with pytest.raises(SimulatorMissing, match="verilator: 'make' is not on PATH"):
         check_simulator("verilator")

