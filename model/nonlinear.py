@@ -77,7 +77,7 @@ def recip_div(num: Any, s: Any, out_bits: int) -> Any:
                          f"needs {width} bits; at most 63 fit int64")
     L = bit_length(ss)
     f = np.left_shift(np.int64(1), L + out_bits + 1) // ss
-    q = np.right_shift(nn * f, L + 2)
+    q = np.right_shift(nn * f + np.left_shift(np.int64(1), L + 1), L + 2)
     out = np.minimum(q, (1 << (out_bits - 1)) - 1)
     return finish(out, n_scalar and s_scalar)
 
