@@ -1,0 +1,230 @@
+"""Post-training quantization of a whole ViT (offline; calibration data only).
+
+Two methods produce the scales :func:`ivita.model.build_int_vit` needs:
+
+``"minmax"``
+    every activation symmetric, ``max|x|`` over the calibration set; weights symmetric per
+    output channel, ``max|w|``. The baseline.
+``"ptq"`` (after Q-HyViT, within what the integer hardware executes)
+    * weights: per output channel, the clipping ratio ``r`` in :data:`GRID` that minimizes the
+      Hessian-diagonal weighted error ``sum_i E[x_i^2] (w_ji - Q(w_ji))^2`` (the diagonal of
+      the layer-output Hessian ``E[x x^T]``; ``x`` is the layer's float calibration input);
+    * activations: greedily in dataflow order, for each quantizer, each candidate scheme
+      (symmetric; asymmetric only at Linear inputs, where the zero point folds into the bias,
+      and only when it stays inside the code range) and each clipping ratio in :data:`GRID`
+      is tried **in the whole integer model** (all earlier quantizers already fixed, later
+      ones at their min/max start), and the one with the smallest task-loss proxy is kept: the
+      KL divergence of the integer model's class probabilities from the float model's on the
+      calibration images. Because the loss is measured at the logits, each choice accounts for
+      every block after it (calibration across block boundaries).
+
+The 16-bit residual stream and the logits always use min/max with a ``RESID_HEADROOM``
+margin (they have bits to spare; saturating them is worse than a coarser step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .int_vit import ActScale, IntViT, ViTQuantConfig, build_int_vit, int_vit_logits, \
+    quantize_images
+from .quant import _asym_params, symmetric_scale
+from .vit import FloatViT, float_vit_trace
+
+__all__ = ["GRID", "RESID_HEADROOM", "PTQ_METHODS", "activation_names", "linear_inputs",
+           "activation_stats", "minmax_scales", "hessian_weight_scale", "minmax_weight_scale",
+           "logit_kl", "quantize_vit", "PtqResult"]
+
+GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)   #: clipping ratios searched
+RESID_HEADROOM = 1.25                              #: margin of the 16-bit residual scales
+PTQ_METHODS = ("minmax", "ptq")
+
+
+def activation_names(depth: int) -> list[str]:
+    """Every activation quantizer of a ``depth``-block model, in dataflow order."""
+    names = ["in", "embed"]
+    for i in range(depth):
+        names += [f"b{i}.attn.{k}" for k in ("h", "q", "k", "v", "scores", "o", "y", "out")]
+        names += [f"b{i}.mlp.{k}" for k in ("h", "f", "u", "y", "out")]
+    return names + ["norm", "logits"]
+
+
+def linear_inputs(depth: int) -> set[str]:
+    """Quantizers whose zero point can fold into a Linear bias (may be asymmetric)."""
+    return {"in", "norm"} | {f"b{i}.{k}" for i in range(depth)
+                             for k in ("attn.h", "mlp.h", "mlp.u")}
+
+
+def _resid(name: str) -> bool:
+    return name in ("embed", "logits") or name.endswith((".y", ".out"))
+
+
+def _bits(name: str, cfg: ViTQuantConfig) -> int:
+    if _resid(name):
+        return cfg.logit_bits if name == "logits" else cfg.resid_bits
+    if name.endswith(".scores"):
+        return cfg.attn_bits
+    if name.endswith(".f"):
+        return cfg.gelu_bits
+    return cfg.a_bits
+
+
+def activation_stats(vit: FloatViT, images: Any) -> dict[str, np.ndarray]:
+    """Float calibration values of every quantizer (LayerNorm outputs sign-folded by gamma,
+    as the integer LayerNorm produces them)."""
+    tr = float_vit_trace(images, vit)
+    out: dict[str, np.ndarray] = {"in": np.asarray(images, dtype=np.float64),
+                                  "embed": tr["embed"]}
+    for i, (a, m) in enumerate(zip(vit.attn, vit.mlp)):
+        for k in ("q", "k", "v", "scores", "o", "y", "out"):
+            out[f"b{i}.attn.{k}"] = tr[f"b{i}.attn.{k}"]
+        out[f"b{i}.attn.h"] = tr[f"b{i}.attn.h"] * np.where(a.gamma < 0, -1.0, 1.0)
+        out[f"b{i}.mlp.h"] = tr[f"b{i}.mlp.h"] * np.where(m.gamma < 0, -1.0, 1.0)
+        out[f"b{i}.mlp.f"] = tr[f"b{i}.mlp.f"]
+        out[f"b{i}.mlp.u"] = tr[f"b{i}.mlp.g"]
+        out[f"b{i}.mlp.y"] = tr[f"b{i}.mlp.y"]
+        out[f"b{i}.mlp.out"] = tr[f"b{i}.mlp.out"]
+    out["norm"] = tr["norm"] * np.where(vit.norm_gamma < 0, -1.0, 1.0)
+    out["logits"] = tr["logits"]
+    return out
+
+
+def _sym(x: np.ndarray, bits: int, ratio: float = 1.0) -> ActScale:
+    amax = float(np.max(np.abs(x))) * ratio
+    return float(symmetric_scale(amax if amax > 0 else 1.0, bits)), 0
+
+
+def _asym(x: np.ndarray, bits: int, ratio: float) -> ActScale | None:
+    got = _asym_params(float(np.min(x)) * ratio, float(np.max(x)) * ratio, bits)
+    return None if got is None else (float(got[0]), int(got[1]))
+
+
+def minmax_scales(stats: dict[str, np.ndarray], cfg: ViTQuantConfig) -> dict[str, ActScale]:
+    """Symmetric min/max scales of every quantizer (residual ones with the headroom)."""
+    return {k: _sym(v, _bits(k, cfg), RESID_HEADROOM if _resid(k) else 1.0)
+            for k, v in stats.items()}
+
+
+def minmax_weight_scale(bits: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-channel ``max|w| / (2^(bits-1) - 1)`` (all-zero rows get scale 1)."""
+    def f(w: np.ndarray) -> np.ndarray:
+        amax = np.max(np.abs(w), axis=1)
+        return np.where(amax > 0, amax, 1.0) / ((1 << (bits - 1)) - 1)
+    return f
+
+
+def hessian_weight_scale(bits: int, h_diag: np.ndarray, grid: tuple[float, ...] = GRID
+                         ) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-channel scale minimizing ``sum_i h_i (w_ji - Q(w_ji))^2`` over clipping ``grid``."""
+    qmax = (1 << (bits - 1)) - 1
+    h = np.asarray(h_diag, dtype=np.float64)
+
+    def f(w: np.ndarray) -> np.ndarray:
+        amax = np.max(np.abs(w), axis=1)
+        amax = np.where(amax > 0, amax, 1.0)
+        best, best_err = amax / qmax, np.full(w.shape[0], np.inf)
+        for r in grid:
+            s = amax * r / qmax
+            q = np.clip(np.rint(w / s[:, None]), -qmax - 1, qmax) * s[:, None]
+            err = ((q - w) ** 2 * h[None, :]).sum(axis=1)
+            better = err < best_err
+            best, best_err = np.where(better, s, best), np.where(better, err, best_err)
+        return best
+    return f
+
+
+def _weight_inputs(vit: FloatViT, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``E[x_i^2]`` of the float input of every Linear layer (the Hessian diagonal)."""
+    def m2(x: np.ndarray) -> np.ndarray:
+        return np.mean(x.reshape(-1, x.shape[-1]) ** 2, axis=0)
+    from .vit import patchify
+    out = {"embed": m2(patchify(stats["in"], vit.patch)), "head": m2(stats["norm"])}
+    for i in range(vit.depth):
+        h = m2(stats[f"b{i}.attn.h"])
+        out.update({f"b{i}.attn.{t}": h for t in ("q", "k", "v")})
+        out[f"b{i}.attn.o"] = m2(stats[f"b{i}.attn.o"])
+        out[f"b{i}.mlp.fc1"] = m2(stats[f"b{i}.mlp.h"])
+        out[f"b{i}.mlp.fc2"] = m2(stats[f"b{i}.mlp.u"])
+    return out
+
+
+def logit_kl(int_logits: np.ndarray, logit_scale: float, ref_logits: np.ndarray) -> float:
+    """Mean ``KL(softmax(ref) || softmax(int * scale))`` over the batch (offline, floats)."""
+    a = np.asarray(int_logits, dtype=np.float64) * logit_scale
+    a = a - a.max(-1, keepdims=True)
+    r = ref_logits - ref_logits.max(-1, keepdims=True)
+    la = a - np.log(np.exp(a).sum(-1, keepdims=True))
+    lr = r - np.log(np.exp(r).sum(-1, keepdims=True))
+    return float(np.mean(np.sum(np.exp(lr) * (lr - la), axis=-1)))
+
+
+@dataclass(frozen=True, eq=False)
+class PtqResult:
+    """A quantized model, its method, the calibration KL it reached and the choices made."""
+
+    model: IntViT
+    method: str
+    calib_kl: float
+    choices: dict[str, str]
+
+
+def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
+                 method: str = "ptq", grid: tuple[float, ...] = GRID) -> PtqResult:
+    """Calibrate ``vit`` on ``calib_images`` (the calibration split only) with ``method``.
+
+    Deterministic. ``choices`` records, per searched quantizer, ``"sym r=0.8"`` or
+    ``"asym r=1.0"``.
+    """
+    if method not in PTQ_METHODS:
+        raise ValueError(f"method={method!r} is not one of {', '.join(PTQ_METHODS)}")
+    x = np.asarray(calib_images, dtype=np.float64)
+    stats = activation_stats(vit, x)
+    ref = stats["logits"]
+    act = minmax_scales(stats, config)
+    if method == "minmax":
+        ws = minmax_weight_scale(config.w_bits)
+        ivit = build_int_vit(vit, config, act, lambda _name: ws)
+        kl = logit_kl(int_vit_logits(quantize_images(x, ivit), ivit), ivit.logit_scale, ref)
+        return PtqResult(model=ivit, method=method, calib_kl=kl, choices={})
+    h = _weight_inputs(vit, stats)
+    wfuncs = {k: hessian_weight_scale(config.w_bits, v, grid) for k, v in h.items()}
+
+    def wscale(name: str) -> Callable[[np.ndarray], np.ndarray]:
+        return wfuncs[name]
+
+    def loss(a: dict[str, ActScale]) -> float:
+        try:
+            iv = build_int_vit(vit, config, a, wscale)
+        except ValueError:      # e.g. a bias that no longer fits 32 bits: not a candidate
+            return math.inf
+        return logit_kl(int_vit_logits(quantize_images(x, iv), iv), iv.logit_scale, ref)
+
+    asym_ok = linear_inputs(vit.depth)
+    choices: dict[str, str] = {}
+    best_loss = loss(act)
+    for name in activation_names(vit.depth):
+        if _resid(name):
+            continue
+        bits = _bits(name, config)
+        cands: list[tuple[str, ActScale]] = []
+        for r in grid:
+            cands.append((f"sym r={r}", _sym(stats[name], bits, r)))
+            if name in asym_ok:
+                a = _asym(stats[name], bits, r)
+                if a is not None:
+                    cands.append((f"asym r={r}", a))
+        best_choice = "sym r=1.0"
+        for label, sc in cands:
+            trial = dict(act)
+            trial[name] = sc
+            lv = loss(trial)
+            if lv < best_loss:
+                best_loss, best_choice, act = lv, label, trial
+        choices[name] = best_choice
+    ivit = build_int_vit(vit, config, act, wscale)
+    return PtqResult(model=ivit, method=method, calib_kl=best_loss, choices=choices)
