@@ -21,8 +21,9 @@ so ``P @ V`` loses most of its signal. Three modes (``AttentionConfig.prob_mode`
 ``"log2"``
     ``P`` is a power of two: code ``c`` in ``0 .. 2^prob_bits - 1``, ``c = 0`` is zero and
     ``c >= 1`` means ``2^-(c-1)``, down to ``2^-smax`` with ``smax = min(2^prob_bits - 2, 15)``.
-    The code is the nearest level (in value) to ``shiftmax(A, x0, n, 16)`` (scale ``2^-15``),
-    found with a leading-one detector and one comparison. ``P @ V = sum_j V_j << (smax -
+    The code is the nearest level (in value, ties up; zero included) to
+    ``shiftmax(A, x0, n, 16)`` (scale ``2^-15``), found with a leading-one detector and two
+    comparisons. ``P @ V = sum_j V_j << (smax -
     (c_j - 1))`` (shift and add, no multiplier). Scale ``2^-smax``. Hardware cost: the PE's
     multiplier becomes a ``smax``-position barrel shifter (cheaper than a multiplier from
     about 4 bits up), the accumulator grows by ``smax`` bits; Shiftmax's divider runs at 16
@@ -101,7 +102,9 @@ def attention_probs(a: Any, x0: int, n: int, prob_bits: int, mode: str = "direct
     e = np.where(up, L, lower)                        # exponent of the nearest power of two
     e = np.minimum(e, top)
     c = top - e + 1
-    return np.where((p > 0) & (e >= top - smax), c, 0).astype(np.int64)
+    # below the smallest level 2^(top-smax): nearest of 0 and that level (ties go up)
+    tail = np.where((p << 1) >= (1 << (top - smax)), smax + 1, 0)
+    return np.where(p == 0, 0, np.where(e >= top - smax, c, tail)).astype(np.int64)
 
 
 def prob_value_matmul(p: Any, v: Any, prob_bits: int, mode: str = "direct") -> np.ndarray:

@@ -33,14 +33,14 @@ import numpy as np
 
 from .int_vit import ActScale, IntViT, ViTQuantConfig, build_int_vit, int_vit_logits, \
     quantize_images
-from .quant import _asym_params, symmetric_scale
+from .quant import _asym_params, calibrate_asymmetric, calibrate_mse, symmetric_scale
 from .vit import FloatViT, float_vit_trace
 
 __all__ = ["GRID", "RESID_HEADROOM", "PTQ_METHODS", "activation_names", "linear_inputs",
            "activation_stats", "minmax_scales", "hessian_weight_scale", "minmax_weight_scale",
            "logit_kl", "quantize_vit", "PtqResult"]
 
-GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)   #: clipping ratios searched
+GRID = (1.0, 0.85, 0.7, 0.55, 0.4)   #: clipping ratios searched
 RESID_HEADROOM = 1.25                              #: margin of the 16-bit residual scales
 PTQ_METHODS = ("minmax", "ptq")
 
@@ -110,6 +110,33 @@ def minmax_scales(stats: dict[str, np.ndarray], cfg: ViTQuantConfig) -> dict[str
             for k, v in stats.items()}
 
 
+def mse_scales(stats: dict[str, np.ndarray], cfg: ViTQuantConfig, asym_ok: set[str]
+               ) -> dict[str, ActScale]:
+    """Start of the search: per quantizer, the least-squares clipping of
+    :func:`ivita.model.calibrate_mse` (symmetric) or, at Linear inputs in ``asym_ok``,
+    :func:`ivita.model.calibrate_asymmetric` with ``mse=True`` if its error is lower."""
+    out = minmax_scales(stats, cfg)
+    for k, x in stats.items():
+        if _resid(k):
+            continue
+        bits = _bits(k, cfg)
+        flat = x.reshape(-1)
+        s = float(calibrate_mse(flat, bits))
+        best, err = (s, 0), _qerr(flat, s, 0, bits)
+        if k in asym_ok:
+            sa, za = calibrate_asymmetric(flat, bits, mse=True)
+            ea = _qerr(flat, float(sa), int(za), bits)
+            if ea < err:
+                best = (float(sa), int(za))
+        out[k] = best
+    return out
+
+
+def _qerr(x: np.ndarray, s: float, z: int, bits: int) -> float:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return float(np.sum(((np.clip(np.rint(x / s) + z, lo, hi) - z) * s - x) ** 2))
+
+
 def minmax_weight_scale(bits: int) -> Callable[[np.ndarray], np.ndarray]:
     """Per-channel ``max|w| / (2^(bits-1) - 1)`` (all-zero rows get scale 1)."""
     def f(w: np.ndarray) -> np.ndarray:
@@ -153,6 +180,63 @@ def _weight_inputs(vit: FloatViT, stats: dict[str, np.ndarray]) -> dict[str, np.
     return out
 
 
+REPARAM_ALPHAS = (0.0, 0.5, 1.0)   #: channel-equalization strengths searched per site
+
+
+def reparam_sites(depth: int) -> list[str]:
+    """Where per-channel ranges can be equalized exactly in float (see :func:`reparam_vit`)."""
+    out = []
+    for i in range(depth):
+        out += [f"b{i}.attn.ln", f"b{i}.attn.vo", f"b{i}.mlp.ln"]
+    return out + ["head.ln"]
+
+
+def _equalizer(x: np.ndarray, alpha: float) -> np.ndarray:
+    m = np.max(np.abs(x.reshape(-1, x.shape[-1])), axis=0)
+    m = np.where(m > 0, m, float(np.max(m)) if float(np.max(m)) > 0 else 1.0)
+    k = (m / float(np.max(m))) ** alpha
+    return k / math.exp(float(np.mean(np.log(k))))
+
+
+def reparam_vit(vit: FloatViT, stats: dict[str, np.ndarray], alphas: dict[str, float]
+                ) -> FloatViT:
+    """Per-channel range equalization that leaves the float function unchanged (RepQ-ViT /
+    SmoothQuant style), so that per-tensor activation codes fit every channel.
+
+    For a site with strength ``alpha`` and calibration ranges ``m_c = max|x_c|``, channel ``c``
+    is divided by ``k_c ~ m_c^alpha`` and the next Linear's input column multiplied by it:
+    ``<site>.ln`` / ``norm``: LayerNorm ``gamma, beta`` divided, the next weights' columns
+    (Wq/Wk/Wv, W1, head) multiplied; ``b{i}.attn.vo``: rows of Wv and ``bv`` divided, columns
+    of Wo multiplied (``P @ V`` mixes tokens, not channels, so this is exact too). The integer
+    hardware is unchanged: the LayerNorm requantizer and Wv's requantizer are per channel.
+    """
+    from dataclasses import replace
+    attn, mlp = list(vit.attn), list(vit.mlp)
+    for i in range(vit.depth):
+        a, m = attn[i], mlp[i]
+        al = alphas.get(f"b{i}.attn.ln", 0.0)
+        if al:
+            k = _equalizer(stats[f"b{i}.attn.h"], al)
+            a = replace(a, gamma=a.gamma / k, beta=a.beta / k, wq=a.wq * k, wk=a.wk * k,
+                        wv=a.wv * k)
+        al = alphas.get(f"b{i}.attn.vo", 0.0)
+        if al:
+            k = _equalizer(stats[f"b{i}.attn.o"], al)
+            a = replace(a, wv=a.wv / k[:, None], bv=a.bv / k, wo=a.wo * k)
+        al = alphas.get(f"b{i}.mlp.ln", 0.0)
+        if al:
+            k = _equalizer(stats[f"b{i}.mlp.h"], al)
+            m = replace(m, gamma=m.gamma / k, beta=m.beta / k, w1=m.w1 * k)
+        attn[i], mlp[i] = a, m
+    out = replace(vit, attn=tuple(attn), mlp=tuple(mlp))
+    al = alphas.get("head.ln", 0.0)
+    if al:
+        k = _equalizer(stats["norm"], al)
+        out = replace(out, norm_gamma=vit.norm_gamma / k, norm_beta=vit.norm_beta / k,
+                      head_w=vit.head_w * k)
+    return out
+
+
 def logit_kl(int_logits: np.ndarray, logit_scale: float, ref_logits: np.ndarray) -> float:
     """Mean ``KL(softmax(ref) || softmax(int * scale))`` over the batch (offline, floats)."""
     a = np.asarray(int_logits, dtype=np.float64) * logit_scale
@@ -174,7 +258,8 @@ class PtqResult:
 
 
 def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
-                 method: str = "ptq", grid: tuple[float, ...] = GRID) -> PtqResult:
+                 method: str = "ptq", grid: tuple[float, ...] = GRID, passes: int = 1
+                 ) -> PtqResult:
     """Calibrate ``vit`` on ``calib_images`` (the calibration split only) with ``method``.
 
     Deterministic. ``choices`` records, per searched quantizer, ``"sym r=0.8"`` or
@@ -191,11 +276,14 @@ def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
         ivit = build_int_vit(vit, config, act, lambda _name: ws)
         kl = logit_kl(int_vit_logits(quantize_images(x, ivit), ivit), ivit.logit_scale, ref)
         return PtqResult(model=ivit, method=method, calib_kl=kl, choices={})
-    h = _weight_inputs(vit, stats)
-    wfuncs = {k: hessian_weight_scale(config.w_bits, v, grid) for k, v in h.items()}
+    src = vit
 
-    def wscale(name: str) -> Callable[[np.ndarray], np.ndarray]:
-        return wfuncs[name]
+    def setup(alphas: dict[str, float]) -> tuple[FloatViT, dict[str, np.ndarray], Any]:
+        v2 = reparam_vit(src, base_stats, alphas)
+        st = activation_stats(v2, x)
+        h = _weight_inputs(v2, st)
+        wf = {k: hessian_weight_scale(config.w_bits, hv, grid) for k, hv in h.items()}
+        return v2, st, lambda name: wf[name]
 
     def loss(a: dict[str, ActScale]) -> float:
         try:
@@ -204,27 +292,47 @@ def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
             return math.inf
         return logit_kl(int_vit_logits(quantize_images(x, iv), iv), iv.logit_scale, ref)
 
-    asym_ok = linear_inputs(vit.depth)
     choices: dict[str, str] = {}
+    base_stats = stats
+    alphas: dict[str, float] = {}
+    asym_ok = linear_inputs(src.depth)
+    vit, stats, wscale = setup(alphas)
+    best_loss = loss(mse_scales(stats, config, asym_ok))
+    for site in reparam_sites(src.depth):
+        best_alpha = 0.0
+        for al in REPARAM_ALPHAS[1:]:
+            trial = {**alphas, site: al}
+            v2, st, ws2 = setup(trial)
+            vit, wscale = v2, ws2
+            lv = loss(mse_scales(st, config, asym_ok))
+            if lv < best_loss:
+                best_loss, best_alpha = lv, al
+        alphas[site] = best_alpha
+        choices[site] = f"equalize alpha={best_alpha}"
+        vit, stats, wscale = setup(alphas)
+    act = mse_scales(stats, config, asym_ok)
     best_loss = loss(act)
     for name in activation_names(vit.depth):
-        if _resid(name):
-            continue
-        bits = _bits(name, config)
-        cands: list[tuple[str, ActScale]] = []
-        for r in grid:
-            cands.append((f"sym r={r}", _sym(stats[name], bits, r)))
-            if name in asym_ok:
-                a = _asym(stats[name], bits, r)
-                if a is not None:
-                    cands.append((f"asym r={r}", a))
-        best_choice = "sym r=1.0"
-        for label, sc in cands:
-            trial = dict(act)
-            trial[name] = sc
-            lv = loss(trial)
-            if lv < best_loss:
-                best_loss, best_choice, act = lv, label, trial
-        choices[name] = best_choice
+        if not _resid(name):
+            choices[name] = "mse " + ("asym" if act[name][1] else "sym")
+    for _ in range(passes):
+        for name in activation_names(vit.depth):
+            if _resid(name) or name.endswith((".scores", ".f")):
+                continue      # 16-bit stream / 8-bit unit inputs: min/max and MSE suffice
+            bits = _bits(name, config)
+            cands: list[tuple[str, ActScale]] = []
+            for r in grid:
+                cands.append((f"sym r={r}", _sym(stats[name], bits, r)))
+                if name in asym_ok:
+                    a = _asym(stats[name], bits, r)
+                    if a is not None:
+                        cands.append((f"asym r={r}", a))
+            for label, sc in cands:
+                trial = dict(act)
+                trial[name] = sc
+                lv = loss(trial)
+                if lv < best_loss:
+                    best_loss, act, choices[name] = lv, trial, label
+    best_loss = loss(act)
     ivit = build_int_vit(vit, config, act, wscale)
     return PtqResult(model=ivit, method=method, calib_kl=best_loss, choices=choices)

@@ -75,8 +75,8 @@ def test_block_json_is_one_object_and_deterministic(capsys: pytest.CaptureFixtur
 
 
 def test_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, _, err = _run([], capsys)
-    assert rc == 2 and "only --block is implemented" in err
+    rc, _, err = _run(["--block", "--method", "ptq"], capsys)
+    assert rc == 2 and "--method applies to the model mode, not to --block" in err
     rc, _, err = _run(["--block", "--dim", "10"], capsys)
     assert rc == 2 and "ivita accuracy: error: dim=10 is not a multiple of heads=4" in err
     with pytest.raises(SystemExit):
