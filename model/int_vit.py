@@ -42,7 +42,7 @@ from .requant import linear_acc, requantize
 from .vit import FloatMlp, FloatViT, patchify
 
 __all__ = ["ViTQuantConfig", "IntViT", "build_int_vit", "quantize_images", "int_vit_trace",
-           "int_vit_logits", "ActScale"]
+           "int_vit_logits", "int_vit_tail", "ActScale"]
 
 ActScale = tuple[float, int]   #: a per-tensor activation scale and zero point
 
@@ -156,6 +156,20 @@ def int_vit_trace(x_codes: Any, ivit: IntViT) -> dict[str, np.ndarray]:
     return tr
 
 
+def int_vit_tail(t: Any, ivit: IntViT, first_block: int) -> np.ndarray:
+    """Logits from the residual stream ``t`` entering block ``first_block`` (blocks
+    ``first_block..depth-1``, final norm and head; ``first_block = depth`` runs only the
+    head). Equal to :func:`int_vit_logits` when ``t`` is that block's input; the PTQ search
+    uses it to skip the unchanged blocks before the quantizer it tunes."""
+    cfg = ivit.config
+    t, _ = as_int(t, "t")
+    for ap, mp in zip(ivit.attn[first_block:], ivit.mlp[first_block:]):
+        t = encoder_block_trace(t, ap, mp)["mlp.out"]
+    n = int_layernorm(t[:, 0])
+    hh = requantize(n + ivit.n_beta, ivit.n_b, ivit.n_c, cfg.a_bits)
+    return requantize(linear_acc(hh, ivit.wh, ivit.bh), ivit.l_b, ivit.l_c, cfg.logit_bits)
+
+
 def int_vit_logits(x_codes: Any, ivit: IntViT) -> np.ndarray:
     """Integer logits ``(B, classes)``, ``logit_bits`` codes of scale ``ivit.logit_scale``."""
     return int_vit_trace(x_codes, ivit)["logits"]
@@ -164,14 +178,24 @@ def int_vit_logits(x_codes: Any, ivit: IntViT) -> np.ndarray:
 # =========================================================================== offline builder
 
 def _weights(w: np.ndarray, bits: int, wscale: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-channel codes of ``w`` with scales from ``wscale(w)`` (a callable)."""
+    """Per-output-channel codes of ``w`` with scales from ``wscale(w)`` (a callable). If
+    ``wscale`` has a ``codes(w, scales)`` method (GPTQ rounding), it chooses the codes."""
     s = np.asarray(wscale(w), dtype=np.float64)
+    codes = getattr(wscale, "codes", None)
+    if codes is not None:
+        return codes(w, s), s
     return quantize(w, s, bits, axis=0), s
 
 
 def _linear(w: np.ndarray, b: np.ndarray, s_in: float, z_in: int, bits: int, wscale: Any
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes, folded integer bias and scales of one Linear. If ``wscale`` has an ``x_mean``
+    (the mean float input), the bias is corrected for the mean weight-quantization error:
+    ``b - (S_w W_q - W) @ E[x]`` (bias correction, offline)."""
     wc, s_w = _weights(w, bits, wscale)
+    x_mean = getattr(wscale, "x_mean", None)
+    if x_mean is not None:
+        b = b - (wc * s_w[:, None] - w) @ x_mean
     bi = fold_zero_point(quantize_bias(b, s_in, s_w), wc, z_in)
     return wc, bi, s_w
 
@@ -253,8 +277,8 @@ def build_int_vit(vit: FloatViT, config: ViTQuantConfig, act: dict[str, ActScale
     mb, rb = config.mult_bits, config.resid_bits
     s_in, z_in = act["in"]
     s_t = act["embed"][0]
-    we, s_we = _weights(vit.embed_w, config.w_bits, wscale("embed"))
-    bias = quantize_bias(vit.embed_b, s_in, s_we)
+    we, bias, s_we = _linear(vit.embed_w, vit.embed_b, s_in, 0, config.w_bits,
+                             wscale("embed"))
     pos = quantize_bias(vit.pos[1:] - 0.0, s_in, np.broadcast_to(s_we, vit.pos[1:].shape))
     e_bias = fold_zero_point(bias, we, z_in)[None, :] + pos
     e_b, e_c = requant_multiplier(s_in * s_we, s_t, mb)

@@ -6,9 +6,14 @@ Two methods produce the scales :func:`ivita.model.build_int_vit` needs:
     every activation symmetric, ``max|x|`` over the calibration set; weights symmetric per
     output channel, ``max|w|``. The baseline.
 ``"ptq"`` (after Q-HyViT, within what the integer hardware executes)
+    * channel equalization (:func:`reparam_vit`): at each LayerNorm -> Linear and V -> Wo
+      site, the strength in :data:`REPARAM_ALPHAS` with the lowest task loss;
     * weights: per output channel, the clipping ratio ``r`` in :data:`GRID` that minimizes the
       Hessian-diagonal weighted error ``sum_i E[x_i^2] (w_ji - Q(w_ji))^2`` (the diagonal of
-      the layer-output Hessian ``E[x x^T]``; ``x`` is the layer's float calibration input);
+      the layer-output Hessian ``E[x x^T]``; ``x`` is the layer's float calibration input),
+      then, whichever lowers the task loss: nearest or GPTQ rounding (:func:`gptq_codes`,
+      error feedback through ``E[x x^T]^-1``), with or without the bias corrected for the
+      mean weight error ``(S_w W_q - W) E[x]``;
     * activations: greedily in dataflow order, for each quantizer, each candidate scheme
       (symmetric; asymmetric only at Linear inputs, where the zero point folds into the bias,
       and only when it stays inside the code range) and each clipping ratio in :data:`GRID`
@@ -32,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .int_vit import ActScale, IntViT, ViTQuantConfig, build_int_vit, int_vit_logits, \
-    quantize_images
+    int_vit_tail, int_vit_trace, quantize_images
 from .quant import _asym_params, calibrate_asymmetric, calibrate_mse, symmetric_scale
 from .vit import FloatViT, float_vit_trace
 
@@ -145,9 +150,60 @@ def minmax_weight_scale(bits: int) -> Callable[[np.ndarray], np.ndarray]:
     return f
 
 
-def hessian_weight_scale(bits: int, h_diag: np.ndarray, grid: tuple[float, ...] = GRID
+GPTQ_DAMP = 0.01   #: GPTQ dampening, a fraction of the mean Hessian diagonal
+
+
+def gptq_codes(w: np.ndarray, scales: np.ndarray, bits: int, hessian: np.ndarray
+               ) -> np.ndarray:
+    """GPTQ rounding (Frantar et al., arXiv 2210.17323) of ``w`` ``(out, in)`` to ``bits``-wide
+    per-row codes with fixed ``scales``: columns are quantized in order and each rounding error
+    is spread over the columns not yet quantized, through the inverse of the layer Hessian
+    ``H = E[x x^T]`` (dampened by ``GPTQ_DAMP``), which minimizes ``E||(W - S Q) x||^2``
+    column by column."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    W = np.array(w, dtype=np.float64)
+    H = np.array(hessian, dtype=np.float64)
+    dead = np.diag(H) == 0
+    H[dead, dead] = 1.0
+    W[:, dead] = 0.0
+    H += GPTQ_DAMP * float(np.mean(np.diag(H))) * np.eye(H.shape[0])
+    U = np.linalg.cholesky(np.linalg.inv(H)).T        # upper: H^-1 = U^T U
+    s = np.asarray(scales, dtype=np.float64)
+    Q = np.zeros(W.shape, dtype=np.int64)
+    for i in range(W.shape[1]):
+        q = np.clip(np.rint(W[:, i] / s), lo, hi)
+        Q[:, i] = q.astype(np.int64)
+        err = (W[:, i] - q * s) / U[i, i]
+        W[:, i + 1:] -= err[:, None] * U[i, i + 1:][None, :]
+    return Q
+
+
+class _WeightQuant:
+    """A per-channel weight-scale rule, optionally with GPTQ rounding (``hessian``) and the
+    mean layer input for bias correction (``x_mean``)."""
+
+    def __init__(self, f: Callable[[np.ndarray], np.ndarray], x_mean: np.ndarray | None,
+                 bits: int, hessian: np.ndarray | None = None):
+        self.f, self.x_mean, self.bits, self.hessian = f, x_mean, bits, hessian
+        if hessian is None:
+            self.codes = None
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        return self.f(w)
+
+    def codes(self, w: np.ndarray, scales: np.ndarray) -> np.ndarray:  # type: ignore[misc]
+        assert self.hessian is not None
+        return gptq_codes(w, scales, self.bits, self.hessian)
+
+
+def hessian_weight_scale(bits: int, h_diag: np.ndarray, grid: tuple[float, ...] = GRID,
+                         x_mean: np.ndarray | None = None, hessian: np.ndarray | None = None
                          ) -> Callable[[np.ndarray], np.ndarray]:
-    """Per-channel scale minimizing ``sum_i h_i (w_ji - Q(w_ji))^2`` over clipping ``grid``."""
+    """Per-channel scale minimizing ``sum_i h_i (w_ji - Q(w_ji))^2`` over clipping ``grid``.
+
+    With ``x_mean`` (the mean float input ``E[x]``), :func:`ivita.model.build_int_vit` also
+    corrects the bias for the mean quantization error of the weights.
+    """
     qmax = (1 << (bits - 1)) - 1
     h = np.asarray(h_diag, dtype=np.float64)
 
@@ -162,21 +218,21 @@ def hessian_weight_scale(bits: int, h_diag: np.ndarray, grid: tuple[float, ...] 
             better = err < best_err
             best, best_err = np.where(better, s, best), np.where(better, err, best_err)
         return best
-    return f
+    return _WeightQuant(f, x_mean, bits, hessian)
 
 
 def _weight_inputs(vit: FloatViT, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``E[x_i^2]`` of the float input of every Linear layer (the Hessian diagonal)."""
-    def m2(x: np.ndarray) -> np.ndarray:
-        return np.mean(x.reshape(-1, x.shape[-1]) ** 2, axis=0)
+    """The float input ``(samples, in)`` of every Linear layer."""
+    def flat(x: np.ndarray) -> np.ndarray:
+        return x.reshape(-1, x.shape[-1])
     from .vit import patchify
-    out = {"embed": m2(patchify(stats["in"], vit.patch)), "head": m2(stats["norm"])}
+    out = {"embed": flat(patchify(stats["in"], vit.patch)), "head": flat(stats["norm"])}
     for i in range(vit.depth):
-        h = m2(stats[f"b{i}.attn.h"])
+        h = flat(stats[f"b{i}.attn.h"])
         out.update({f"b{i}.attn.{t}": h for t in ("q", "k", "v")})
-        out[f"b{i}.attn.o"] = m2(stats[f"b{i}.attn.o"])
-        out[f"b{i}.mlp.fc1"] = m2(stats[f"b{i}.mlp.h"])
-        out[f"b{i}.mlp.fc2"] = m2(stats[f"b{i}.mlp.u"])
+        out[f"b{i}.attn.o"] = flat(stats[f"b{i}.attn.o"])
+        out[f"b{i}.mlp.fc1"] = flat(stats[f"b{i}.mlp.h"])
+        out[f"b{i}.mlp.fc2"] = flat(stats[f"b{i}.mlp.u"])
     return out
 
 
@@ -278,40 +334,72 @@ def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
         return PtqResult(model=ivit, method=method, calib_kl=kl, choices={})
     src = vit
 
-    def setup(alphas: dict[str, float]) -> tuple[FloatViT, dict[str, np.ndarray], Any]:
+    def setup(alphas: dict[str, float], bias_corr: bool = False, gptq: bool = False
+              ) -> tuple[FloatViT, dict[str, np.ndarray], Any]:
         v2 = reparam_vit(src, base_stats, alphas)
         st = activation_stats(v2, x)
         h = _weight_inputs(v2, st)
-        wf = {k: hessian_weight_scale(config.w_bits, hv, grid) for k, hv in h.items()}
+        wf = {k: hessian_weight_scale(config.w_bits, np.mean(xv ** 2, axis=0), grid,
+                                      np.mean(xv, axis=0) if bias_corr else None,
+                                      xv.T @ xv / len(xv) if gptq else None)
+              for k, xv in h.items()}
         return v2, st, lambda name: wf[name]
 
-    def loss(a: dict[str, ActScale]) -> float:
+    def loss(a: dict[str, ActScale], start: tuple[int, np.ndarray] | None = None) -> float:
         try:
             iv = build_int_vit(vit, config, a, wscale)
         except ValueError:      # e.g. a bias that no longer fits 32 bits: not a candidate
             return math.inf
-        return logit_kl(int_vit_logits(quantize_images(x, iv), iv), iv.logit_scale, ref)
+        if start is None:
+            logits = int_vit_logits(quantize_images(x, iv), iv)
+        else:                   # blocks before start[0] are unchanged: reuse their output
+            logits = int_vit_tail(start[1], iv, start[0])
+        return logit_kl(logits, iv.logit_scale, ref)
+
+    def prefix(a: dict[str, ActScale], name: str) -> tuple[int, np.ndarray] | None:
+        """The cached residual stream entering the first block ``name`` can change."""
+        if name == "in":
+            return None
+        block = src.depth if name == "norm" else int(name.split(".")[0][1:])
+        iv = build_int_vit(vit, config, a, wscale)
+        tr = int_vit_trace(quantize_images(x, iv), iv)
+        return block, tr["embed"] if block == 0 else tr[f"b{block - 1}.mlp.out"]
 
     choices: dict[str, str] = {}
     base_stats = stats
     alphas: dict[str, float] = {}
     asym_ok = linear_inputs(src.depth)
+    flags = (False, False)
+
+    def choose_weight_rounding(a: dict[str, ActScale]) -> None:
+        """Nearest or GPTQ rounding, with or without bias correction: the lowest loss."""
+        nonlocal vit, stats, wscale, best_loss, flags
+        best_loss, flags = math.inf, (False, False)
+        for trial_flags in ((False, False), (False, True), (True, False), (True, True)):
+            vit, stats, wscale = setup(alphas, *trial_flags)
+            lv = loss(a if a else mse_scales(stats, config, asym_ok))
+            if lv < best_loss:
+                best_loss, flags = lv, trial_flags
+        vit, stats, wscale = setup(alphas, *flags)
+
     vit, stats, wscale = setup(alphas)
     best_loss = loss(mse_scales(stats, config, asym_ok))
     for site in reparam_sites(src.depth):
         best_alpha = 0.0
         for al in REPARAM_ALPHAS[1:]:
             trial = {**alphas, site: al}
-            v2, st, ws2 = setup(trial)
+            v2, st, ws2 = setup(trial, *flags)
             vit, wscale = v2, ws2
             lv = loss(mse_scales(st, config, asym_ok))
             if lv < best_loss:
                 best_loss, best_alpha = lv, al
         alphas[site] = best_alpha
         choices[site] = f"equalize alpha={best_alpha}"
-        vit, stats, wscale = setup(alphas)
+        vit, stats, wscale = setup(alphas, *flags)
     act = mse_scales(stats, config, asym_ok)
-    best_loss = loss(act)
+    choose_weight_rounding(act)      # again, after the equalization changed the weights
+    choices["bias_correction"] = "yes" if flags[0] else "no"
+    choices["weight_rounding"] = "gptq" if flags[1] else "nearest"
     for name in activation_names(vit.depth):
         if not _resid(name):
             choices[name] = "mse " + ("asym" if act[name][1] else "sym")
@@ -327,10 +415,11 @@ def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
                     a = _asym(stats[name], bits, r)
                     if a is not None:
                         cands.append((f"asym r={r}", a))
+            start = prefix(act, name)
             for label, sc in cands:
                 trial = dict(act)
                 trial[name] = sc
-                lv = loss(trial)
+                lv = loss(trial, start)
                 if lv < best_loss:
                     best_loss, act, choices[name] = lv, trial, label
     best_loss = loss(act)

@@ -180,7 +180,7 @@ def main() -> int:
     from ivita.model import float_vit_logits, load_timm_vit
     vit = load_timm_vit(args.out / "tiny_vit_digits.npz")
     for name in ("train", "calib", "test"):
-        xs = split[f"{name}_x"].astype(np.float64) / 16.0
+        xs = split[f"{name}_x"].astype(np.float64)[:, None] / 16.0
         acc = float(np.mean(np.argmax(float_vit_logits(xs, vit), -1) == split[f"{name}_y"]))
         print(f"float {name} accuracy (numpy model): {100 * acc:.2f} % of {len(xs)}")
     return 0

@@ -213,7 +213,7 @@ def run_model(args: argparse.Namespace) -> tuple[FloatViT, list[ViTAccuracy]]:
     methods = METHODS if args.method in (None, "both") else (args.method,)
     modes = args.prob_mode or ("direct", ADOPTED_PROB_MODE)
     out = []
-    for bits in args.bits or MODEL_BITS:
+    for bits in sorted(args.bits or MODEL_BITS, reverse=True):
         for method in methods:
             for mode in modes:
                 out.append(vit_accuracy(vit, data, bits, method, mode, float_correct=fc))
@@ -240,7 +240,7 @@ def format_model_table(args: argparse.Namespace, vit: FloatViT,
         "           residual stream 16, logits 16, mult_bits 16",
         f"  float  : {r0.float_top1:.2f} % ({r0.float_correct}/{r0.total})",
         "",
-        "  bits  " + "".join(f"{m + '/' + p:>15s}" for m, p in cols) + "   (top-1 %, "
+        "  bits" + "".join(f"{m + '/' + p:>18s}" for m, p in cols) + "   (top-1 %, "
         "delta to float)",
     ]
     by = {(r.bits, r.method, r.prob_mode): r for r in results}
@@ -249,7 +249,7 @@ def format_model_table(args: argparse.Namespace, vit: FloatViT,
         for m, p in cols:
             r = by[(bits, m, p)]
             cells.append(f"{r.top1:7.2f} ({r.top1 - r.float_top1:+6.2f})")
-        lines.append(f"  {bits:4d}  " + "".join(f"{c:>15s}" for c in cells))
+        lines.append(f"  {bits:4d}" + "".join(f"{c:>18s}" for c in cells))
     lines += ["", "  method/mode: minmax = symmetric min/max scales; ptq = channel equalization, "
               "sym/asym choice", "  and loss-aware clipping search (docs/accuracy.md); "
               "direct/split/log2 = attention-probability mode"]

@@ -191,3 +191,13 @@ def test_ptq_at_4_bits_with_split_probabilities(vit: FloatViT, data: Any) -> Non
     assert _top1(res.model, data.test_x, data.test_y) >= 540
     assert _top1(res.model, data.test_x, data.test_y) > _top1(mm.model, data.test_x,
                                                                data.test_y) + 60
+
+
+def test_tail_from_a_block_input_equals_the_whole_model(vit: FloatViT, data: Any) -> None:
+    from ivita.model.int_vit import int_vit_tail
+    ivit = quantize_vit(vit, data.calib_x[:20], ViTQuantConfig(a_bits=5, w_bits=5),
+                        "minmax").model
+    tr = int_vit_trace(quantize_images(data.test_x[:6], ivit), ivit)
+    assert np.array_equal(int_vit_tail(tr["embed"], ivit, 0), tr["logits"])
+    assert np.array_equal(int_vit_tail(tr["b0.mlp.out"], ivit, 1), tr["logits"])
+    assert np.array_equal(int_vit_tail(tr["b1.mlp.out"], ivit, 2), tr["logits"])
