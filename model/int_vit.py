@@ -35,7 +35,8 @@ from .layernorm import int_layernorm
 from .mlp import MlpConfig, MlpParams, encoder_block_trace
 from .probs import check_prob_mode, prob_frac_bits
 from .quant import (
-    attention_score_multiplier, fold_layernorm, fold_layernorm_into_linear, fold_zero_point,
+    BIAS_BITS, attention_score_multiplier, fold_layernorm, fold_layernorm_into_linear,
+    fold_zero_point,
     gelu_x0, quantize, quantize_asymmetric, quantize_bias, requant_multiplier,
 )
 from .requant import linear_acc, requantize
@@ -277,10 +278,15 @@ def build_int_vit(vit: FloatViT, config: ViTQuantConfig, act: dict[str, ActScale
     mb, rb = config.mult_bits, config.resid_bits
     s_in, z_in = act["in"]
     s_t = act["embed"][0]
-    we, bias, s_we = _linear(vit.embed_w, vit.embed_b, s_in, 0, config.w_bits,
+    we, bias, s_we = _linear(vit.embed_w, vit.embed_b, s_in, z_in, config.w_bits,
                              wscale("embed"))
     pos = quantize_bias(vit.pos[1:] - 0.0, s_in, np.broadcast_to(s_we, vit.pos[1:].shape))
-    e_bias = fold_zero_point(bias, we, z_in)[None, :] + pos
+    e_bias = bias[None, :] + pos
+    lo, hi = signed_range(BIAS_BITS)
+    if int(e_bias.min()) < lo or int(e_bias.max()) > hi:
+        bad = int(e_bias.min()) if int(e_bias.min()) < lo else int(e_bias.max())
+        raise ValueError(f"patch-embedding bias plus position embedding {bad} (in codes) "
+                         f"overflows the {BIAS_BITS}-bit signed range [{lo}, {hi}]")
     e_b, e_c = requant_multiplier(s_in * s_we, s_t, mb)
     cls_int = quantize(vit.cls + vit.pos[0], s_t, rb)
     acfg = config.attention(vit)
