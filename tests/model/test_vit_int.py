@@ -201,3 +201,15 @@ def test_tail_from_a_block_input_equals_the_whole_model(vit: FloatViT, data: Any
     assert np.array_equal(int_vit_tail(tr["embed"], ivit, 0), tr["logits"])
     assert np.array_equal(int_vit_tail(tr["b0.mlp.out"], ivit, 1), tr["logits"])
     assert np.array_equal(int_vit_tail(tr["b1.mlp.out"], ivit, 2), tr["logits"])
+
+
+def test_config_and_builder_errors(vit: FloatViT, data: Any) -> None:
+    with pytest.raises(ValueError, match=re.escape("a_bits=1 is out of range; it must be in "
+                                                   "2..16")):
+        ViTQuantConfig(a_bits=1)
+    with pytest.raises(ValueError, match="prob_mode='float' is not one of direct, split, log2"):
+        ViTQuantConfig(prob_mode="float")
+    assert ViTQuantConfig(a_bits=5).prob_bits == 5
+    big = dataclasses.replace(vit, pos=vit.pos * 1e7)
+    with pytest.raises(ValueError, match="overflows (the )?32-bit signed range"):
+        quantize_vit(big, data.calib_x[:5], ViTQuantConfig(), "minmax")

@@ -7,7 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from ivita.model import AttentionConfig, attention_probs, prob_value_matmul, shiftmax
+from ivita.model import (
+    AttentionConfig, attention_probs, block_accuracy, prob_value_matmul, required_acc_bits,
+    shiftmax,
+)
 from ivita.model.probs import log2_smax, prob_frac_bits, prob_softmax_bits
 
 
@@ -31,8 +34,17 @@ def test_modes_widths_and_scales() -> None:
         AttentionConfig(prob_mode="exact")
     cfg = AttentionConfig(tokens=17, dim=32, heads=2, a_bits=4, prob_bits=4, prob_mode="split")
     assert cfg.softmax.out_bits == 7 and cfg.pv_operand_bits == 7
-    assert AttentionConfig(prob_bits=4).acc_widths()["pv"] == \
-        AttentionConfig(prob_bits=4, prob_mode="direct").acc_widths()["pv"]
+    for mode, pbits in (("direct", 4), ("split", 7), ("log2", 16)):
+        c = AttentionConfig(tokens=17, a_bits=4, prob_bits=4, prob_mode=mode)
+        assert c.acc_widths()["pv"] == required_acc_bits(pbits, 4, 17), mode
+
+
+def test_block_split_probabilities_beat_direct_at_4_bits() -> None:
+    """The mode reaches the attention block: same random block, lower branch error."""
+    err = {m: block_accuracy(AttentionConfig(tokens=17, dim=32, heads=2, a_bits=4, w_bits=4,
+                                             prob_bits=4, prob_mode=m)).branch.rel_l2
+           for m in ("direct", "split")}
+    assert err["split"] < 0.9 * err["direct"]
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 6, 8])
