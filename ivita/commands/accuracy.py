@@ -120,24 +120,24 @@ def register(subparsers: Any) -> None:
                    help="model mode: a timm-named ViT checkpoint (.npz or .safetensors) for "
                         "1x8x8 digits and 10 classes (default: the shipped tiny ViT)")
 
-    p.add_argument("--tokens", type=_positive, default=16, help="tokens per sequence (16)")
-    p.add_argument("--dim", type=_positive, default=64, help="embedding width (64)")
+    p.add_argument("--tokens", type=_positive, default=16, help="--block: tokens per sequence (16)")
+    p.add_argument("--dim", type=_positive, default=64, help="--block: embedding width (64)")
     p.add_argument("--heads", type=_positive, default=None,
                    help="attention heads: of the --block block (default 4), or of --model "
                         "if the checkpoint does not store ivita.heads")
     p.add_argument("--attn-bits", type=_positive, default=8,
-                   help="width of the scores fed to Shiftmax (8)")
+                   help="--block: width of the scores fed to Shiftmax (8)")
     p.add_argument("--prob-bits", type=_positive, default=8,
-                   help="width of the Shiftmax output, the P operand of P@V (8)")
+                   help="--block: width of the Shiftmax output, the P operand of P@V (8)")
     p.add_argument("--act-calibration", choices=ACT_CALIBRATIONS, default="mse",
-                   help="activation scales (default mse)")
+                   help="--block: activation scales (default mse)")
     p.add_argument("--w-calibration", choices=W_CALIBRATIONS, default="mse",
-                   help="per-channel weight scales (default mse)")
+                   help="--block: per-channel weight scales (default mse)")
     p.add_argument("--calib-samples", type=_positive, default=32,
-                   help="calibration sequences (32)")
+                   help="--block: calibration sequences (32)")
     p.add_argument("--eval-samples", type=_positive, default=8,
-                   help="evaluation sequences (8)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+                   help="--block: evaluation sequences (8)")
+    p.add_argument("--seed", type=_seed, default=0, help="--block: random seed (0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
 
