@@ -7,9 +7,23 @@ is checked against these functions with ``==``. Imports numpy and the standard l
   :mod:`.layernorm`, and :func:`attention_block`;
 - offline side (floats allowed): :mod:`.quant` (scales, codes, folded constants),
   :func:`quantize_block`, the float reference block and :mod:`.accuracy`.
+- whole ViT: float model (:mod:`.vit`), timm checkpoints (:mod:`.checkpoint`), the shipped
+  digits data and tiny ViT (:mod:`.digits`), MLP/encoder blocks (:mod:`.mlp`), attention
+  probabilities at low widths (:mod:`.probs`), the integer model (:mod:`.int_vit`), PTQ
+  (:mod:`.ptq`) and top-1 accuracy (:mod:`.vit_accuracy`).
 """
 
 from .accuracy import BlockAccuracy, ErrorStats, block_accuracy, error_stats
+from .checkpoint import load_timm_vit, read_state_dict, vit_from_state_dict, write_safetensors
+from .digits import DigitsSplit, load_digits_split, load_tiny_vit
+from .int_vit import IntViT, ViTQuantConfig, build_int_vit, int_vit_logits, int_vit_trace, \
+    quantize_images
+from .mlp import MlpConfig, MlpParams, encoder_block, encoder_block_trace, mlp_block, \
+    mlp_block_trace
+from .probs import PROB_MODES, attention_probs, prob_value_matmul
+from .ptq import PtqResult, quantize_vit, reparam_vit
+from .vit import FloatMlp, FloatViT, float_mlp_trace, float_vit_logits, float_vit_trace, patchify
+from .vit_accuracy import ViTAccuracy, vit_accuracy
 from .attention import (
     AttentionParams, BlockScales, FloatBlock, attention_block, attention_block_trace,
     float_attention_block, float_block_trace, float_layernorm, make_block_input,
@@ -56,4 +70,13 @@ __all__ = [
     "quantize_block", "attention_block", "attention_block_trace",
     # accuracy
     "ErrorStats", "error_stats", "BlockAccuracy", "block_accuracy",
+    # MLP and encoder blocks, attention probabilities at low widths
+    "MlpConfig", "MlpParams", "mlp_block", "mlp_block_trace", "encoder_block",
+    "encoder_block_trace", "PROB_MODES", "attention_probs", "prob_value_matmul",
+    # whole ViT: float model, checkpoints, data, integer model, PTQ, accuracy
+    "FloatMlp", "FloatViT", "patchify", "float_mlp_trace", "float_vit_trace", "float_vit_logits",
+    "read_state_dict", "write_safetensors", "vit_from_state_dict", "load_timm_vit",
+    "DigitsSplit", "load_digits_split", "load_tiny_vit",
+    "ViTQuantConfig", "IntViT", "build_int_vit", "quantize_images", "int_vit_trace",
+    "int_vit_logits", "PtqResult", "quantize_vit", "reparam_vit", "ViTAccuracy", "vit_accuracy",
 ]

@@ -15,8 +15,9 @@ Integer dataflow per input of ``tokens x dim`` residual codes (``resid_bits``, s
     h  = requantize(n + ln_beta, ln_b, ln_c, a_bits)        per channel; gamma, beta, z_h folded
     Q  = requantize(linear_acc(h, wq, bq), q_b, q_c, a_bits)            (likewise K, V)
     A  = requantize(Q_h @ K_h.T, a_b, a_c, attn_bits)       per head; 1/sqrt(d) folded
-    P  = shiftmax(A, x0, n, prob_bits)                      scale 2^-(prob_bits-1)
-    O  = requantize(P @ V_h, o_b, o_c, a_bits)              heads concatenated
+    P  = attention_probs(A, x0, n, prob_bits, prob_mode)    shiftmax; scale 2^-(prob_bits-1)
+                                                            when prob_mode is "direct"
+    O  = requantize(prob_value_matmul(P, V_h), o_b, o_c, a_bits)              heads concatenated
     Y  = requantize(linear_acc(O, wo, bo), y_b, y_c, resid_bits)
     out = residual_add(x, rx_b, rx_c, Y, ry_b, ry_c, resid_bits)
 
@@ -36,7 +37,7 @@ from .checks import as_int
 from .config import AttentionConfig
 from .core import signed_range
 from .layernorm import int_layernorm
-from .nonlinear import shiftmax
+from .probs import attention_probs, prob_frac_bits, prob_value_matmul
 from .quant import (
     attention_score_multiplier, calibrate_asymmetric, calibrate_minmax, calibrate_mse,
     calibrate_percentile,
@@ -405,7 +406,8 @@ def quantize_block(block: FloatBlock, config: AttentionConfig, calib_x: Any) -> 
     a_b, a_c = attention_score_multiplier(s_q, s_k, s_a, cfg.head_dim, mb)
 
     s_o = _calibrate(tr["o"], cfg.a_bits, cfg)
-    o_b, o_c = requant_multiplier(math.ldexp(s_v, -(cfg.prob_bits - 1)), s_o, mb)
+    o_b, o_c = requant_multiplier(
+        math.ldexp(s_v, -prob_frac_bits(cfg.prob_mode, cfg.prob_bits)), s_o, mb)
 
     s_y = float(calibrate_minmax(tr["y"], cfg.resid_bits))
     wo, bo, y_b, y_c, _ = linear(block.wo, block.bo, s_o, 0, s_y, False)
@@ -453,8 +455,9 @@ def attention_block_trace(x_int: Any, params: AttentionParams) -> dict[str, np.n
     v = requantize(linear_acc(h, p.wv, p.bv), p.v_b, p.v_c, cfg.a_bits)
     qh, kh, vh = (_split_heads(t, cfg.heads) for t in (q, k, v))
     a = requantize(np.matmul(qh, np.swapaxes(kh, -1, -2)), p.a_b, p.a_c, cfg.attn_bits)
-    pr = shiftmax(a, p.x0, cfg.n, cfg.prob_bits)
-    o = _merge_heads(requantize(np.matmul(pr, vh), p.o_b, p.o_c, cfg.a_bits))
+    pr = attention_probs(a, p.x0, cfg.n, cfg.prob_bits, cfg.prob_mode)
+    pv = prob_value_matmul(pr, vh, cfg.prob_bits, cfg.prob_mode)
+    o = _merge_heads(requantize(pv, p.o_b, p.o_c, cfg.a_bits))
     y = requantize(linear_acc(o, p.wo, p.bo), p.y_b, p.y_c, cfg.resid_bits)
     out = residual_add(x, p.rx_b, p.rx_c, y, p.ry_b, p.ry_c, cfg.resid_bits)
     return {"x": x, "n": n, "h": h, "q": q, "k": k, "v": v, "a": a, "p": pr, "o": o, "y": y,

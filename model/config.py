@@ -16,6 +16,7 @@ from .checks import check_bool, check_int
 from .core import ceil_log2
 from .layernorm import layernorm_out_bits
 from .nonlinear import check_x0
+from .probs import check_prob_mode, prob_frac_bits, prob_softmax_bits
 from .quant import BIAS_BITS, CODE_BITS, LN_BETA_BITS
 from .requant import required_acc_bits
 
@@ -254,7 +255,9 @@ class AttentionConfig(_Config):
     (``"minmax"`` or ``"mse"``) chooses the per-channel weight scales; both default to
     ``"mse"`` (the least-squares clipping search, which matters at 2-4 bits). ``asymmetric``
     lets the LayerNorm output (the input of Wq/Wk/Wv, the only Linear input whose zero point
-    folds exactly) use a zero point.
+    folds exactly) use a zero point. ``prob_mode`` (``"direct"``, ``"split"``, ``"log2"``) codes
+    the attention probabilities for ``P @ V`` at low ``prob_bits`` (see
+    :mod:`ivita.model.probs`); ``"direct"`` is NUMERICS.md §8 as written.
     """
 
     tokens: int = 16
@@ -271,6 +274,7 @@ class AttentionConfig(_Config):
     percentile: float = 99.99
     w_calibration: str = "mse"
     asymmetric: bool = True
+    prob_mode: str = "direct"
 
     def __post_init__(self) -> None:
         check_int(self.tokens, "tokens", 1, 4096)
@@ -296,6 +300,7 @@ class AttentionConfig(_Config):
             raise ValueError(f"percentile={self.percentile!r} is out of range; it must be in "
                              f"(50, 100]")
         check_bool(self.asymmetric, "asymmetric")
+        check_prob_mode(self.prob_mode)
         _ = self.softmax  # constructing it validates the Shiftmax widths
         for unit, width in self.acc_widths().items():
             if width + self.mult_bits > 62:
@@ -319,13 +324,22 @@ class AttentionConfig(_Config):
             "layernorm": LN_BETA_BITS + 1,
             "qkv": required_acc_bits(self.a_bits, self.w_bits, self.dim, BIAS_BITS),
             "scores": required_acc_bits(self.a_bits, self.a_bits, self.head_dim),
-            "pv": required_acc_bits(self.prob_bits, self.a_bits, self.tokens),
+            "pv": required_acc_bits(self.pv_operand_bits, self.a_bits, self.tokens),
             "out": required_acc_bits(self.a_bits, self.w_bits, self.dim, BIAS_BITS),
             "residual": self.resid_bits,
         }
 
     @property
+    def pv_operand_bits(self) -> int:
+        """Signed width that holds every ``P`` value of ``prob_mode`` as one ``P @ V`` operand
+        (``prob_bits`` direct; ``2 prob_bits - 1`` split, run as two ``prob_bits`` passes;
+        ``smax + 2`` for the ``2^smax`` of log2)."""
+        f = prob_frac_bits(self.prob_mode, self.prob_bits)
+        return f + 2 if self.prob_mode == "log2" else f + 1
+
+    @property
     def softmax(self) -> SoftmaxConfig:
         """The Shiftmax unit this block needs: rows of ``tokens`` scores of ``attn_bits``."""
-        return SoftmaxConfig(in_bits=self.attn_bits, n=self.n, out_bits=self.prob_bits,
+        return SoftmaxConfig(in_bits=self.attn_bits, n=self.n,
+                             out_bits=prob_softmax_bits(self.prob_mode, self.prob_bits),
                              max_tokens=self.tokens)

@@ -1,10 +1,16 @@
 """``ivita accuracy``: integer-only vs float accuracy.
 
+``ivita accuracy`` (the default, model mode) measures a whole ViT: the shipped tiny ViT trained
+on the 8x8 digits (or ``--model PATH``, a timm-named checkpoint for the same data), float top-1
+against integer-only top-1 on the fixed test split, for every width (``a_bits = w_bits =
+prob_bits``), calibrated by min/max and by the PTQ search, with the chosen attention-probability
+modes (:func:`ivita.model.vit_accuracy`).
+
 ``ivita accuracy --block`` measures one pre-norm multi-head self-attention block: for every
 operand width (``a_bits = w_bits``) it builds the same deterministic random float block,
 calibrates it, runs the integer block of the reference model and compares the dequantized
-output with the float block (:func:`ivita.model.block_accuracy`). A thin wrapper: all numbers
-come from the library function.
+output with the float block (:func:`ivita.model.block_accuracy`). Thin wrappers: all numbers
+come from the library functions.
 """
 
 from __future__ import annotations
@@ -14,12 +20,21 @@ import json
 import sys
 from typing import Any
 
-from ivita.model import AttentionConfig, BlockAccuracy, block_accuracy
+from ivita.model import (
+    PROB_MODES, AttentionConfig, BlockAccuracy, FloatViT, ViTAccuracy, block_accuracy,
+    load_digits_split, load_timm_vit, load_tiny_vit, vit_accuracy,
+)
 from ivita.model.config import ACT_CALIBRATIONS, W_CALIBRATIONS
+from ivita.model.digits import TINY_VIT
+from ivita.model.vit_accuracy import float_top1
 
-__all__ = ["register", "parse_bits", "run_block", "format_block_table", "main"]
+__all__ = ["register", "parse_bits", "run_block", "format_block_table", "run_model",
+           "format_model_table", "main", "ADOPTED_PROB_MODE"]
 
 DEFAULT_BITS = (2, 3, 4, 5, 6, 7, 8)
+MODEL_BITS = (8, 6, 5, 4, 3, 2)
+METHODS = ("minmax", "ptq")
+ADOPTED_PROB_MODE = "split"   #: the attention-probability option adopted (docs/accuracy.md)
 
 
 def parse_bits(text: str) -> tuple[int, ...]:
@@ -69,32 +84,60 @@ def _seed(text: str) -> int:
     return v
 
 
+def parse_prob_modes(text: str) -> tuple[str, ...]:
+    """``"direct,split"`` or ``"all"`` -> the modes in :data:`ivita.model.PROB_MODES` order."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if parts == ["all"]:
+        return PROB_MODES
+    for p in parts:
+        if p not in PROB_MODES:
+            raise argparse.ArgumentTypeError(
+                f"unknown mode {p!r}; choose from {', '.join(PROB_MODES)} or all")
+    if not parts:
+        raise argparse.ArgumentTypeError("no modes given")
+    return tuple(m for m in PROB_MODES if m in parts)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``accuracy`` subcommand to the ``ivita`` CLI."""
     p = subparsers.add_parser(
         "accuracy", help="integer-only vs float accuracy",
-        description="Integer-only vs float accuracy. --block: one pre-norm multi-head "
-                    "self-attention block on deterministic random data, per operand width.")
+        description="Integer-only vs float accuracy. Default: a whole ViT (the shipped tiny "
+                    "ViT on 8x8 digits, or --model), float vs integer-only top-1 per width. "
+                    "--block: one pre-norm multi-head self-attention block on deterministic "
+                    "random data, per operand width.")
     p.add_argument("--block", action="store_true",
-                   help="measure one attention block (the only mode so far)")
-    p.add_argument("--bits", type=parse_bits, default=DEFAULT_BITS, metavar="LIST",
-                   help="operand widths a_bits = w_bits, e.g. 2,3,4 or 2-8 (default 2-8)")
-    p.add_argument("--tokens", type=_positive, default=16, help="tokens per sequence (16)")
-    p.add_argument("--dim", type=_positive, default=64, help="embedding width (64)")
-    p.add_argument("--heads", type=_positive, default=4, help="attention heads (4)")
+                   help="measure one attention block instead of the whole model")
+    p.add_argument("--bits", type=parse_bits, default=None, metavar="LIST",
+                   help="operand widths a_bits = w_bits (= prob_bits in model mode), e.g. "
+                        "2,3,4 or 2-8 (default 8,6,5,4,3,2; with --block 2-8)")
+    p.add_argument("--method", choices=(*METHODS, "both"), default=None,
+                   help="model mode: calibration, min/max or the PTQ search (default both)")
+    p.add_argument("--prob-mode", type=parse_prob_modes, default=None, metavar="LIST",
+                   help="model mode: attention-probability modes, from direct, split, log2 or "
+                        f"all (default direct,{ADOPTED_PROB_MODE})")
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="model mode: a timm-named ViT checkpoint (.npz or .safetensors) for "
+                        "1x8x8 digits and 10 classes (default: the shipped tiny ViT)")
+
+    p.add_argument("--tokens", type=_positive, default=16, help="--block: tokens per sequence (16)")
+    p.add_argument("--dim", type=_positive, default=64, help="--block: embedding width (64)")
+    p.add_argument("--heads", type=_positive, default=None,
+                   help="attention heads: of the --block block (default 4), or of --model "
+                        "if the checkpoint does not store ivita.heads")
     p.add_argument("--attn-bits", type=_positive, default=8,
-                   help="width of the scores fed to Shiftmax (8)")
+                   help="--block: width of the scores fed to Shiftmax (8)")
     p.add_argument("--prob-bits", type=_positive, default=8,
-                   help="width of the Shiftmax output, the P operand of P@V (8)")
+                   help="--block: width of the Shiftmax output, the P operand of P@V (8)")
     p.add_argument("--act-calibration", choices=ACT_CALIBRATIONS, default="mse",
-                   help="activation scales (default mse)")
+                   help="--block: activation scales (default mse)")
     p.add_argument("--w-calibration", choices=W_CALIBRATIONS, default="mse",
-                   help="per-channel weight scales (default mse)")
+                   help="--block: per-channel weight scales (default mse)")
     p.add_argument("--calib-samples", type=_positive, default=32,
-                   help="calibration sequences (32)")
+                   help="--block: calibration sequences (32)")
     p.add_argument("--eval-samples", type=_positive, default=8,
-                   help="evaluation sequences (8)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+                   help="--block: evaluation sequences (8)")
+    p.add_argument("--seed", type=_seed, default=0, help="--block: random seed (0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
 
@@ -147,12 +190,107 @@ def format_block_table(args: argparse.Namespace, results: list[BlockAccuracy]) -
     return "\n".join(lines)
 
 
+def _load_model(args: argparse.Namespace) -> FloatViT:
+    if args.model is None:
+        return load_tiny_vit()
+    try:
+        vit = load_timm_vit(args.model, heads=args.heads)
+    except (KeyError, ValueError, OSError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ValueError(f"--model {args.model}: {msg}") from None
+    if (vit.channels, vit.image, vit.classes) != (1, 8, 10):
+        raise ValueError(f"--model {args.model}: the digits data needs 1x8x8 images and 10 "
+                         f"classes; the checkpoint has {vit.channels}x{vit.image}x{vit.image} "
+                         f"and {vit.classes}")
+    return vit
+
+
+def run_model(args: argparse.Namespace) -> tuple[FloatViT, list[ViTAccuracy]]:
+    """One :func:`ivita.model.vit_accuracy` per (width, method, mode) asked for."""
+    vit = _load_model(args)
+    data = load_digits_split()
+    fc = float_top1(vit, data.test_x, data.test_y)
+    methods = METHODS if args.method in (None, "both") else (args.method,)
+    modes = args.prob_mode or ("direct", ADOPTED_PROB_MODE)
+    out = []
+    for bits in sorted(args.bits or MODEL_BITS, reverse=True):
+        for method in methods:
+            for mode in modes:
+                out.append(vit_accuracy(vit, data, bits, method, mode, float_correct=fc))
+    return vit, out
+
+
+def format_model_table(args: argparse.Namespace, vit: FloatViT,
+                       results: list[ViTAccuracy]) -> str:
+    """The human summary of ``ivita accuracy`` (model mode)."""
+    r0 = results[0]
+    cols = list(dict.fromkeys((r.method, r.prob_mode) for r in results))
+    src = args.model or f"{TINY_VIT.name} (shipped; scripts/train_tiny_vit.py)"
+    lines = [
+        "ivita accuracy: integer-only ViT vs float, top-1 on the digits test split",
+        "  source : ivita.model.vit_accuracy (numpy reference model); calibration on the "
+        "100-image",
+        "           calibration split only; the integer path runs from the quantized pixels to "
+        "the logits",
+        f"  model  : {src}",
+        f"           {vit.tokens} tokens, dim {vit.dim}, {vit.heads} heads, {vit.depth} "
+        f"blocks, MLP {vit.mlp[0].hidden}",
+        "  widths : a_bits = w_bits = prob_bits = the row's width; fixed: Shiftmax and "
+        "ShiftGELU inputs 8,",
+        "           residual stream 16, logits 16, mult_bits 16",
+        f"  float  : {r0.float_top1:.2f} % ({r0.float_correct}/{r0.total})",
+        "",
+        "  bits" + "".join(f"{m + '/' + p:>18s}" for m, p in cols) + "   (top-1 %, "
+        "delta to float)",
+    ]
+    by = {(r.bits, r.method, r.prob_mode): r for r in results}
+    for bits in dict.fromkeys(r.bits for r in results):
+        cells = []
+        for m, p in cols:
+            r = by[(bits, m, p)]
+            cells.append(f"{r.top1:7.2f} ({r.top1 - r.float_top1:+6.2f})")
+        lines.append(f"  {bits:4d}" + "".join(f"{c:>18s}" for c in cells))
+    lines += ["", "  method/mode: minmax = symmetric min/max scales; ptq = channel equalization, "
+              "sym/asym choice", "  and loss-aware clipping search (docs/accuracy.md); "
+              "direct/split/log2 = attention-probability mode"]
+    return "\n".join(lines)
+
+
+def _check_mode_flags(args: argparse.Namespace) -> str | None:
+    if args.block:
+        for flag, v in (("--method", args.method), ("--prob-mode", args.prob_mode),
+                        ("--model", args.model)):
+            if v is not None:
+                return f"{flag} applies to the model mode, not to --block"
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
     """Entry point set by :func:`register`; returns the exit code."""
-    if not args.block:
-        print("ivita accuracy: error: only --block is implemented so far "
-              "(try: ivita accuracy --block)", file=sys.stderr)
+    bad = _check_mode_flags(args)
+    if bad:
+        print(f"ivita accuracy: error: {bad}", file=sys.stderr)
         return 2
+    if not args.block:
+        try:
+            vit, res = run_model(args)
+        except (TypeError, ValueError) as exc:
+            print(f"ivita accuracy: error: {exc}", file=sys.stderr)
+            return 2
+        if args.json:
+            obj = {"command": "accuracy", "mode": "model",
+                   "source": "ivita.model.vit_accuracy (numpy reference model vs float64 "
+                             "model, digits test split)",
+                   "model": args.model or TINY_VIT.name,
+                   "results": [r.as_dict() for r in res]}
+            print(json.dumps(obj, sort_keys=True))
+        else:
+            print(format_model_table(args, vit, res))
+        return 0
+    if args.bits is None:
+        args.bits = DEFAULT_BITS
+    if args.heads is None:
+        args.heads = 4
     try:
         results = run_block(args)
     except (TypeError, ValueError) as exc:

@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,8 +76,8 @@ def test_block_json_is_one_object_and_deterministic(capsys: pytest.CaptureFixtur
 
 
 def test_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, _, err = _run([], capsys)
-    assert rc == 2 and "only --block is implemented" in err
+    rc, _, err = _run(["--block", "--method", "ptq"], capsys)
+    assert rc == 2 and "--method applies to the model mode, not to --block" in err
     rc, _, err = _run(["--block", "--dim", "10"], capsys)
     assert rc == 2 and "ivita accuracy: error: dim=10 is not a multiple of heads=4" in err
     with pytest.raises(SystemExit):
@@ -87,3 +88,43 @@ def test_through_the_ivita_cli(capsys: pytest.CaptureFixture[str]) -> None:
     from ivita.cli import main
     assert main(["accuracy", "--block", "--bits", "8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["bits"] == 8
+
+
+def test_model_mode_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """Model mode (the default without --block): float vs integer top-1 of the tiny ViT."""
+    rc, out, _ = _run(["--bits", "8", "--method", "minmax", "--prob-mode", "direct,split",
+                       "--json"], capsys)
+    obj = json.loads(out)
+    assert rc == 0 and obj["mode"] == "model"
+    res = {(r["method"], r["prob_mode"]): r for r in obj["results"]}
+    assert sorted(res) == [("minmax", "direct"), ("minmax", "split")]
+    assert all(r["total"] == 600 and r["float_correct"] == 584 for r in res.values())
+    assert res[("minmax", "direct")]["top1"] >= 97.0
+    # the human table of the same results
+    results = [cmd.ViTAccuracy(**{k: r[k] for k in ("bits", "method", "prob_mode", "correct",
+                                                    "float_correct", "total", "calib_kl")})
+               for r in obj["results"]]
+    args = argparse.Namespace(model=None)
+    text = cmd.format_model_table(args, cmd.load_tiny_vit(), results)
+    assert "ivita.model.vit_accuracy" in text and "float  : 97.33 % (584/600)" in text
+    row = [ln for ln in text.splitlines() if re.match(r"^\s+8\s+[0-9.]+ \(", ln)]
+    assert len(row) == 1
+    top1 = res[("minmax", "split")]["top1"]
+    assert f"{top1:.2f} ({top1 - 584 / 6:+6.2f})" in row[0]
+
+
+def test_model_mode_errors(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    rc, _, err = _run(["--model", str(tmp_path / "none.npz"), "--bits", "8"], capsys)
+    assert rc == 2 and f"--model {tmp_path / 'none.npz'}: checkpoint" in err
+    from ivita.model import write_safetensors
+    rng = np.random.default_rng(0)
+    sd = {"patch_embed.proj.weight": rng.normal(size=(4, 3, 2, 2)),
+          "patch_embed.proj.bias": np.zeros(4), "cls_token": np.zeros((1, 1, 4)),
+          "pos_embed": np.zeros((1, 5, 4))}
+    write_safetensors(tmp_path / "m.safetensors", sd)
+    rc, _, err = _run(["--model", str(tmp_path / "m.safetensors"), "--heads", "2"], capsys)
+    assert rc == 2 and "no key 'blocks.0.norm1.weight'" in err
+    with pytest.raises(SystemExit):
+        _run(["--prob-mode", "exact"], capsys)
+    assert "unknown mode 'exact'; choose from direct, split, log2 or all" in \
+        capsys.readouterr().err
