@@ -1,0 +1,106 @@
+"""Static checks of a block program: the same range rules the hardware controller applies
+(``ivita.hw.block_decode.check_instruction``), run before a program reaches the hardware."""
+
+from __future__ import annotations
+
+from ivita.model.block_config import BlockConfig
+from ivita.model.config import SoftmaxConfig
+
+from .isa import ERRORS, FIELDS, MEMS, MODES, OP_NAMES, Op
+from .memory_map import memory_map
+
+__all__ = ["ProgramError", "instruction_error", "check_program"]
+
+
+class ProgramError(ValueError):
+    """A program the block would reject; the message names the instruction and the numbers."""
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def instruction_error(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int, str]:
+    """``(error code, reason)`` of one instruction, ``(0, "")`` if the hardware accepts it."""
+    mm = memory_map(cfg)
+    depth = {n: mm[n].depth for n in ("A", "B", "S", "R", "C")}
+    E = ERRORS
+    if op not in FIELDS:
+        return E["BAD_OPCODE"], f"opcode {op} is not defined"
+    if op == Op.GELU:
+        return E["UNSUPPORTED"], "GELU is not implemented by this hardware"
+    if op == Op.MATMUL:
+        mems = {v: k for k, v in MEMS.items()}
+        dst = mems[f["dst_mem"]]
+        lane = {"A": cfg.pe_a_bits, "B": cfg.pe_b_bits, "S": cfg.attn_bits,
+                "R": cfg.resid_bits}[dst]
+        lane = min(lane, cfg.out_bits)
+        if f["mode"] > MODES["RESIDUAL"]:
+            return E["OPERAND"], f"mode={f['mode']} is not one of {sorted(MODES.values())}"
+        if not 2 <= f["sat_bits"] <= lane:
+            return E["OPERAND"], f"sat_bits={f['sat_bits']} must be in 2..{lane} for {dst}-mem"
+        if f["mode"] == MODES["RESIDUAL"] and dst != "R":
+            return E["OPERAND"], f"RESIDUAL writes R-mem, not {dst}-mem"
+        for name in ("row_blocks", "col_blocks", "k"):
+            if f[name] == 0:
+                return E["LENGTH"], f"{name}=0"
+        if f["k"] > cfg.k_max:
+            return E["LENGTH"], f"k={f['k']} exceeds k_max={cfg.k_max}"
+        rb, cb = f["row_blocks"], f["col_blocks"]
+        ends = {
+            "A": f["a_base"] + (rb - 1) * f["a_stride"] + f["k"],
+            "B": f["b_base"] + (cb - 1) * f["b_stride"] + f["k"],
+            "C": f["const_base"] + cb,
+        }
+        for mem, end in ends.items():
+            if end > depth[mem]:
+                return E["ADDRESS"], f"operand words up to {end - 1} exceed {mem}-mem depth {depth[mem]}"
+        if f["mode"] == MODES["RESIDUAL"] and f["aux"] >= depth["C"]:
+            return E["ADDRESS"], f"aux={f['aux']} exceeds C-mem depth {depth['C']}"
+        if f["mode"] == MODES["TRANSPOSE"]:
+            last = f["dst_base"] + (cb * cfg.cols - 1) * f["s_row"] + (rb - 1) * f["s_col"]
+        else:
+            last = f["dst_base"] + (rb * cfg.rows - 1) * f["s_row"] + (cb - 1) * f["s_col"]
+        if last >= depth[dst]:
+            return E["ADDRESS"], f"destination word {last} exceeds {dst}-mem depth {depth[dst]}"
+    if op == Op.LAYERNORM:
+        if not 1 <= f["tokens"] <= cfg.max_tokens:
+            return E["LENGTH"], f"tokens={f['tokens']} must be in 1..{cfg.max_tokens}"
+        if f["channels"] != cfg.max_dim:
+            return E["LENGTH"], f"channels={f['channels']} must equal max_dim={cfg.max_dim}"
+        words = _cdiv(f["channels"], cfg.cols)
+        if f["src"] + (f["tokens"] - 1) * f["src_stride"] + words > depth["R"]:
+            return E["ADDRESS"], f"source rows exceed R-mem depth {depth['R']}"
+        if f["dst"] + (f["tokens"] - 1) // cfg.rows * f["dst_stride"] + f["channels"] > depth["A"]:
+            return E["ADDRESS"], f"destination exceeds A-mem depth {depth['A']}"
+        if f["const_base"] + words > depth["C"]:
+            return E["ADDRESS"], f"constants exceed C-mem depth {depth['C']}"
+    if op == Op.SOFTMAX:
+        x0_bits = SoftmaxConfig().x0_bits
+        if not -((1 << x0_bits) - 1) <= f["x0"] <= -1:
+            return E["OPERAND"], f"x0={f['x0']} must be in -{(1 << x0_bits) - 1}..-1"
+        for name in ("rows", "length"):
+            if not 1 <= f[name] <= cfg.max_tokens:
+                return E["LENGTH"], f"{name}={f[name]} must be in 1..{cfg.max_tokens}"
+        words = _cdiv(f["length"], cfg.cols)
+        if f["src"] + (f["rows"] - 1) * f["src_stride"] + words > depth["S"]:
+            return E["ADDRESS"], f"source rows exceed S-mem depth {depth['S']}"
+        if f["dst"] + (f["rows"] - 1) // cfg.rows * f["dst_stride"] + f["length"] > depth["A"]:
+            return E["ADDRESS"], f"destination exceeds A-mem depth {depth['A']}"
+    return 0, ""
+
+
+def check_program(cfg: BlockConfig, program: list[tuple[int, dict[str, int]]]) -> None:
+    """Raise :class:`ProgramError` for the first instruction the hardware would reject, for a
+    program longer than ``prog_depth`` or one without a reachable ``HALT``."""
+    if len(program) > cfg.prog_depth:
+        raise ProgramError(f"program has {len(program)} instructions; prog_depth="
+                           f"{cfg.prog_depth}")
+    for pc, (op, fields) in enumerate(program):
+        code, why = instruction_error(cfg, op, fields)
+        if code:
+            name = OP_NAMES.get(op, str(op))
+            raise ProgramError(f"instruction {pc} ({name}): {why}")
+        if op == Op.HALT:
+            return
+    raise ProgramError("program has no HALT")

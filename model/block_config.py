@@ -1,0 +1,195 @@
+"""Configuration of the programmable attention block (``ivita.hw.attention.AttentionBlock``).
+
+A frozen, validated :class:`BlockConfig`: the array size, the code widths of the block, the
+capacities (``max_tokens``, ``max_dim``, ``max_heads``, program depth) and every width and
+buffer depth derived from them. numpy/stdlib only: the firmware compiler imports it without
+amaranth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._checks import check_int
+from .config import OPERAND_BITS, ArrayConfig, AttentionConfig, _Config
+from .quant import BIAS_BITS, LN_BETA_BITS
+from .requant import required_acc_bits
+
+__all__ = ["BlockConfig", "CONST_BIAS_BITS", "SHIFT_FIELD_BITS"]
+
+#: Signed width of the ``bias`` field of a C-mem lane: it holds Linear biases (32 bits) and the
+#: LayerNorm offsets ``ln_beta`` (40 bits).
+CONST_BIAS_BITS = max(BIAS_BITS, LN_BETA_BITS)
+#: Width of a dyadic shift ``c`` (0..63) in C-mem.
+SHIFT_FIELD_BITS = 6
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockConfig(_Config):
+    """One :class:`~ivita.hw.attention.AttentionBlock` instance.
+
+    ``rows == cols`` (square array: the tile transposer of the write-back turns a ``rows x
+    cols`` tile into ``cols`` words of ``rows`` lanes). Code widths as in
+    :class:`~ivita.model.AttentionConfig`. ``max_tokens``/``max_dim``/``max_heads`` bound the
+    layers the buffers hold; ``prog_depth`` is the number of instructions.
+
+    Derived: ``pe_a_bits = max(a_bits, prob_bits)``, ``pe_b_bits = max(w_bits, a_bits)``
+    (X.W^T is a x w, Q.K^T a x a, P.V prob x a), ``acc_bits`` = the widest exact accumulator of
+    every use (X.W^T and O.Wo^T with a 32-bit bias over ``max_dim``, Q.K^T over ``max_dim``,
+    P.V over ``max_tokens``) and at least what the array needs for its operand widths over
+    ``k_max = max(max_dim, max_tokens)``.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    a_bits: int = 8
+    w_bits: int = 8
+    attn_bits: int = 8
+    prob_bits: int = 8
+    resid_bits: int = 16
+    mult_bits: int = 16
+    n: int = 15
+    max_tokens: int = 16
+    max_dim: int = 16
+    max_heads: int = 4
+    prog_depth: int = 64
+
+    def __post_init__(self) -> None:
+        check_int(self.rows, "rows", 1, 32)
+        check_int(self.cols, "cols", 1, 32)
+        if self.rows != self.cols:
+            raise ValueError(f"rows={self.rows} and cols={self.cols} differ; the attention "
+                             f"block needs a square array (rows == cols) for its tile "
+                             f"transposer")
+        for name in ("a_bits", "w_bits", "attn_bits", "prob_bits", "resid_bits"):
+            check_int(getattr(self, name), name, *OPERAND_BITS)
+        check_int(self.mult_bits, "mult_bits", 2, 32)
+        check_int(self.n, "n", 0, 31)
+        check_int(self.max_tokens, "max_tokens", 1, 4096)
+        check_int(self.max_dim, "max_dim", 1, 4096)
+        check_int(self.max_heads, "max_heads", 1, 64)
+        check_int(self.prog_depth, "prog_depth", 2, 1 << 16)
+        _ = self.array_config          # validates acc_bits against the array
+        for name, width in (("matmul", self.acc_bits), ("layernorm", LN_BETA_BITS + 1)):
+            if width + self.mult_bits > 62:
+                raise ValueError(f"mult_bits={self.mult_bits} is too wide for the {name} "
+                                 f"requantizer: its input needs {width} bits and "
+                                 f"acc_bits + mult_bits must be at most 62")
+
+    # ---------------------------------------------------------------- derived widths
+    @property
+    def pe_a_bits(self) -> int:
+        return max(self.a_bits, self.prob_bits)
+
+    @property
+    def pe_b_bits(self) -> int:
+        return max(self.w_bits, self.a_bits)
+
+    @property
+    def k_max(self) -> int:
+        return max(self.max_dim, self.max_tokens)
+
+    @property
+    def acc_bits(self) -> int:
+        uses = (
+            required_acc_bits(self.a_bits, self.w_bits, self.max_dim, BIAS_BITS),
+            required_acc_bits(self.a_bits, self.a_bits, self.max_dim),
+            required_acc_bits(self.prob_bits, self.a_bits, self.max_tokens),
+            required_acc_bits(self.pe_a_bits, self.pe_b_bits, self.k_max),
+        )
+        return max(uses)
+
+    @property
+    def out_bits(self) -> int:
+        """Width of the matmul requantizer output: the widest destination code."""
+        return max(self.a_bits, self.attn_bits, self.resid_bits)
+
+    @property
+    def array_config(self) -> ArrayConfig:
+        return ArrayConfig(rows=self.rows, cols=self.cols, a_bits=self.pe_a_bits,
+                           b_bits=self.pe_b_bits, k_max=self.k_max, acc_bits=self.acc_bits)
+
+    # ---------------------------------------------------------------- buffer depths (words)
+    @property
+    def token_blocks(self) -> int:
+        return _ceil_div(self.max_tokens, self.rows)
+
+    @property
+    def dim_blocks(self) -> int:
+        return _ceil_div(self.max_dim, self.cols)
+
+    @property
+    def padded_tokens(self) -> int:
+        """``max_tokens`` rounded up to a multiple of ``rows`` (tiles write whole blocks)."""
+        return self.token_blocks * self.rows
+
+    @property
+    def a_depth(self) -> int:
+        """A-mem: LayerNorm output / O and Q (``token_blocks x max_dim`` each) plus P
+        (``token_blocks x padded_tokens``)."""
+        return self.token_blocks * (2 * self.max_dim + self.padded_tokens)
+
+    @property
+    def b_depth(self) -> int:
+        """B-mem: Wq, Wk, Wv, Wo (``dim_blocks x max_dim`` each), K^T (``token_blocks x
+        max_dim``) and V (``dim_blocks x max_tokens``)."""
+        return (4 * self.dim_blocks * self.max_dim + self.token_blocks * self.max_dim
+                + self.dim_blocks * self.padded_tokens)
+
+    @property
+    def s_depth(self) -> int:
+        """S-mem: one head's scores, ``padded_tokens x token_blocks``."""
+        return self.padded_tokens * self.token_blocks
+
+    @property
+    def r_depth(self) -> int:
+        """R-mem: the residual stream, ``padded_tokens x dim_blocks``."""
+        return self.padded_tokens * self.dim_blocks
+
+    @property
+    def c_depth(self) -> int:
+        """C-mem: per-channel constants of LN and of Q, K, V, Wo (``dim_blocks`` each), the
+        per-tensor score and P.V constants replicated over their column blocks
+        (``token_blocks``, at most ``dim_blocks``) and the residual word."""
+        return 6 * self.dim_blocks + self.token_blocks + 1
+
+    @property
+    def macs(self) -> int:
+        return self.rows * self.cols
+
+    # ---------------------------------------------------------------- construction helper
+    @classmethod
+    def for_attention(cls, config: AttentionConfig, *, rows: int = 4, cols: int | None = None,
+                      prog_depth: int = 64) -> BlockConfig:
+        """The smallest block that runs ``config`` on a ``rows x cols`` array."""
+        if not isinstance(config, AttentionConfig):
+            raise TypeError(f"config must be an AttentionConfig, not {type(config).__name__}")
+        return cls(rows=rows, cols=rows if cols is None else cols, a_bits=config.a_bits,
+                   w_bits=config.w_bits, attn_bits=config.attn_bits,
+                   prob_bits=config.prob_bits, resid_bits=config.resid_bits,
+                   mult_bits=config.mult_bits, n=config.n, max_tokens=config.tokens,
+                   max_dim=config.dim, max_heads=config.heads, prog_depth=prog_depth)
+
+    def check_fits(self, config: AttentionConfig) -> None:
+        """Raise ``ValueError`` naming the numbers when ``config`` does not run on this block."""
+        if not isinstance(config, AttentionConfig):
+            raise TypeError(f"config must be an AttentionConfig, not {type(config).__name__}")
+        for name in ("a_bits", "w_bits", "attn_bits", "prob_bits", "resid_bits", "mult_bits",
+                     "n"):
+            if getattr(config, name) != getattr(self, name):
+                raise ValueError(f"layer {name}={getattr(config, name)} differs from the "
+                                 f"block's {name}={getattr(self, name)}")
+        for name, lim in (("tokens", "max_tokens"), ("dim", "max_dim"), ("heads", "max_heads")):
+            if getattr(config, name) > getattr(self, lim):
+                raise ValueError(f"{name}={getattr(config, name)} exceeds "
+                                 f"{lim}={getattr(self, lim)}")
+        if config.dim != self.max_dim:
+            raise ValueError(f"dim={config.dim} differs from max_dim={self.max_dim}; the "
+                             f"LayerNorm unit is built for rows of exactly max_dim channels")
+        if config.head_dim % self.cols:
+            raise ValueError(f"head_dim={config.head_dim} is not a multiple of "
+                             f"cols={self.cols}")
