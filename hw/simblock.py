@@ -27,6 +27,7 @@ class BlockRun:
     error: int
     error_code: int
     cycles: int                                   # the block's own cycle counter
+    wall: int = 0                                 # cycles from start until busy fell
     reads: dict[str, dict[int, int]] = field(default_factory=dict)   # region -> word -> value
 
 
@@ -58,6 +59,7 @@ def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
             n += 1
             if n > max_cycles:
                 raise BlockTimeout(f"busy after {max_cycles} cycles")
+        res.wall = n
         res.done, res.error = ctx.get(dut.done), ctx.get(dut.error)
         res.error_code, res.cycles = ctx.get(dut.error_code), ctx.get(dut.cycles)
         for name, words in dict(reads).items():

@@ -1,0 +1,99 @@
+# amaranth: UnusedElaboratable=no
+"""AttentionBlock status: every rejected instruction stops the program with the error code the
+firmware's static checker predicts (never a hang); the bus maps every memory."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ivita.firmware.isa import ERRORS, MEMS, MODES, Op, encode
+from ivita.firmware.memory_map import memory_map
+from ivita.firmware.program_check import instruction_error
+from ivita.hw.attention import AttentionBlock
+from ivita.hw.simblock import run_block
+from ivita.model.block_config import BlockConfig
+
+CFG = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8, max_heads=2, prog_depth=8)
+MM = memory_map(CFG)
+GOOD_MM = dict(a_base=0, a_stride=8, b_base=0, b_stride=8, row_blocks=2, col_blocks=2, k=8,
+               const_base=0, mode=MODES["ROW"], dst_mem=MEMS["S"], dst_base=0, s_row=2,
+               s_col=1, sat_bits=8)
+GOOD_LN = dict(src=0, src_stride=2, dst=0, dst_stride=8, tokens=8, channels=8, const_base=0)
+GOOD_SM = dict(src=0, src_stride=2, dst=0, dst_stride=8, rows=8, length=8, x0=-10)
+
+BAD = [
+    ("opcode", 0x0F, {}, "BAD_OPCODE"),
+    ("opcode_zero", 0, {}, "BAD_OPCODE"),
+    ("gelu", Op.GELU, {"count": 1, "x0": -3}, "UNSUPPORTED"),
+    ("mm_k0", Op.MATMUL, dict(GOOD_MM, k=0), "LENGTH"),
+    ("mm_rb0", Op.MATMUL, dict(GOOD_MM, row_blocks=0), "LENGTH"),
+    ("mm_k_too_long", Op.MATMUL, dict(GOOD_MM, k=CFG.k_max + 1), "LENGTH"),
+    ("mm_a_range", Op.MATMUL, dict(GOOD_MM, a_base=MM["A"].depth - 7), "ADDRESS"),
+    ("mm_b_range", Op.MATMUL, dict(GOOD_MM, b_stride=MM["B"].depth), "ADDRESS"),
+    ("mm_c_range", Op.MATMUL, dict(GOOD_MM, const_base=MM["C"].depth - 1), "ADDRESS"),
+    ("mm_dst_range", Op.MATMUL, dict(GOOD_MM, s_row=3), "ADDRESS"),
+    ("mm_dst_transpose", Op.MATMUL, dict(GOOD_MM, mode=MODES["TRANSPOSE"], s_col=2,
+                                         s_row=2), "ADDRESS"),
+    ("mm_aux", Op.MATMUL, dict(GOOD_MM, mode=MODES["RESIDUAL"], dst_mem=MEMS["R"],
+                               sat_bits=16, aux=MM["C"].depth), "ADDRESS"),
+    ("mm_mode", Op.MATMUL, dict(GOOD_MM, mode=3), "OPERAND"),
+    ("mm_sat_low", Op.MATMUL, dict(GOOD_MM, sat_bits=1), "OPERAND"),
+    ("mm_sat_wide", Op.MATMUL, dict(GOOD_MM, sat_bits=9), "OPERAND"),
+    ("mm_residual_not_r", Op.MATMUL, dict(GOOD_MM, mode=MODES["RESIDUAL"]), "OPERAND"),
+    ("ln_tokens0", Op.LAYERNORM, dict(GOOD_LN, tokens=0), "LENGTH"),
+    ("ln_tokens_big", Op.LAYERNORM, dict(GOOD_LN, tokens=9), "LENGTH"),
+    ("ln_channels", Op.LAYERNORM, dict(GOOD_LN, channels=4), "LENGTH"),
+    ("ln_src", Op.LAYERNORM, dict(GOOD_LN, src_stride=3), "ADDRESS"),
+    ("ln_dst", Op.LAYERNORM, dict(GOOD_LN, dst=MM["A"].depth - 8), "ADDRESS"),
+    ("ln_const", Op.LAYERNORM, dict(GOOD_LN, const_base=MM["C"].depth - 1), "ADDRESS"),
+    ("sm_x0_zero", Op.SOFTMAX, dict(GOOD_SM, x0=0), "OPERAND"),
+    ("sm_x0_big", Op.SOFTMAX, dict(GOOD_SM, x0=-(1 << 16)), "OPERAND"),
+    ("sm_rows0", Op.SOFTMAX, dict(GOOD_SM, rows=0), "LENGTH"),
+    ("sm_len_big", Op.SOFTMAX, dict(GOOD_SM, length=9), "LENGTH"),
+    ("sm_src", Op.SOFTMAX, dict(GOOD_SM, src=1), "ADDRESS"),
+    ("sm_dst", Op.SOFTMAX, dict(GOOD_SM, dst=MM["A"].depth - 15), "ADDRESS"),
+]
+
+
+def _word(op: int, fields: dict[str, int]) -> int:
+    return encode(op, **fields) if op in (Op.GELU, Op.MATMUL, Op.LAYERNORM, Op.SOFTMAX) else op
+
+
+@pytest.mark.parametrize(("op", "fields", "code"), [pytest.param(*b[1:], id=b[0]) for b in BAD])
+def test_bad_instruction_sets_error(op, fields, code) -> None:  # type: ignore[no-untyped-def]
+    expected = ERRORS[code]
+    assert instruction_error(CFG, op, fields)[0] == expected       # the static checker agrees
+    prog = {0: encode(Op.SYNC), 1: _word(op, fields), 2: encode(Op.HALT)}
+    run = run_block(AttentionBlock(CFG), {"prog": prog}, max_cycles=2000)
+    assert (run.done, run.error, run.error_code) == (0, 1, expected)
+    assert run.cycles == run.wall
+
+
+def test_good_instructions_pass_both_checkers() -> None:
+    for op, f in ((Op.MATMUL, GOOD_MM), (Op.LAYERNORM, GOOD_LN), (Op.SOFTMAX, GOOD_SM)):
+        assert instruction_error(CFG, op, f) == (0, "")
+
+
+def test_program_without_halt_is_a_pc_error() -> None:
+    prog = {pc: encode(Op.SYNC) for pc in range(CFG.prog_depth)}
+    run = run_block(AttentionBlock(CFG), {"prog": prog}, max_cycles=2000)
+    assert (run.done, run.error, run.error_code) == (0, 1, ERRORS["PC"])
+
+
+def test_halt_only_program_is_done() -> None:
+    run = run_block(AttentionBlock(CFG), {"prog": {0: encode(Op.HALT)}})
+    assert (run.done, run.error, run.error_code) == (1, 0, 0)
+    assert run.cycles == run.wall == 3          # fetch, load, check
+
+
+def test_bus_round_trip_every_memory() -> None:
+    rng = random.Random(5)
+    images = {}
+    for name, reg in MM.regions.items():
+        words = rng.sample(range(reg.depth), min(3, reg.depth)) + [0, reg.depth - 1]
+        images[name] = {w: rng.getrandbits(reg.word_bits) for w in words}
+    images["prog"][0] = encode(Op.HALT)
+    run = run_block(AttentionBlock(CFG), images, {n: list(v) for n, v in images.items()})
+    assert run.reads == images
