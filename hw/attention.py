@@ -37,7 +37,8 @@ class AttentionBlock(wiring.Component):
     Ports: the host bus (``addr``, ``w_data``, ``w_en``, ``r_en``, ``r_data`` one cycle after
     ``r_en``; map: :func:`ivita.firmware.memory_map.memory_map`), ``start`` (runs the program
     from address 0), ``busy``, ``done``, ``error``, ``error_code``
-    (:data:`ivita.firmware.isa.ERRORS`), ``cycles`` (cycles of the last run). The host
+    (:data:`ivita.firmware.isa.ERRORS`), ``cycles`` (cycles of the last run), ``pc`` (the
+    instruction being executed, or where the program stopped). The host
     accesses the memories only while ``busy`` is low (the datapath owns them while busy).
 
     Execution is sequential (one instruction at a time; see :class:`BlockController`).
@@ -58,7 +59,7 @@ class AttentionBlock(wiring.Component):
             "addr": In(self._mmap.addr_bits), "w_data": In(BUS_BITS), "w_en": In(1),
             "r_en": In(1), "r_data": Out(BUS_BITS),
             "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
-            "error_code": Out(4), "cycles": Out(32),
+            "error_code": Out(4), "cycles": Out(32), "pc": Out(16),
         })
 
     @property
@@ -76,7 +77,7 @@ class AttentionBlock(wiring.Component):
         m.d.comb += [bus.addr.eq(self.addr), bus.w_data.eq(self.w_data), bus.w_en.eq(self.w_en),
                      bus.r_en.eq(self.r_en), self.r_data.eq(bus.r_data),
                      ctrl.start.eq(self.start)]
-        for name in ("busy", "done", "error", "error_code", "cycles"):
+        for name in ("busy", "done", "error", "error_code", "cycles", "pc"):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)

@@ -28,6 +28,7 @@ class BlockRun:
     error_code: int
     cycles: int                                   # the block's own cycle counter
     wall: int = 0                                 # cycles from start until busy fell
+    pc_cycles: list[int] = field(default_factory=list)   # cycle each pc value was first seen
     reads: dict[str, dict[int, int]] = field(default_factory=dict)   # region -> word -> value
 
 
@@ -53,8 +54,11 @@ def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        n = 0
+        n, pc = 0, -1
         while ctx.get(dut.busy):
+            if ctx.get(dut.pc) != pc:
+                pc = ctx.get(dut.pc)
+                res.pc_cycles.append(n)
             await ctx.tick()
             n += 1
             if n > max_cycles:
