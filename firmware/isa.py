@@ -24,7 +24,11 @@ Semantics (executed one instruction at a time by the block's controller):
 - ``SOFTMAX``: row ``q`` of ``rows``: S-mem words ``src + q*src_stride + w`` (``length``
   elements) -> ``shiftmax(x0)`` -> A-mem word ``dst + (q // rows)*dst_stride + key``, lane
   ``q % rows``.
-- ``GELU``: reserved (the MLP half); the current hardware stops with ``ERR_UNSUPPORTED``.
+- ``GELU`` (the MLP half): row ``t`` of ``rows``: R-mem words ``src + t*src_stride + w``
+  (``length`` elements, ``gelu_bits`` codes) -> ``shift_gelu(x0)`` -> ``+ bias[ch]`` ->
+  ``requantize(b[ch], c[ch], a_bits)`` (C-mem lane ``ch % cols`` of word ``const_base +
+  ch // cols``) -> A-mem word ``dst + (t // rows)*dst_stride + ch``, lane ``t % rows``. A
+  block built without an MLP (``max_hidden == 0``) stops with ``UNSUPPORTED``.
 - ``SYNC``: waits until every unit is idle (execution is sequential today: a no-op).
 - ``HALT``: ends the program (``done``).
 """
@@ -64,7 +68,7 @@ ERRORS = {
     "LENGTH": 3,            # a count is 0 or exceeds the block's capacity
     "UNIT": 4,              # a unit flagged an error (Shiftmax x0, LayerNorm row, k overflow)
     "PC": 5,                # the program ran past the program memory without HALT
-    "UNSUPPORTED": 6,       # a valid opcode this hardware does not implement (GELU)
+    "UNSUPPORTED": 6,       # a valid opcode this hardware does not implement (GELU, no MLP)
     "OPERAND": 7,           # a bad field value: mode, dst_mem, sat_bits, x0
 }
 
@@ -95,7 +99,9 @@ FIELDS: dict[int, tuple[Field, ...]] = {
         Field("rows", 16), Field("length", 16), Field("x0", 32, signed=True),
     ),
     Op.GELU: (
-        Field("src", _A), Field("dst", _A), Field("count", 16), Field("x0", 32, signed=True),
+        Field("src", _A), Field("src_stride", _A), Field("dst", _A), Field("dst_stride", _A),
+        Field("rows", 16), Field("length", 16), Field("const_base", _A),
+        Field("x0", 32, signed=True),
     ),
 }
 

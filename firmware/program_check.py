@@ -27,8 +27,8 @@ def instruction_error(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int
     E = ERRORS
     if op not in FIELDS:
         return E["BAD_OPCODE"], f"opcode {op} is not defined"
-    if op == Op.GELU:
-        return E["UNSUPPORTED"], "GELU is not implemented by this hardware"
+    if op == Op.GELU and not cfg.max_hidden:
+        return E["UNSUPPORTED"], "GELU needs a block built with max_hidden > 0"
     if op == Op.MATMUL:
         mems = {v: k for k, v in MEMS.items()}
         dst = mems[f["dst_mem"]]
@@ -75,18 +75,22 @@ def instruction_error(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int
             return E["ADDRESS"], f"destination exceeds A-mem depth {depth['A']}"
         if f["const_base"] + words > depth["C"]:
             return E["ADDRESS"], f"constants exceed C-mem depth {depth['C']}"
-    if op == Op.SOFTMAX:
+    if op in (Op.SOFTMAX, Op.GELU):
         x0_bits = SoftmaxConfig().x0_bits
+        src, max_len = ("S", cfg.max_tokens) if op == Op.SOFTMAX else ("R", cfg.max_hidden)
         if not -((1 << x0_bits) - 1) <= f["x0"] <= -1:
             return E["OPERAND"], f"x0={f['x0']} must be in -{(1 << x0_bits) - 1}..-1"
-        for name in ("rows", "length"):
-            if not 1 <= f[name] <= cfg.max_tokens:
-                return E["LENGTH"], f"{name}={f[name]} must be in 1..{cfg.max_tokens}"
+        if not 1 <= f["rows"] <= cfg.max_tokens:
+            return E["LENGTH"], f"rows={f['rows']} must be in 1..{cfg.max_tokens}"
+        if not 1 <= f["length"] <= max_len:
+            return E["LENGTH"], f"length={f['length']} must be in 1..{max_len}"
         words = _cdiv(f["length"], cfg.cols)
-        if f["src"] + (f["rows"] - 1) * f["src_stride"] + words > depth["S"]:
-            return E["ADDRESS"], f"source rows exceed S-mem depth {depth['S']}"
+        if f["src"] + (f["rows"] - 1) * f["src_stride"] + words > depth[src]:
+            return E["ADDRESS"], f"source rows exceed {src}-mem depth {depth[src]}"
         if f["dst"] + (f["rows"] - 1) // cfg.rows * f["dst_stride"] + f["length"] > depth["A"]:
             return E["ADDRESS"], f"destination exceeds A-mem depth {depth['A']}"
+        if op == Op.GELU and f["const_base"] + words > depth["C"]:
+            return E["ADDRESS"], f"constants exceed C-mem depth {depth['C']}"
     return 0, ""
 
 

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.firmware.isa import Op
 from ivita.firmware.memory_map import BUS_BITS, MemoryMap, memory_map
 from ivita.model.block_config import BlockConfig
-from ivita.model.config import LayerNormConfig, SoftmaxConfig
+from ivita.model.config import GeluConfig, LayerNormConfig, SoftmaxConfig
 
 from .array import SystolicArray
 from .block_bus import BlockBus
@@ -19,7 +19,8 @@ from .block_decode import instr_view
 from .block_ports import connect_memories
 from .lane_writer import LaneWriter
 from .layernorm import IntLayerNorm
-from .ln_affine import LnAffine, ln_requant_config
+from .gelu import ShiftGELU
+from .row_affine import RowAffine, gelu_requant_config, ln_requant_config
 from .requant import Requantizer
 from .row_serializer import RowSerializer
 from .softmax import Shiftmax
@@ -45,8 +46,10 @@ class AttentionBlock(wiring.Component):
     Datapaths: MATMUL = :class:`TileSequencer` -> :class:`SystolicArray` ->
     :class:`TileEpilogue` (bias, constants) -> :class:`Requantizer` (per-beat constants) ->
     :class:`TileWriteBack`; LAYERNORM = :class:`RowSerializer` (R-mem) ->
-    :class:`IntLayerNorm` -> :class:`LnAffine` -> :class:`Requantizer` -> :class:`LaneWriter`
+    :class:`IntLayerNorm` -> :class:`RowAffine` -> :class:`Requantizer` -> :class:`LaneWriter`
     (A-mem lanes); SOFTMAX = :class:`RowSerializer` (S-mem) -> :class:`Shiftmax` ->
+    :class:`LaneWriter`; GELU (only when ``cfg.max_hidden > 0``) = :class:`RowSerializer`
+    (R-mem) -> :class:`ShiftGELU` -> :class:`RowAffine` -> :class:`Requantizer` ->
     :class:`LaneWriter`.
     """
 
@@ -84,12 +87,15 @@ class AttentionBlock(wiring.Component):
         mm_fin, mm_ports = self._matmul_path(m, ctrl, mems)
         ln_fin, ln_err, ln_ports = self._ln_path(m, ctrl, mems)
         sm_fin, sm_err, sm_ports = self._sm_path(m, ctrl, mems)
+        ge_fin, ge_err, ge_ports = self._gelu_path(m, ctrl, mems) if cfg.max_hidden else \
+            (0, 0, None)
         m.d.comb += [
             ctrl.unit_finished.eq(Mux(ctrl.op == Op.MATMUL, mm_fin,
-                                      Mux(ctrl.op == Op.LAYERNORM, ln_fin, sm_fin))),
-            ctrl.unit_error.eq(ln_err | sm_err),
+                                      Mux(ctrl.op == Op.LAYERNORM, ln_fin,
+                                          Mux(ctrl.op == Op.GELU, ge_fin, sm_fin)))),
+            ctrl.unit_error.eq(ln_err | sm_err | ge_err),
         ]
-        connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports)
+        connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
         return m
 
     def _memories(self, m: Module) -> dict:
@@ -143,7 +149,7 @@ class AttentionBlock(wiring.Component):
         m.submodules.ln_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
         m.submodules.ln = ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits,
                                                             channels=cfg.max_dim))
-        m.submodules.ln_aff = aff = LnAffine(cfg)
+        m.submodules.ln_aff = aff = RowAffine(cfg)
         m.submodules.ln_rq = rq = Requantizer(ln_requant_config(cfg), per_beat=True)
         m.submodules.ln_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
                                              in_shape=signed(cfg.a_bits))
@@ -168,6 +174,39 @@ class AttentionBlock(wiring.Component):
                      lw.i_stream.payload.last.eq(rq.o_stream.payload.last),
                      rq.o_stream.ready.eq(lw.i_stream.ready)]
         return lw.finished, ln.error, {"ser": ser, "aff": aff, "lw": lw}
+
+    def _gelu_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+        cfg = self._cfg
+        gi = instr_view(ctrl.instr, Op.GELU)
+        m.submodules.ge_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
+        m.submodules.gelu = ge = ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n,
+                                                      sig_bits=cfg.sig_bits))
+        m.submodules.ge_aff = aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits,
+                                              rq=gelu_requant_config(cfg))
+        m.submodules.ge_rq = rq = Requantizer(gelu_requant_config(cfg), per_beat=True)
+        m.submodules.ge_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
+                                             in_shape=signed(cfg.a_bits))
+        go = ctrl.go & (ctrl.op == Op.GELU)
+        m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
+                     ser.base.eq(gi.src), ser.stride.eq(gi.src_stride),
+                     ser.n_rows.eq(gi.rows), ser.n_elems.eq(gi.length),
+                     aff.const_base.eq(gi.const_base), ge.x0.eq(gi.x0),
+                     lw.dst.eq(gi.dst), lw.dst_stride.eq(gi.dst_stride),
+                     lw.n_rows.eq(gi.rows), lw.n_cols.eq(gi.length),
+                     ge.error_clear.eq(self.start & ~ctrl.busy),
+                     ser.rd_data.eq(data.View(ser.rd_data.shape(), mems["R"]["r"].data)),
+                     aff.c_data.eq(data.View(aff.c_data.shape(), mems["C"]["r"].data)),
+                     ge.i_stream.valid.eq(ser.o_stream.valid),
+                     ge.i_stream.payload.x.eq(ser.o_stream.payload.x),
+                     ge.i_stream.payload.last.eq(ser.o_stream.payload.last),
+                     ser.o_stream.ready.eq(ge.i_stream.ready)]
+        wiring.connect(m, ge.o_stream, aff.i_stream)
+        wiring.connect(m, aff.o_stream, rq.i_stream)
+        m.d.comb += [lw.i_stream.valid.eq(rq.o_stream.valid),
+                     lw.i_stream.payload.y.eq(rq.o_stream.payload.q[0]),
+                     lw.i_stream.payload.last.eq(rq.o_stream.payload.last),
+                     rq.o_stream.ready.eq(lw.i_stream.ready)]
+        return lw.finished, ge.error, {"ser": ser, "aff": aff, "lw": lw}
 
     def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg

@@ -90,6 +90,16 @@ def check_instruction(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap
          | (sm.dst + ((sm.rows - 1) // rows) * sm.dst_stride + sm.length > depth["A"]),
          E["ADDRESS"]),
     )
+    ge = instr_view(instr, Op.GELU)
+    ge_words = _ceil_div(ge.length, cols)
+    ge_code = E["UNSUPPORTED"] if not cfg.max_hidden else first(
+        ((ge.x0 > -1) | (ge.x0 < -((1 << cfg_x0_bits(cfg)) - 1)), E["OPERAND"]),
+        ((ge.rows == 0) | (ge.rows > cfg.max_tokens) | (ge.length == 0)
+         | (ge.length > cfg.max_hidden), E["LENGTH"]),
+        ((ge.src + (ge.rows - 1) * ge.src_stride + ge_words > depth["R"])
+         | (ge.dst + ((ge.rows - 1) // rows) * ge.dst_stride + ge.length > depth["A"])
+         | (ge.const_base + ge_words > depth["C"]), E["ADDRESS"]),
+    )
     with m.Switch(op):
         with m.Case(Op.MATMUL):
             m.d.comb += code.eq(mm_code)
@@ -100,13 +110,13 @@ def check_instruction(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap
         with m.Case(Op.HALT, Op.SYNC):
             m.d.comb += code.eq(0)
         with m.Case(Op.GELU):
-            m.d.comb += code.eq(E["UNSUPPORTED"])
+            m.d.comb += code.eq(ge_code)
         with m.Default():
             m.d.comb += code.eq(E["BAD_OPCODE"])
     return code
 
 
 def cfg_x0_bits(cfg: BlockConfig) -> int:
-    """``x0_bits`` of the block's Shiftmax (the :class:`~ivita.model.SoftmaxConfig` default)."""
+    """``x0_bits`` of the block's Shiftmax and ShiftGELU (the config defaults, both 16)."""
     from ivita.model.config import SoftmaxConfig
     return SoftmaxConfig().x0_bits

@@ -21,7 +21,7 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 
 
 def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mems: dict,
-                     mm: dict, ln: dict, sm: dict) -> None:
+                     mm: dict, ln: dict, sm: dict, ge: dict | None) -> None:
     busy, op = ctrl.busy, ctrl.op
     wb = mm["wb"]
     lane_bits = {"A": cfg.pe_a_bits, "B": cfg.pe_b_bits, "S": cfg.attn_bits,
@@ -36,6 +36,11 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
               Mux(op == Op.LAYERNORM, ln["ser"].rd_en, 1)),
         "C": (Mux(op == Op.LAYERNORM, ln["aff"].c_addr, mm["epi"].c_addr), 1),
     }
+    if ge is not None:
+        is_ge = op == Op.GELU
+        dp_read["R"] = (Mux(is_ge, ge["ser"].rd_addr, dp_read["R"][0]),
+                        Mux(is_ge, ge["ser"].rd_en, dp_read["R"][1]))
+        dp_read["C"] = (Mux(is_ge, ge["aff"].c_addr, dp_read["C"][0]), 1)
     for name, (addr, en) in dp_read.items():
         rp = mems[name]["r"]
         m.d.comb += [rp.addr.eq(Mux(busy, addr, getattr(bus, f"{name}_raddr"))),
@@ -56,7 +61,10 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
             wdata = Mux(busy & (op == Op.MATMUL), wb_data, wdata)
             en = Mux(busy & (op == Op.MATMUL), wb_en, en)
             if name == "A":
-                for unit, code in ((ln["lw"], Op.LAYERNORM), (sm["lw"], Op.SOFTMAX)):
+                units = [(ln["lw"], Op.LAYERNORM), (sm["lw"], Op.SOFTMAX)]
+                if ge is not None:
+                    units.append((ge["lw"], Op.GELU))
+                for unit, code in units:
                     sel = busy & (op == code)
                     addr = Mux(sel, unit.w_addr, addr)
                     wdata = Mux(sel, unit.w_data.as_value(), wdata)

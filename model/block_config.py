@@ -41,7 +41,12 @@ class BlockConfig(_Config):
     (X.W^T is a x w, Q.K^T a x a, P.V prob x a), ``acc_bits`` = the widest exact accumulator of
     every use (X.W^T and O.Wo^T with a 32-bit bias over ``max_dim``, Q.K^T over ``max_dim``,
     P.V over ``max_tokens``) and at least what the array needs for its operand widths over
-    ``k_max = max(max_dim, max_tokens)``.
+    ``k_max = max(max_dim, max_tokens, max_hidden)``.
+
+    MLP half (``max_hidden > 0``, else no GELU unit and no MLP buffers): ``max_hidden`` is the
+    widest hidden layer, ``gelu_bits`` the ShiftGELU input codes (staged in R-mem, so at most
+    ``resid_bits``), ``sig_bits`` its sigmoid width; fc2 (a x w over ``max_hidden`` plus a
+    32-bit bias) joins the ``acc_bits`` maximum.
     """
 
     rows: int = 4
@@ -57,6 +62,9 @@ class BlockConfig(_Config):
     max_dim: int = 16
     max_heads: int = 4
     prog_depth: int = 64
+    max_hidden: int = 0
+    gelu_bits: int = 8
+    sig_bits: int = 8
 
     def __post_init__(self) -> None:
         check_int(self.rows, "rows", 1, 32)
@@ -73,8 +81,15 @@ class BlockConfig(_Config):
         check_int(self.max_dim, "max_dim", 1, 4096)
         check_int(self.max_heads, "max_heads", 1, 64)
         check_int(self.prog_depth, "prog_depth", 2, 1 << 16)
+        check_int(self.max_hidden, "max_hidden", 0, 16384)
+        check_int(self.gelu_bits, "gelu_bits", *OPERAND_BITS)
+        check_int(self.sig_bits, "sig_bits", 2, 16)
+        if self.max_hidden and self.gelu_bits > self.resid_bits:
+            raise ValueError(f"gelu_bits={self.gelu_bits} exceeds resid_bits="
+                             f"{self.resid_bits}; the GELU input is staged in R-mem")
         _ = self.array_config          # validates acc_bits against the array
-        for name, width in (("matmul", self.acc_bits), ("layernorm", LN_BETA_BITS + 1)):
+        for name, width in (("matmul", self.acc_bits), ("layernorm", LN_BETA_BITS + 1),
+                            ("gelu", self.gelu_acc_bits)):
             if width + self.mult_bits > 62:
                 raise ValueError(f"mult_bits={self.mult_bits} is too wide for the {name} "
                                  f"requantizer: its input needs {width} bits and "
@@ -91,7 +106,22 @@ class BlockConfig(_Config):
 
     @property
     def k_max(self) -> int:
-        return max(self.max_dim, self.max_tokens)
+        return max(self.max_dim, self.max_tokens, self.max_hidden)
+
+    @property
+    def gelu_out_bits(self) -> int:
+        """ShiftGELU output width ``gelu_bits + sig_bits - 1``."""
+        return self.gelu_bits + self.sig_bits - 1
+
+    @property
+    def gelu_acc_bits(self) -> int:
+        """Requantizer input after GELU (output plus the zero-point offset):
+        ``gelu_bits + sig_bits + 1``."""
+        return self.gelu_bits + self.sig_bits + 1
+
+    @property
+    def hidden_blocks(self) -> int:
+        return _ceil_div(self.max_hidden, self.cols)
 
     @property
     def acc_bits(self) -> int:
@@ -101,6 +131,8 @@ class BlockConfig(_Config):
             required_acc_bits(self.prob_bits, self.a_bits, self.max_tokens),
             required_acc_bits(self.pe_a_bits, self.pe_b_bits, self.k_max),
         )
+        if self.max_hidden:
+            uses += (required_acc_bits(self.a_bits, self.w_bits, self.max_hidden, BIAS_BITS),)
         return max(uses)
 
     @property
@@ -130,15 +162,19 @@ class BlockConfig(_Config):
     @property
     def a_depth(self) -> int:
         """A-mem: LayerNorm output / O and Q (``token_blocks x max_dim`` each) plus P
-        (``token_blocks x padded_tokens``)."""
-        return self.token_blocks * (2 * self.max_dim + self.padded_tokens)
+        (``token_blocks x padded_tokens``), which the MLP's GELU output ``u``
+        (``token_blocks x max_hidden``) reuses."""
+        return self.token_blocks * (2 * self.max_dim + max(self.padded_tokens,
+                                                            self.max_hidden))
 
     @property
     def b_depth(self) -> int:
         """B-mem: Wq, Wk, Wv, Wo (``dim_blocks x max_dim`` each), K^T (``token_blocks x
-        max_dim``) and V (``dim_blocks x max_tokens``)."""
+        max_dim``), V (``dim_blocks x padded_tokens``) and, for the MLP, W1^T
+        (``hidden_blocks x max_dim``) and W2^T (``dim_blocks x max_hidden``)."""
         return (4 * self.dim_blocks * self.max_dim + self.token_blocks * self.max_dim
-                + self.dim_blocks * self.padded_tokens)
+                + self.dim_blocks * self.padded_tokens
+                + self.hidden_blocks * self.max_dim + self.dim_blocks * self.max_hidden)
 
     @property
     def s_depth(self) -> int:
@@ -147,15 +183,19 @@ class BlockConfig(_Config):
 
     @property
     def r_depth(self) -> int:
-        """R-mem: the residual stream, ``padded_tokens x dim_blocks``."""
-        return self.padded_tokens * self.dim_blocks
+        """R-mem: the residual stream, ``padded_tokens x dim_blocks``, and the MLP's GELU
+        input ``padded_tokens x hidden_blocks``."""
+        return self.padded_tokens * (self.dim_blocks + self.hidden_blocks)
 
     @property
     def c_depth(self) -> int:
         """C-mem: per-channel constants of LN and of Q, K, V, Wo (``dim_blocks`` each), the
         per-tensor score and P.V constants replicated over their column blocks
-        (``token_blocks``, at most ``dim_blocks``) and the residual word."""
-        return 6 * self.dim_blocks + self.token_blocks + 1
+        (``token_blocks``, at most ``dim_blocks``) and the residual word; for the MLP the fc1
+        and GELU-output constants (``hidden_blocks`` each), its LayerNorm and fc2 constants
+        (``dim_blocks`` each) and residual word."""
+        mlp = 2 * self.dim_blocks + 2 * self.hidden_blocks + 1 if self.max_hidden else 0
+        return 6 * self.dim_blocks + self.token_blocks + 1 + mlp
 
     @property
     def macs(self) -> int:

@@ -26,7 +26,7 @@ GOOD_SM = dict(src=0, src_stride=2, dst=0, dst_stride=8, rows=8, length=8, x0=-1
 BAD = [
     ("opcode", 0x0F, {}, "BAD_OPCODE"),
     ("opcode_zero", 0, {}, "BAD_OPCODE"),
-    ("gelu", Op.GELU, {"count": 1, "x0": -3}, "UNSUPPORTED"),
+    ("gelu_no_mlp", Op.GELU, {"rows": 1, "length": 1, "x0": -3}, "UNSUPPORTED"),
     ("mm_k0", Op.MATMUL, dict(GOOD_MM, k=0), "LENGTH"),
     ("mm_rb0", Op.MATMUL, dict(GOOD_MM, row_blocks=0), "LENGTH"),
     ("mm_k_too_long", Op.MATMUL, dict(GOOD_MM, k=CFG.k_max + 1), "LENGTH"),

@@ -1,4 +1,5 @@
-"""LayerNorm affine stage of the block: ``n + ln_beta[ch]`` with ``(ln_b, ln_c)[ch]``."""
+"""Per-channel affine stage of the block's row units: ``x + bias[ch]`` with ``(b, c)[ch]``
+(after LayerNorm: ``n + ln_beta``; after ShiftGELU: ``g + u_off``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ivita.model.quant import LN_BETA_BITS
 from ._blockutil import const_ready
 from .tile_epilogue import const_lane_layout
 
-__all__ = ["LnAffine", "ln_requant_config"]
+__all__ = ["RowAffine", "ln_requant_config", "gelu_requant_config"]
 
 
 def ln_requant_config(cfg: BlockConfig) -> RequantConfig:
@@ -22,22 +23,32 @@ def ln_requant_config(cfg: BlockConfig) -> RequantConfig:
                          mult_bits=cfg.mult_bits, max_shift=63)
 
 
-class LnAffine(wiring.Component):
+def gelu_requant_config(cfg: BlockConfig) -> RequantConfig:
+    """The one-lane requantizer after ShiftGELU: ``gelu_bits + sig_bits + 1`` bits in."""
+    return RequantConfig(lanes=1, acc_bits=cfg.gelu_acc_bits, out_bits=cfg.a_bits,
+                         mult_bits=cfg.mult_bits, max_shift=63)
+
+
+class RowAffine(wiring.Component):
     """Element ``ch`` of each row (``ch`` counts from 0, back to 0 after ``last``) ->
     ``{acc: n + bias, b, c}`` from lane ``ch % cols`` of C-mem word ``const_base + ch // cols``
-    (the model's ``requantize(n + ln_beta, ln_b, ln_c, a_bits)`` input). One register stage,
+    (the model's ``requantize(n + ln_beta, ln_b, ln_c, a_bits)`` or ``requantize(g + u_off,
+    u_b, u_c, a_bits)`` input; ``in_bits`` is the input width, ``rq`` the requantizer it
+    feeds, default the LayerNorm one). One register stage,
     one bubble per C-mem word change; ``i_stream.ready`` never depends on ``i_stream.valid``.
     """
 
-    def __init__(self, cfg: BlockConfig, addr_bits: int = 16) -> None:
+    def __init__(self, cfg: BlockConfig, addr_bits: int = 16, *, in_bits: int = 31,
+                 rq: RequantConfig | None = None) -> None:
         self._cfg = cfg
-        rq = ln_requant_config(cfg)
+        rq = ln_requant_config(cfg) if rq is None else rq
         from .requant import requant_input_layout
         super().__init__({
             "start": In(1), "const_base": In(unsigned(addr_bits)),
             "c_addr": Out(unsigned(addr_bits)),
             "c_data": In(data.ArrayLayout(const_lane_layout(cfg), cfg.cols)),
-            "i_stream": In(stream.Signature(data.StructLayout({"y": signed(31), "last": 1}))),
+            "i_stream": In(stream.Signature(data.StructLayout({"y": signed(in_bits),
+                                                                "last": 1}))),
             "o_stream": Out(stream.Signature(requant_input_layout(rq, per_beat=True))),
         })
 
