@@ -233,3 +233,21 @@ class BlockConfig(_Config):
         if config.head_dim % self.cols:
             raise ValueError(f"head_dim={config.head_dim} is not a multiple of "
                              f"cols={self.cols}")
+
+    def check_fits_mlp(self, config: object) -> None:
+        """Like :meth:`check_fits` for an MLP config (``dim``, ``hidden``, ``a_bits``,
+        ``w_bits``, ``gelu_bits``, ``sig_bits``, ``resid_bits``, ``mult_bits``, ``n``)."""
+        if not self.max_hidden:
+            raise ValueError("this block has no MLP half (max_hidden=0)")
+        for name in ("a_bits", "w_bits", "gelu_bits", "sig_bits", "resid_bits", "mult_bits",
+                     "n"):
+            if getattr(config, name) != getattr(self, name):
+                raise ValueError(f"layer {name}={getattr(config, name)} differs from the "
+                                 f"block's {name}={getattr(self, name)}")
+        if config.hidden > self.max_hidden:  # type: ignore[attr-defined]
+            raise ValueError(f"hidden={config.hidden} exceeds "  # type: ignore[attr-defined]
+                             f"max_hidden={self.max_hidden}")
+        if config.dim != self.max_dim:  # type: ignore[attr-defined]
+            raise ValueError(f"dim={config.dim} differs from "  # type: ignore[attr-defined]
+                             f"max_dim={self.max_dim}; the LayerNorm unit is built for rows "
+                             f"of exactly max_dim channels")
