@@ -8,13 +8,14 @@ dim / cols``, ``d`` = head_dim):
   (one head, stride ``Tp``).
 - B-mem: ``Wq^T, Wk^T, Wv^T, Wo^T`` in B-layout (stride ``dim``), ``K^T`` (word ``(token
   block, channel)``, stride ``dim``), ``V`` (word ``(channel block, token)``, stride ``Tp``).
-- S-mem: one head's scores (word ``(query, key block)``, stride ``TB``).
+- S-mem: two scores buffers (heads alternate; word ``(query, key block)``, stride ``TB``).
 - R-mem: ``X`` and, in place, the output (word ``(token, channel block)``, stride ``DB``).
 - C-mem: LN, Q, K, V, Y constants (``DB`` words each), the score, P.V and residual words.
 
 Program: LAYERNORM; MATMUL Q (TRANSPOSE -> A), K (TRANSPOSE -> B), V (ROW -> B); per head:
-MATMUL scores (ROW -> S), SOFTMAX (-> P), MATMUL P.V (TRANSPOSE -> O columns of the head);
-MATMUL Wo (RESIDUAL -> R); HALT.
+MATMUL scores (ROW -> S buffer ``h % 2``), SOFTMAX (-> P), MATMUL P.V (TRANSPOSE -> O columns
+of the head), with the scores of head ``h + 1`` issued before the P.V of head ``h`` so that
+they overlap Shiftmax; MATMUL Wo (RESIDUAL -> R); HALT.
 """
 
 from __future__ import annotations
@@ -98,11 +99,16 @@ def _fit(name: str, used: int, depth: int) -> None:
         raise ValueError(f"{name}-mem needs {used} words for this layer; its depth is {depth}")
 
 
-def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarray
-                      ) -> CompiledBlock:
+def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarray, *,
+                      overlap: bool = True) -> CompiledBlock:
     """Program + memory images computing ``attention_block_trace(x_int, params)["out"]`` into
     the ``out`` tensor (R-mem, in place of ``x``). Rejects, with the numbers, a layer that does
-    not fit ``cfg`` and a program that overruns a buffer."""
+    not fit ``cfg`` and a program that overruns a buffer.
+
+    Order per head ``h >= 1``: scores ``h`` (into S buffer ``h % 2``, overlapping Shiftmax of
+    head ``h - 1``), P.V of head ``h - 1``, Shiftmax of head ``h``; one ``SYNC`` keeps the
+    first Shiftmax behind the first scores. ``overlap=False`` puts a ``SYNC`` after every
+    instruction (strictly sequential execution; same results, more cycles)."""
     lc = params.config
     cfg.check_fits(lc)
     x = np.asarray(x_int, dtype=np.int64)
@@ -130,7 +136,7 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     C_RES = C_PV + d // cols
     _fit("A", A_P + TB * Tp, mm["A"].depth)
     _fit("B", B_V + DB * Tp, mm["B"].depth)
-    _fit("S", Tp * TB, mm["S"].depth)
+    _fit("S", 2 * Tp * TB, mm["S"].depth)
     _fit("R", Tp * DB, mm["R"].depth)
     _fit("C", C_RES + 1, mm["C"].depth)
     p = params
@@ -162,30 +168,47 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                  dst_mem=MEMS["B"], dst_base=B_K, s_row=1, s_col=dim)))
     prog.append((Op.MATMUL, dict(proj, b_base=B_W[2], const_base=C_V, mode=MODES["ROW"],
                                  dst_mem=MEMS["B"], dst_base=B_V, s_row=1, s_col=Tp)))
-    for h in range(H):
-        prog.append((Op.MATMUL, dict(a_base=A_Q + h * d, a_stride=dim, b_base=B_K + h * d,
-                                     b_stride=dim, row_blocks=TB, col_blocks=TB, k=d,
-                                     const_base=C_S, mode=MODES["ROW"], dst_mem=MEMS["S"],
-                                     dst_base=0, s_row=TB, s_col=1, sat_bits=lc.attn_bits)))
-        prog.append((Op.SOFTMAX, dict(src=0, src_stride=TB, dst=A_P, dst_stride=Tp, rows=T,
-                                      length=T, x0=p.x0)))
-        prog.append((Op.MATMUL, dict(a_base=A_P, a_stride=Tp, b_base=B_V + (h * d // cols) * Tp,
-                                     b_stride=Tp, row_blocks=TB, col_blocks=d // cols, k=T,
-                                     const_base=C_PV, mode=MODES["TRANSPOSE"],
-                                     dst_mem=MEMS["A"], dst_base=A_H + h * d, s_row=1,
-                                     s_col=dim, sat_bits=lc.a_bits)))
+    S_BUF = Tp * TB                                   # the second scores buffer
+
+    def scores(h: int) -> tuple[int, dict[str, int]]:
+        return (Op.MATMUL, dict(a_base=A_Q + h * d, a_stride=dim, b_base=B_K + h * d,
+                                b_stride=dim, row_blocks=TB, col_blocks=TB, k=d,
+                                const_base=C_S, mode=MODES["ROW"], dst_mem=MEMS["S"],
+                                dst_base=(h % 2) * S_BUF, s_row=TB, s_col=1,
+                                sat_bits=lc.attn_bits))
+
+    def softmax(h: int) -> tuple[int, dict[str, int]]:
+        return (Op.SOFTMAX, dict(src=(h % 2) * S_BUF, src_stride=TB, dst=A_P, dst_stride=Tp,
+                                 rows=T, length=T, x0=p.x0))
+
+    def pv(h: int) -> tuple[int, dict[str, int]]:
+        return (Op.MATMUL, dict(a_base=A_P, a_stride=Tp, b_base=B_V + (h * d // cols) * Tp,
+                                b_stride=Tp, row_blocks=TB, col_blocks=d // cols, k=T,
+                                const_base=C_PV, mode=MODES["TRANSPOSE"], dst_mem=MEMS["A"],
+                                dst_base=A_H + h * d, s_row=1, s_col=dim, sat_bits=lc.a_bits))
+
+    prog += [scores(0), (Op.SYNC, {}), softmax(0)]
+    for h in range(1, H):
+        prog += [scores(h), pv(h - 1), softmax(h)]
+    prog.append(pv(H - 1))
     prog.append((Op.MATMUL, dict(a_base=A_H, a_stride=dim, b_base=B_W[3], b_stride=dim,
                                  row_blocks=TB, col_blocks=DB, k=dim, const_base=C_Y,
                                  mode=MODES["RESIDUAL"], dst_mem=MEMS["R"], dst_base=0,
                                  s_row=DB, s_col=1, sat_bits=lc.resid_bits, aux=C_RES)))
     prog.append((Op.HALT, {}))
+    if not overlap:
+        prog = [ins for op, f in prog
+                for ins in ([(op, f)] if op in (Op.SYNC, Op.HALT) else [(op, f), (Op.SYNC, {})])]
+        prog = [ins for i, ins in enumerate(prog)
+                if not (ins[0] == Op.SYNC and i and prog[i - 1][0] == Op.SYNC)]
     check_program(cfg, prog)
     tensors = {
         "x": Tensor("R", "rows", 0, DB, (T, dim)), "out": Tensor("R", "rows", 0, DB, (T, dim)),
         "h": Tensor("A", "a", A_H, dim, (T, dim)), "o": Tensor("A", "a", A_H, dim, (T, dim)),
         "q": Tensor("A", "a", A_Q, dim, (T, dim)), "k": Tensor("B", "a", B_K, dim, (T, dim)),
         "v": Tensor("B", "b", B_V, Tp, (T, dim)),
-        "a": Tensor("S", "rows", 0, TB, (T, T)), "p": Tensor("A", "a", A_P, Tp, (T, T)),
+        "a": Tensor("S", "rows", ((H - 1) % 2) * S_BUF, TB, (T, T)),
+        "p": Tensor("A", "a", A_P, Tp, (T, T)),
     }
     cb = CompiledBlock(cfg, prog, images, tensors)
     images["prog"] = cb.program_words()

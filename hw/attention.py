@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ivita.firmware.isa import Op
+from ivita.firmware.isa import INSTR_BITS, MEMS, Op
 from ivita.firmware.memory_map import BUS_BITS, MemoryMap, memory_map
 from ivita.model.block_config import BlockConfig
 from ivita.model.config import GeluConfig, LayerNormConfig, SoftmaxConfig
 
 from .array import SystolicArray
 from .block_bus import BlockBus
-from .block_controller import BlockController
+from .block_controller import UNITS, BlockController
 from .block_decode import instr_view
 from .block_ports import connect_memories
 from .lane_writer import LaneWriter
@@ -88,15 +88,23 @@ class AttentionBlock(wiring.Component):
         ln_fin, ln_err, ln_ports = self._ln_path(m, ctrl, mems)
         sm_fin, sm_err, sm_ports = self._sm_path(m, ctrl, mems)
         ge_fin, ge_err, ge_ports = self._gelu_path(m, ctrl, mems) if cfg.max_hidden else \
-            (0, 0, None)
+            (Const(0, 1), Const(0, 1), None)
         m.d.comb += [
-            ctrl.unit_finished.eq(Mux(ctrl.op == Op.MATMUL, mm_fin,
-                                      Mux(ctrl.op == Op.LAYERNORM, ln_fin,
-                                          Mux(ctrl.op == Op.GELU, ge_fin, sm_fin)))),
+            ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
             ctrl.unit_error.eq(ln_err | sm_err | ge_err),
+            ctrl.mm_writes_a.eq(mm_ports["dst_mem"] == MEMS["A"]),
         ]
         connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
         return m
+
+    @staticmethod
+    def _latch(m: Module, ctrl: BlockController, op: int) -> Signal:
+        """The instruction of ``op``'s unit, latched when it is dispatched (the controller
+        fetches the next one while the unit runs)."""
+        iq = Signal(INSTR_BITS, name=f"instr_op{op}")
+        with m.If(ctrl.go[UNITS[op]]):
+            m.d.sync += iq.eq(ctrl.instr)
+        return iq
 
     def _memories(self, m: Module) -> dict:
         cfg, mm = self._cfg, self._mmap
@@ -112,13 +120,13 @@ class AttentionBlock(wiring.Component):
 
     def _matmul_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
-        mmi = instr_view(ctrl.instr, Op.MATMUL)
+        mmi = instr_view(self._latch(m, ctrl, Op.MATMUL), Op.MATMUL)
         m.submodules.seq = seq = TileSequencer(cfg)
         m.submodules.array = arr = SystolicArray(cfg.array_config)
         m.submodules.epi = epi = TileEpilogue(cfg)
         m.submodules.rq = rq = Requantizer(matmul_requant_config(cfg), per_beat=True)
         m.submodules.wb = wb = TileWriteBack(cfg)
-        go = ctrl.go & (ctrl.op == Op.MATMUL)
+        go = ctrl.go[UNITS[Op.MATMUL]]
         for name in ("a_base", "a_stride", "b_base", "b_stride", "row_blocks", "col_blocks",
                      "k"):
             m.d.comb += getattr(seq, name).eq(getattr(mmi, name))
@@ -145,7 +153,7 @@ class AttentionBlock(wiring.Component):
 
     def _ln_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
-        li = instr_view(ctrl.instr, Op.LAYERNORM)
+        li = instr_view(self._latch(m, ctrl, Op.LAYERNORM), Op.LAYERNORM)
         m.submodules.ln_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
         m.submodules.ln = ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits,
                                                             channels=cfg.max_dim))
@@ -153,7 +161,7 @@ class AttentionBlock(wiring.Component):
         m.submodules.ln_rq = rq = Requantizer(ln_requant_config(cfg), per_beat=True)
         m.submodules.ln_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
                                              in_shape=signed(cfg.a_bits))
-        go = ctrl.go & (ctrl.op == Op.LAYERNORM)
+        go = ctrl.go[UNITS[Op.LAYERNORM]]
         m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
                      ser.base.eq(li.src), ser.stride.eq(li.src_stride),
                      ser.n_rows.eq(li.tokens), ser.n_elems.eq(li.channels),
@@ -177,7 +185,7 @@ class AttentionBlock(wiring.Component):
 
     def _gelu_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
-        gi = instr_view(ctrl.instr, Op.GELU)
+        gi = instr_view(self._latch(m, ctrl, Op.GELU), Op.GELU)
         m.submodules.ge_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
         m.submodules.gelu = ge = ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n,
                                                       sig_bits=cfg.sig_bits))
@@ -186,7 +194,7 @@ class AttentionBlock(wiring.Component):
         m.submodules.ge_rq = rq = Requantizer(gelu_requant_config(cfg), per_beat=True)
         m.submodules.ge_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
                                              in_shape=signed(cfg.a_bits))
-        go = ctrl.go & (ctrl.op == Op.GELU)
+        go = ctrl.go[UNITS[Op.GELU]]
         m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
                      ser.base.eq(gi.src), ser.stride.eq(gi.src_stride),
                      ser.n_rows.eq(gi.rows), ser.n_elems.eq(gi.length),
@@ -210,14 +218,14 @@ class AttentionBlock(wiring.Component):
 
     def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
-        si = instr_view(ctrl.instr, Op.SOFTMAX)
+        si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
         m.submodules.sm_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
         m.submodules.sm = sm = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))
         m.submodules.sm_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
                                              in_shape=sm.o_stream.payload.y.shape())
-        go = ctrl.go & (ctrl.op == Op.SOFTMAX)
+        go = ctrl.go[UNITS[Op.SOFTMAX]]
         m.d.comb += [ser.start.eq(go), lw.start.eq(go),
                      ser.base.eq(si.src), ser.stride.eq(si.src_stride),
                      ser.n_rows.eq(si.rows), ser.n_elems.eq(si.length),

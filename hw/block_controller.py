@@ -1,4 +1,4 @@
-"""Controller of the attention block: fetch, check, dispatch, wait; status and cycle counter."""
+"""Controller of the attention block: fetch, check, dispatch with overlap, status, cycles."""
 
 from __future__ import annotations
 
@@ -6,29 +6,37 @@ from amaranth import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.firmware.isa import ERRORS, INSTR_BITS, OPCODE_BITS, Op
+from ivita.firmware.isa import ERRORS, INSTR_BITS, MEMS, OPCODE_BITS, Op
 from ivita.firmware.memory_map import MemoryMap
 from ivita.model.block_config import BlockConfig
 
-from .block_decode import check_instruction
+from .block_decode import check_instruction, instr_view
 
-__all__ = ["BlockController"]
+__all__ = ["BlockController", "UNITS"]
+
+#: Unit index of each executing opcode (bit of ``go``, ``unit_busy``, ``finished``).
+UNITS = {Op.MATMUL: 0, Op.LAYERNORM: 1, Op.SOFTMAX: 2, Op.GELU: 3}
+MM, LN, SM, GE = 0, 1, 2, 3
 
 
 class BlockController(wiring.Component):
     """Runs the program from address 0 after ``start`` (ignored while ``busy``).
 
-    Per instruction: fetch (2 cycles: address, then the word into ``instr``), check (1 cycle:
-    :func:`~ivita.hw.block_decode.check_instruction`), then for MATMUL/LAYERNORM/SOFTMAX a
-    one-cycle ``go`` (units read their fields from ``instr``, stable until the next fetch) and
-    a wait for ``unit_finished`` (sampled from the cycle after ``go``). ``SYNC`` is a no-op
-    (execution is sequential), ``HALT`` sets ``done`` and clears ``busy``.
+    Per instruction: fetch (2 cycles: address, then the word into ``instr``), check
+    (:func:`~ivita.hw.block_decode.check_instruction`), then dispatch: a one-cycle
+    ``go[unit]`` (the unit latches ``instr`` in that cycle) as soon as the unit is idle and
+    the instruction may overlap everything still running, then the next fetch. The only
+    overlap allowed is a MATMUL whose destination is not A-mem with a SOFTMAX (their memory
+    ports are disjoint); every other instruction waits until all units are idle. ``SYNC``
+    waits until all units are idle; ``HALT`` waits, then sets ``done`` and clears ``busy``.
+    Data hazards between overlapping instructions are the program's business (the compiler
+    puts a ``SYNC`` where a SOFTMAX reads what a running MATMUL writes).
 
-    Errors stop the program (``busy`` falls, ``error`` and ``error_code`` stay until the next
-    ``start``): a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) before anything
-    runs, ``unit_error`` while waiting (``UNIT``), or a program counter past ``prog_depth``
-    (``PC``). After a ``UNIT`` error the datapath may hold a partial result. ``cycles`` counts
-    the cycles from ``start`` while ``busy``.
+    Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
+    a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
+    ``unit_error`` (``UNIT``) at once (the datapath may then hold a partial result).
+    ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
+    ``start`` while ``busy``; ``unit_busy`` shows which units run.
     """
 
     def __init__(self, cfg: BlockConfig, mmap: MemoryMap) -> None:
@@ -37,20 +45,38 @@ class BlockController(wiring.Component):
             "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
             "error_code": Out(4), "cycles": Out(32), "pc": Out(16),
             "prog_addr": Out(unsigned(16)), "prog_en": Out(1), "prog_data": In(INSTR_BITS),
-            "instr": Out(INSTR_BITS), "go": Out(1), "op": Out(OPCODE_BITS),
-            "unit_finished": In(1), "unit_error": In(1),
+            "instr": Out(INSTR_BITS), "op": Out(OPCODE_BITS),
+            "go": Out(4), "unit_busy": Out(4), "finished": In(4), "unit_error": In(1),
+            "mm_writes_a": In(1),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         code = check_instruction(m, self.instr, self._cfg, self._mmap)
-        m.d.comb += [self.op.eq(self.instr[:OPCODE_BITS]), self.prog_addr.eq(self.pc)]
+        ub, op = self.unit_busy, self.op
+        m.d.comb += [op.eq(self.instr[:OPCODE_BITS]), self.prog_addr.eq(self.pc)]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
+        for u in range(4):
+            with m.If(self.go[u]):
+                m.d.sync += ub[u].eq(1)
+            with m.Elif(self.finished[u]):
+                m.d.sync += ub[u].eq(0)
+        idle = ub == 0
+        dst_a = instr_view(self.instr, Op.MATMUL).dst_mem == MEMS["A"]
+        can = Signal(4)
+        m.d.comb += [
+            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ~dst_a))),
+            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ~self.mm_writes_a))),
+            can[LN].eq(idle), can[GE].eq(idle),
+        ]
+        pending = Signal(4)
 
-        def fail(c: object) -> None:
+        def stop(c: object) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(c), self.busy.eq(0)]
 
+        abort = Signal()
+        m.d.comb += abort.eq(self.busy & self.unit_error)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -58,33 +84,49 @@ class BlockController(wiring.Component):
                                  self.error_code.eq(0), self.cycles.eq(0), self.pc.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                with m.If(self.pc >= self._cfg.prog_depth):
-                    fail(ERRORS["PC"])
+                with m.If(abort):
                     m.next = "IDLE"
+                with m.Elif(self.pc >= self._cfg.prog_depth):
+                    m.d.sync += pending.eq(ERRORS["PC"])
+                    m.next = "DRAIN"
                 with m.Else():
                     m.d.comb += self.prog_en.eq(1)
                     m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.sync += self.instr.eq(self.prog_data)
                 m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(code != 0):
-                    fail(code)
+                with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(self.op == Op.HALT):
+            with m.State("CHECK"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(code != 0):
+                    m.d.sync += pending.eq(code)
+                    m.next = "DRAIN"
+                with m.Elif(op == Op.HALT):
+                    m.next = "FINISH"
+                with m.Elif(op == Op.SYNC):
+                    with m.If(idle):
+                        m.d.sync += self.pc.eq(self.pc + 1)
+                        m.next = "FETCH"
+                with m.Else():
+                    for o, u in UNITS.items():
+                        with m.If((op == o) & can[u]):
+                            m.d.comb += self.go[u].eq(1)
+                            m.d.sync += self.pc.eq(self.pc + 1)
+                            m.next = "FETCH"
+            with m.State("DRAIN"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(idle):
+                    stop(pending)
+                    m.next = "IDLE"
+            with m.State("FINISH"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(idle):
                     m.d.sync += [self.done.eq(1), self.busy.eq(0)]
                     m.next = "IDLE"
-                with m.Elif(self.op == Op.SYNC):
-                    m.d.sync += self.pc.eq(self.pc + 1)
-                    m.next = "FETCH"
-                with m.Else():
-                    m.d.comb += self.go.eq(1)
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(self.unit_error):
-                    fail(ERRORS["UNIT"])
-                    m.next = "IDLE"
-                with m.Elif(self.unit_finished):
-                    m.d.sync += self.pc.eq(self.pc + 1)
-                    m.next = "FETCH"
+        with m.If(abort):
+            stop(ERRORS["UNIT"])
         return m

@@ -1,4 +1,5 @@
-"""Memory-port multiplexing of the attention block: host bus while idle, datapath while busy."""
+"""Memory-port multiplexing of the attention block: host bus while idle, else the running
+units (the controller's dispatch rules make the owners of each port mutually exclusive)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from amaranth.lib import data
 
 from ivita.firmware.isa import MEMS, Op
 from ivita.model.block_config import BlockConfig
+
+from .block_controller import UNITS
 
 __all__ = ["connect_memories"]
 
@@ -22,25 +25,27 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 
 def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mems: dict,
                      mm: dict, ln: dict, sm: dict, ge: dict | None) -> None:
-    busy, op = ctrl.busy, ctrl.op
+    busy = ctrl.busy
+    run = {op: ctrl.unit_busy[u] for op, u in UNITS.items()}
     wb = mm["wb"]
     lane_bits = {"A": cfg.pe_a_bits, "B": cfg.pe_b_bits, "S": cfg.attn_bits,
                  "R": cfg.resid_bits}
-    # ---- read ports
+    # ---- read ports: (address, enable) of the datapath owner
+    r_addr, r_en = wb.x_addr, Value.cast(1)
+    c_addr = mm["epi"].c_addr
+    for unit, op in ((ln, Op.LAYERNORM), (ge, Op.GELU)):
+        if unit is not None:
+            r_addr = Mux(run[op], unit["ser"].rd_addr, r_addr)
+            r_en = Mux(run[op], unit["ser"].rd_en, r_en)
+            c_addr = Mux(run[op], unit["aff"].c_addr, c_addr)
     dp_read = {
         "prog": (ctrl.prog_addr, ctrl.prog_en),
         "A": (mm["seq"].a_addr, mm["seq"].rd_en),
         "B": (mm["seq"].b_addr, mm["seq"].rd_en),
         "S": (sm["ser"].rd_addr, sm["ser"].rd_en),
-        "R": (Mux(op == Op.LAYERNORM, ln["ser"].rd_addr, wb.x_addr),
-              Mux(op == Op.LAYERNORM, ln["ser"].rd_en, 1)),
-        "C": (Mux(op == Op.LAYERNORM, ln["aff"].c_addr, mm["epi"].c_addr), 1),
+        "R": (r_addr, r_en),
+        "C": (c_addr, 1),
     }
-    if ge is not None:
-        is_ge = op == Op.GELU
-        dp_read["R"] = (Mux(is_ge, ge["ser"].rd_addr, dp_read["R"][0]),
-                        Mux(is_ge, ge["ser"].rd_en, dp_read["R"][1]))
-        dp_read["C"] = (Mux(is_ge, ge["aff"].c_addr, dp_read["C"][0]), 1)
     for name, (addr, en) in dp_read.items():
         rp = mems[name]["r"]
         m.d.comb += [rp.addr.eq(Mux(busy, addr, getattr(bus, f"{name}_raddr"))),
@@ -55,18 +60,17 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
                            Mux(busy, 0, host_en))
         if name in lane_bits:
             lanes = cfg.rows if name == "A" else cfg.cols
+            sel = run[Op.MATMUL] & (mm["dst_mem"] == MEMS[name])
             wb_data = _lanes(m, wb.w_data, lanes, lane_bits[name], f"wb_to_{name}")
-            wb_en = Mux(wb.w_en & (mm["dst_mem"] == MEMS[name]) & (op == Op.MATMUL), en_all, 0)
-            addr = Mux(busy & (op == Op.MATMUL), wb.w_addr, addr)
-            wdata = Mux(busy & (op == Op.MATMUL), wb_data, wdata)
-            en = Mux(busy & (op == Op.MATMUL), wb_en, en)
+            addr = Mux(sel, wb.w_addr, addr)
+            wdata = Mux(sel, wb_data, wdata)
+            en = Mux(sel, Mux(wb.w_en, en_all, 0), en)
             if name == "A":
                 units = [(ln["lw"], Op.LAYERNORM), (sm["lw"], Op.SOFTMAX)]
                 if ge is not None:
                     units.append((ge["lw"], Op.GELU))
-                for unit, code in units:
-                    sel = busy & (op == code)
-                    addr = Mux(sel, unit.w_addr, addr)
-                    wdata = Mux(sel, unit.w_data.as_value(), wdata)
-                    en = Mux(sel, Mux(unit.w_en, unit.w_lanes, 0), en)
+                for unit, op in units:
+                    addr = Mux(run[op], unit.w_addr, addr)
+                    wdata = Mux(run[op], unit.w_data.as_value(), wdata)
+                    en = Mux(run[op], Mux(unit.w_en, unit.w_lanes, 0), en)
         m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]

@@ -178,8 +178,9 @@ class BlockConfig(_Config):
 
     @property
     def s_depth(self) -> int:
-        """S-mem: one head's scores, ``padded_tokens x token_blocks``."""
-        return self.padded_tokens * self.token_blocks
+        """S-mem: two heads' scores (double buffer: the scores of head ``h+1`` are computed
+        while Shiftmax reads those of head ``h``), ``2 x padded_tokens x token_blocks``."""
+        return 2 * self.padded_tokens * self.token_blocks
 
     @property
     def r_depth(self) -> int:

@@ -58,8 +58,14 @@ def test_program_shape_and_asm_round_trip() -> None:
     lc, params, x = _layer()
     cb = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
     ops = [op for op, _ in cb.program]
-    assert ops == ([Op.LAYERNORM] + [Op.MATMUL] * 3 + [Op.MATMUL, Op.SOFTMAX, Op.MATMUL] * 2
-                   + [Op.MATMUL, Op.HALT])
+    assert ops == ([Op.LAYERNORM] + [Op.MATMUL] * 3 + [Op.MATMUL, Op.SYNC, Op.SOFTMAX]
+                   + [Op.MATMUL, Op.MATMUL, Op.SOFTMAX] + [Op.MATMUL, Op.MATMUL, Op.HALT])
+    assert [f["dst_base"] for op, f in cb.program if op == Op.MATMUL and f["dst_mem"] == 2] \
+        == [0, cb.tensors["a"].base]                      # the two scores buffers
+    seq = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x, overlap=False)
+    assert [op for op, _ in seq.program if op != Op.SYNC] == [op for op in ops if op != Op.SYNC]
+    assert all(seq.program[i + 1][0] in (Op.SYNC, Op.HALT) for i, (op, _) in
+               enumerate(seq.program) if op not in (Op.SYNC, Op.HALT))
     assert cb.program[-2][1]["mode"] == MODES["RESIDUAL"]
     words = [cb.images["prog"][pc] for pc in range(len(cb.program))]
     assert assemble(disassemble(words)) == words
@@ -88,7 +94,7 @@ def test_head_dim_must_be_a_multiple_of_cols() -> None:
 def test_short_input_rejected_and_program_too_long() -> None:
     lc, params, x = _layer()
     cfg = BlockConfig.for_attention(lc, rows=4, prog_depth=10)
-    with pytest.raises(ProgramError, match=re.escape("program has 12 instructions; "
+    with pytest.raises(ProgramError, match=re.escape("program has 13 instructions; "
                                                      "prog_depth=10")):
         compile_attention(params, cfg, x)
     with pytest.raises(ValueError, match=re.escape("tokens=9 exceeds max_tokens=8")):

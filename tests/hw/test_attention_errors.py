@@ -33,9 +33,9 @@ BAD = [
     ("mm_a_range", Op.MATMUL, dict(GOOD_MM, a_base=MM["A"].depth - 7), "ADDRESS"),
     ("mm_b_range", Op.MATMUL, dict(GOOD_MM, b_stride=MM["B"].depth), "ADDRESS"),
     ("mm_c_range", Op.MATMUL, dict(GOOD_MM, const_base=MM["C"].depth - 1), "ADDRESS"),
-    ("mm_dst_range", Op.MATMUL, dict(GOOD_MM, s_row=3), "ADDRESS"),
+    ("mm_dst_range", Op.MATMUL, dict(GOOD_MM, dst_base=MM["S"].depth - 15), "ADDRESS"),
     ("mm_dst_transpose", Op.MATMUL, dict(GOOD_MM, mode=MODES["TRANSPOSE"], s_col=2,
-                                         s_row=2), "ADDRESS"),
+                                         s_row=2, dst_base=MM["S"].depth - 16), "ADDRESS"),
     ("mm_aux", Op.MATMUL, dict(GOOD_MM, mode=MODES["RESIDUAL"], dst_mem=MEMS["R"],
                                sat_bits=16, aux=MM["C"].depth), "ADDRESS"),
     ("mm_mode", Op.MATMUL, dict(GOOD_MM, mode=3), "OPERAND"),
@@ -52,7 +52,7 @@ BAD = [
     ("sm_x0_big", Op.SOFTMAX, dict(GOOD_SM, x0=-(1 << 16)), "OPERAND"),
     ("sm_rows0", Op.SOFTMAX, dict(GOOD_SM, rows=0), "LENGTH"),
     ("sm_len_big", Op.SOFTMAX, dict(GOOD_SM, length=9), "LENGTH"),
-    ("sm_src", Op.SOFTMAX, dict(GOOD_SM, src=1), "ADDRESS"),
+    ("sm_src", Op.SOFTMAX, dict(GOOD_SM, src=MM["S"].depth - 15), "ADDRESS"),
     ("sm_dst", Op.SOFTMAX, dict(GOOD_SM, dst=MM["A"].depth - 15), "ADDRESS"),
 ]
 
@@ -72,8 +72,10 @@ def test_bad_instruction_sets_error(op, fields, code) -> None:  # type: ignore[n
 
 
 def test_good_instructions_pass_both_checkers() -> None:
-    for op, f in ((Op.MATMUL, GOOD_MM), (Op.LAYERNORM, GOOD_LN), (Op.SOFTMAX, GOOD_SM)):
-        assert instruction_error(CFG, op, f) == (0, "")
+    for op, f in ((Op.MATMUL, GOOD_MM), (Op.LAYERNORM, GOOD_LN), (Op.SOFTMAX, GOOD_SM),
+                  (Op.MATMUL, dict(GOOD_MM, dst_base=MM["S"].depth - 16)),
+                  (Op.SOFTMAX, dict(GOOD_SM, src=MM["S"].depth - 16))):
+        assert instruction_error(CFG, op, f) == (0, "")     # the boundary itself is legal
 
 
 def test_program_without_halt_is_a_pc_error() -> None:
@@ -85,7 +87,7 @@ def test_program_without_halt_is_a_pc_error() -> None:
 def test_halt_only_program_is_done() -> None:
     run = run_block(AttentionBlock(CFG), {"prog": {0: encode(Op.HALT)}})
     assert (run.done, run.error, run.error_code) == (1, 0, 0)
-    assert run.cycles == run.wall == 3          # fetch, load, check
+    assert run.cycles == run.wall == 4          # fetch, load, check, finish (units idle)
 
 
 def test_bus_round_trip_every_memory() -> None:
@@ -97,3 +99,14 @@ def test_bus_round_trip_every_memory() -> None:
     images["prog"][0] = encode(Op.HALT)
     run = run_block(AttentionBlock(CFG), images, {n: list(v) for n, v in images.items()})
     assert run.reads == images
+
+
+@pytest.mark.parametrize(("op", "fields"), [
+    pytest.param(Op.MATMUL, dict(GOOD_MM, dst_base=MM["S"].depth - 16), id="mm_last_word"),
+    pytest.param(Op.SOFTMAX, dict(GOOD_SM, src=MM["S"].depth - 16), id="sm_last_word"),
+    pytest.param(Op.LAYERNORM, dict(GOOD_LN, src=MM["R"].depth - 16), id="ln_last_word"),
+])
+def test_instruction_ending_on_the_last_word_runs(op, fields) -> None:  # type: ignore[no-untyped-def]
+    prog = {0: encode(op, **fields), 1: encode(Op.HALT)}
+    run = run_block(AttentionBlock(CFG), {"prog": prog}, max_cycles=5000)
+    assert (run.done, run.error, run.error_code) == (1, 0, 0)

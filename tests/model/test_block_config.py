@@ -42,7 +42,7 @@ def test_for_attention_and_depths() -> None:
     cfg = BlockConfig.for_attention(lc, rows=4)
     assert (cfg.max_tokens, cfg.max_dim, cfg.max_heads, cfg.rows, cfg.cols) == (6, 8, 2, 4, 4)
     assert cfg.padded_tokens == 8 and cfg.token_blocks == 2 and cfg.dim_blocks == 2
-    assert cfg.a_depth == 2 * (16 + 8) and cfg.s_depth == 16 and cfg.r_depth == 16
+    assert cfg.a_depth == 2 * (16 + 8) and cfg.s_depth == 32 and cfg.r_depth == 16
     cfg.check_fits(lc)
     with pytest.raises(TypeError, match="config must be an AttentionConfig, not int"):
         BlockConfig.for_attention(3)  # type: ignore[arg-type]
