@@ -50,20 +50,20 @@ def main() -> int:
     run = run_block(AttentionBlock(cfg), cb.images, {"R": cb.words_of("out")})
     wall = time.time() - t0
     ok = (cb.unpack("out", run.reads["R"]) == attention_block_trace(x, params)["out"]).all()
-    edges = run.pc_cycles + [run.wall]
+    issued = run.pc_cycles[1:] + [run.wall]      # pc leaves p when p is dispatched
     total_macs = 0
     print(f"layer tokens={a.tokens} dim={a.dim} heads={a.heads}, array {a.rows}x{a.rows}, "
           f"out == trace: {bool(ok)}, status done={run.done} error={run.error}")
-    print(f"{'pc':>3} {'cycles':>7} {'bound':>6}  instruction")
+    print(f"{'pc':>3} {'issued':>7} {'+cyc':>6} {'bound':>6}  instruction")
     for pc, (op, f) in enumerate(cb.program[:-1]):
-        cyc = edges[pc + 1] - edges[pc]
+        cyc = issued[pc] - (issued[pc - 1] if pc else 0)
         bound = ""
         if op == Op.MATMUL:
             macs = f["row_blocks"] * a.rows * f["col_blocks"] * a.rows * f["k"]
             total_macs += macs
             bound = str(macs // (a.rows * a.rows))
         text = format_instruction(cb.images["prog"][pc])
-        print(f"{pc:>3} {cyc:>7} {bound:>6}  {text[:90]}")
+        print(f"{pc:>3} {issued[pc]:>7} {cyc:>6} {bound:>6}  {text[:84]}")
     print(f"total {run.cycles} cycles; compute bound {total_macs // (a.rows * a.rows)} "
           f"(array MACs incl. padding / (rows*cols)); simulated in {wall:.1f} s")
     return 0 if ok else 1
