@@ -42,7 +42,8 @@ class AttentionBlock(wiring.Component):
     instruction being executed, or where the program stopped). The host
     accesses the memories only while ``busy`` is low (the datapath owns them while busy).
 
-    Execution is sequential (one instruction at a time; see :class:`BlockController`).
+    Execution is in program order; a MATMUL not writing A-mem may overlap a SOFTMAX (see
+    :class:`BlockController`).
     Datapaths: MATMUL = :class:`TileSequencer` -> :class:`SystolicArray` ->
     :class:`TileEpilogue` (bias, constants) -> :class:`Requantizer` (per-beat constants) ->
     :class:`TileWriteBack`; LAYERNORM = :class:`RowSerializer` (R-mem) ->
@@ -96,6 +97,17 @@ class AttentionBlock(wiring.Component):
         ]
         connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
         return m
+
+    def matmul_cycles(self, row_blocks: int, col_blocks: int, k: int, mode: str = "ROW") -> int:
+        """Cycles a MATMUL occupies the matmul unit, from its dispatch to the unit being free:
+        ``row_blocks*col_blocks*k + 2*rows + 10`` (``+ cols`` in ``TRANSPOSE``: the last
+        tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
+        transposer's drain then hide between tiles); a lower bound otherwise. A program of one
+        MATMUL and HALT takes 4 cycles more (fetch, load, check, finish)."""
+        from ivita.model._checks import check_int
+        n = (check_int(row_blocks, "row_blocks", 1) * check_int(col_blocks, "col_blocks", 1)
+             * check_int(k, "k", 1))
+        return n + 2 * self._cfg.rows + 10 + (self._cfg.cols if mode == "TRANSPOSE" else 0)
 
     @staticmethod
     def _latch(m: Module, ctrl: BlockController, op: int) -> Signal:

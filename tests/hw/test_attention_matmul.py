@@ -101,3 +101,19 @@ def test_matmul_residual() -> None:
     assert (want == 2047).any()
     got = unpack_rows(run.reads["R"], (M, N), 3, 12, 0, cb)
     assert (run.done, run.error) == (1, 0) and (got == want).all()
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_matmul_cycle_model(size: int) -> None:
+    cfg = BlockConfig(rows=size, cols=size, max_tokens=16, max_dim=16, max_heads=1,
+                      prog_depth=4)
+    dut = AttentionBlock(cfg)
+    for mode, mem, s_row, s_col in (("ROW", "S", 6, 1), ("TRANSPOSE", "A", 1, 16)):
+        for rb, cb, k in ((1, 1, 2 * size), (2, 3, 2 * size), (2, 2, 2 * size + 3),
+                          (3, 1, 16)):
+            ins = encode(Op.MATMUL, a_base=0, a_stride=16, b_base=0, b_stride=16,
+                         row_blocks=rb, col_blocks=cb, k=k, const_base=0, mode=MODES[mode],
+                         dst_mem=MEMS[mem], dst_base=0, s_row=s_row, s_col=s_col, sat_bits=8)
+            run = run_block(dut, {"prog": {0: ins, 1: encode(Op.HALT)}})
+            assert run.error == 0
+            assert run.cycles == 4 + dut.matmul_cycles(rb, cb, k, mode), (mode, rb, cb, k)
