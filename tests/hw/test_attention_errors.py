@@ -110,3 +110,48 @@ def test_instruction_ending_on_the_last_word_runs(op, fields) -> None:  # type: 
     prog = {0: encode(op, **fields), 1: encode(Op.HALT)}
     run = run_block(AttentionBlock(CFG), {"prog": prog}, max_cycles=5000)
     assert (run.done, run.error, run.error_code) == (1, 0, 0)
+
+
+def test_bus_staging_unmapped_addresses_and_read_latency() -> None:
+    from amaranth.sim import Simulator
+    dut = AttentionBlock(CFG)
+    r = MM["R"]
+    assert r.sub_words == 2
+    gap = MM["R"].base + MM["R"].size            # between R and C: no memory word
+    past_a = MM["A"].base + MM["A"].depth        # inside A's span, past its last word
+    for g in MM.regions.values():
+        assert not g.base <= gap < g.base + g.depth * g.sub_words
+        assert not g.base <= past_a < g.base + g.depth * g.sub_words
+
+    async def bench(ctx):
+        async def write(addr: int, value: int) -> None:
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.w_data, value)
+            ctx.set(dut.w_en, 1)
+            await ctx.tick()
+            ctx.set(dut.w_en, 0)
+
+        async def read(addr: int) -> int:
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.r_en, 1)
+            await ctx.tick()
+            ctx.set(dut.r_en, 0)
+            ctx.set(dut.addr, 0)                 # r_data must not follow the address
+            return ctx.get(dut.r_data)
+
+        await write(r.bus_address(3, 0), 0x1111)
+        await write(r.bus_address(3, 1), 0x2222)          # commits word 3
+        await write(r.bus_address(4, 0), 0x3333)          # staged only: word 4 unchanged
+        await write(gap, 0xDEAD)
+        await write(past_a, 0xBEEF)
+        assert await read(r.bus_address(3, 0)) == 0x1111
+        assert await read(r.bus_address(3, 1)) == 0x2222
+        assert await read(r.bus_address(4, 0)) == 0
+        assert await read(gap) == 0
+        assert await read(past_a) == 0
+        assert await read(MM["A"].base) == 0          # the write past A did not wrap around
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
