@@ -59,6 +59,7 @@ class AttentionBlock(wiring.Component):
             raise TypeError(f"cfg must be a BlockConfig, not {type(cfg).__name__}")
         self._cfg = cfg
         self._mmap = memory_map(cfg)
+        self._units: dict[str, object] = {}      # filled by elaborate (fault-injection tests)
         super().__init__({
             "addr": In(self._mmap.addr_bits), "w_data": In(BUS_BITS), "w_en": In(1),
             "r_en": In(1), "r_data": Out(BUS_BITS),
@@ -232,7 +233,7 @@ class AttentionBlock(wiring.Component):
         cfg = self._cfg
         si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
         m.submodules.sm_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
-        m.submodules.sm = sm = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
+        m.submodules.sm = sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))
         m.submodules.sm_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,

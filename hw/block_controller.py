@@ -34,7 +34,9 @@ class BlockController(wiring.Component):
 
     Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
     a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
-    ``unit_error`` (``UNIT``) at once (the datapath may then hold a partial result).
+    ``unit_error`` (``UNIT``) at once (the datapath may then hold a partial result: reset the
+    block before trusting its next results; ``start`` forgets which units were running, so the
+    next program never waits for them).
     ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
     ``start`` while ``busy``; ``unit_busy`` shows which units run.
     """
@@ -81,7 +83,8 @@ class BlockController(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
-                                 self.error_code.eq(0), self.cycles.eq(0), self.pc.eq(0)]
+                                 self.error_code.eq(0), self.cycles.eq(0), self.pc.eq(0),
+                                 ub.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
                 with m.If(abort):

@@ -155,3 +155,44 @@ def test_bus_staging_unmapped_addresses_and_read_latency() -> None:
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_unit_error_stops_the_program() -> None:
+    """No program reaches a unit error (the checks come first), so inject one: a Shiftmax
+    flag raised while a SOFTMAX runs stops the block at once with UNIT; start clears it."""
+    from amaranth.sim import Simulator
+    dut = AttentionBlock(CFG)
+    prog = {0: encode(Op.SOFTMAX, **GOOD_SM), 1: encode(Op.HALT)}
+    sim = Simulator(dut)
+    sm = dut._units["sm"]
+    seen = {}
+
+    async def bench(ctx):
+        reg = MM["prog"]
+        for word, value in prog.items():
+            for sub in range(reg.sub_words):
+                ctx.set(dut.addr, reg.bus_address(word, sub))
+                ctx.set(dut.w_data, (value >> (32 * sub)) & 0xFFFFFFFF)
+                ctx.set(dut.w_en, 1)
+                await ctx.tick()
+        ctx.set(dut.w_en, 0)
+        for run in range(2):
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for _ in range(10):
+                await ctx.tick()
+            assert ctx.get(dut.busy)
+            if run == 0:
+                ctx.set(sm.error_flags.bad_x0, 1)
+            for n in range(2000):
+                if not ctx.get(dut.busy):
+                    break
+                await ctx.tick()
+            seen[run] = (ctx.get(dut.done), ctx.get(dut.error), ctx.get(dut.error_code), n)
+
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen[0][:3] == (0, 1, ERRORS["UNIT"]) and seen[0][3] <= 2
+    assert seen[1][:3] == (1, 0, 0)                   # the next start clears the unit flag
