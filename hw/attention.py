@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal, signed
+from amaranth import Cat, Const, Module, ResetInserter, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -34,6 +34,9 @@ __all__ = ["AttentionBlock"]
 class AttentionBlock(wiring.Component):
     """One quantized pre-norm ViT self-attention layer from a program, bit-exact with
     :func:`ivita.model.attention_block_trace` (compiled by :mod:`ivita.firmware.compiler`).
+
+    ``start`` (while idle) also resets every datapath unit, so a program never sees state left
+    by an aborted one (memories keep their contents).
 
     Ports: the host bus (``addr``, ``w_data``, ``w_en``, ``r_en``, ``r_data`` one cycle after
     ``r_en``; map: :func:`ivita.firmware.memory_map.memory_map`), ``start`` (runs the program
@@ -86,11 +89,15 @@ class AttentionBlock(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
-        mm_fin, mm_ports = self._matmul_path(m, ctrl, mems)
-        ln_fin, ln_err, ln_ports = self._ln_path(m, ctrl, mems)
-        sm_fin, sm_err, sm_ports = self._sm_path(m, ctrl, mems)
-        ge_fin, ge_err, ge_ports = self._gelu_path(m, ctrl, mems) if cfg.max_hidden else \
+        # every datapath unit starts a program from reset (nothing left from an aborted one)
+        dp, rst = Module(), Signal(name="datapath_reset")
+        m.d.comb += rst.eq(self.start & ~ctrl.busy)
+        mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
+        ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
+        sm_fin, sm_err, sm_ports = self._sm_path(dp, ctrl, mems)
+        ge_fin, ge_err, ge_ports = self._gelu_path(dp, ctrl, mems) if cfg.max_hidden else \
             (Const(0, 1), Const(0, 1), None)
+        m.submodules.datapath = ResetInserter({"sync": rst})(dp)
         m.d.comb += [
             ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
             ctrl.unit_error.eq(ln_err | sm_err | ge_err),

@@ -34,9 +34,8 @@ class BlockController(wiring.Component):
 
     Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
     a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
-    ``unit_error`` (``UNIT``) at once (the datapath may then hold a partial result: reset the
-    block before trusting its next results; ``start`` forgets which units were running, so the
-    next program never waits for them).
+    ``unit_error`` (``UNIT``) at once (memories may then hold partial results; ``start``
+    forgets which units were running, and the block resets its datapath units on ``start``).
     ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
     ``start`` while ``busy``; ``unit_busy`` shows which units run.
     """
