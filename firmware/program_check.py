@@ -94,17 +94,67 @@ def instruction_error(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int
     return 0, ""
 
 
+def _span(base: int, *steps: tuple[int, int]) -> tuple[int, int]:
+    """First and last word of ``base + sum(i * stride)`` over ``i < count`` per step."""
+    return base, base + sum((n - 1) * stride for n, stride in steps)
+
+
+def _accesses(cfg: BlockConfig, op: int, f: dict[str, int]) -> dict[str, list]:
+    """``{"r": [(mem, first, last)], "w": [...]}`` of a MATMUL or SOFTMAX (word ranges)."""
+    if op == Op.SOFTMAX:
+        words = _cdiv(f["length"], cfg.cols)
+        return {"r": [("S", *_span(f["src"], (f["rows"], f["src_stride"]), (words, 1)))],
+                "w": [("A", *_span(f["dst"], (_cdiv(f["rows"], cfg.rows), f["dst_stride"]),
+                                   (f["length"], 1)))]}
+    rb, cb, k = f["row_blocks"], f["col_blocks"], f["k"]
+    dst = {v: n for n, v in MEMS.items()}[f["dst_mem"]]
+    if f["mode"] == MODES["TRANSPOSE"]:
+        w = _span(f["dst_base"], (cb * cfg.cols, f["s_row"]), (rb, f["s_col"]))
+    else:
+        w = _span(f["dst_base"], (rb * cfg.rows, f["s_row"]), (cb, f["s_col"]))
+    return {"r": [("A", *_span(f["a_base"], (rb, f["a_stride"]), (k, 1))),
+                  ("B", *_span(f["b_base"], (cb, f["b_stride"]), (k, 1)))],
+            "w": [(dst, *w)]}
+
+
+def _clash(x: dict[str, list], y: dict[str, list]) -> str | None:
+    """A word range one instruction writes and the other reads or writes."""
+    for a, b in ((x, y), (y, x)):
+        for mem, lo, hi in a["w"]:
+            for mem2, lo2, hi2 in b["r"] + b["w"]:
+                if mem == mem2 and lo <= hi2 and lo2 <= hi:
+                    return f"{mem}-mem words {max(lo, lo2)}..{min(hi, hi2)}"
+    return None
+
+
 def check_program(cfg: BlockConfig, program: list[tuple[int, dict[str, int]]]) -> None:
     """Raise :class:`ProgramError` for the first instruction the hardware would reject, for a
-    program longer than ``prog_depth`` or one without a reachable ``HALT``."""
+    program longer than ``prog_depth``, one without a reachable ``HALT``, or a MATMUL and a
+    SOFTMAX that may overlap (the controller's only overlapping pair, see
+    ``ivita.hw.block_controller``) while one writes words the other reads or writes."""
     if len(program) > cfg.prog_depth:
         raise ProgramError(f"program has {len(program)} instructions; prog_depth="
                            f"{cfg.prog_depth}")
+    running: dict[int, tuple[int, dict[str, list]]] = {}    # op -> (pc, accesses)
     for pc, (op, fields) in enumerate(program):
+        name = OP_NAMES.get(op, str(op))
         code, why = instruction_error(cfg, op, fields)
         if code:
-            name = OP_NAMES.get(op, str(op))
             raise ProgramError(f"instruction {pc} ({name}): {why}")
         if op == Op.HALT:
             return
+        overlaps = op == Op.SOFTMAX or (op == Op.MATMUL and fields["dst_mem"] != MEMS["A"])
+        if not overlaps:
+            running = {}                        # waits until every unit is idle
+            continue
+        acc = _accesses(cfg, op, fields)
+        other = Op.MATMUL if op == Op.SOFTMAX else Op.SOFTMAX
+        if other in running:
+            where = _clash(acc, running[other][1])
+            if where:
+                raise ProgramError(
+                    f"instruction {pc} ({name}) may run alongside instruction "
+                    f"{running[other][0]} ({OP_NAMES[other]}) and both touch {where}; put a "
+                    f"SYNC between them")
+        running[op] = (pc, acc)
     raise ProgramError("program has no HALT")

@@ -114,3 +114,26 @@ def test_check_program_overrun_and_missing_halt() -> None:
         check_program(cfg, [(Op.SYNC, {}), (Op.MATMUL, bad), (Op.HALT, {})])
     with pytest.raises(ProgramError, match="program has no HALT"):
         check_program(cfg, [(Op.SYNC, {})])
+
+
+def test_check_program_rejects_overlapping_hazards() -> None:
+    cfg = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8)
+    scores = dict(a_base=0, a_stride=8, b_base=0, b_stride=8, row_blocks=2, col_blocks=2, k=4,
+                  const_base=0, mode=0, dst_mem=2, dst_base=0, s_row=2, s_col=1, sat_bits=8)
+    sm = dict(src=0, src_stride=2, dst=32, dst_stride=8, rows=8, length=8, x0=-5)
+    with pytest.raises(ProgramError, match=re.escape(
+            "instruction 1 (SOFTMAX) may run alongside instruction 0 (MATMUL) and both touch "
+            "S-mem words 0..15; put a SYNC between them")):
+        check_program(cfg, [(Op.MATMUL, scores), (Op.SOFTMAX, sm), (Op.HALT, {})])
+    check_program(cfg, [(Op.MATMUL, scores), (Op.SYNC, {}), (Op.SOFTMAX, sm), (Op.HALT, {})])
+    # the second scores buffer is disjoint from the first: allowed to overlap
+    check_program(cfg, [(Op.MATMUL, scores), (Op.SYNC, {}), (Op.SOFTMAX, sm),
+                        (Op.MATMUL, dict(scores, dst_base=16)), (Op.HALT, {})])
+    # ... but not when the MATMUL reads the A-mem rows the SOFTMAX writes (P)
+    with pytest.raises(ProgramError, match=re.escape("both touch A-mem words 32..43")):
+        check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(scores, dst_base=16,
+                                                               a_base=32)), (Op.HALT, {})])
+    # a MATMUL into A-mem waits for the SOFTMAX: no hazard
+    check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(scores, dst_mem=0, dst_base=0,
+                                                           s_row=4, a_base=32)),
+                        (Op.HALT, {})])

@@ -50,6 +50,7 @@ CASES = [
     pytest.param(8, 8, 2, 4, 7, id="T8-D8-H2-4x4"),
     pytest.param(6, 8, 1, 4, 11, id="T6-D8-H1-4x4-padded"),
     pytest.param(5, 4, 2, 2, 13, id="T5-D4-H2-2x2"),
+    pytest.param(7, 16, 4, 4, 41, id="T7-D16-H4-4x4"),
     pytest.param(16, 16, 2, 4, 17, id="T16-D16-H2-4x4", marks=pytest.mark.slow),
     pytest.param(12, 16, 2, 8, 19, id="T12-D16-H2-8x8", marks=pytest.mark.slow),
 ]
