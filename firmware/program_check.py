@@ -54,7 +54,8 @@ def instruction_error(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int
         }
         for mem, end in ends.items():
             if end > depth[mem]:
-                return E["ADDRESS"], f"operand words up to {end - 1} exceed {mem}-mem depth {depth[mem]}"
+                return E["ADDRESS"], (f"operand words up to {end - 1} exceed {mem}-mem depth "
+                                      f"{depth[mem]}")
         if f["mode"] == MODES["RESIDUAL"] and f["aux"] >= depth["C"]:
             return E["ADDRESS"], f"aux={f['aux']} exceeds C-mem depth {depth['C']}"
         if f["mode"] == MODES["TRANSPOSE"]:

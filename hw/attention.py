@@ -240,9 +240,10 @@ class AttentionBlock(wiring.Component):
         cfg = self._cfg
         si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
         m.submodules.sm_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
-        m.submodules.sm = sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
+        sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))
+        m.submodules.sm = sm
         m.submodules.sm_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
                                              in_shape=sm.o_stream.payload.y.shape())
         go = ctrl.go[UNITS[Op.SOFTMAX]]

@@ -61,7 +61,8 @@ class BlockBus(wiring.Component):
                 m.d.sync += [sel.eq(idx), sub_q.eq(sub)]
             with m.If(sel == idx):
                 rd = getattr(self, f"{name}_rdata")
-                padded = Cat(rd, Signal(BUS_BITS * sw - r.word_bits)) if BUS_BITS * sw > r.word_bits else rd
-                m.d.comb += self.r_data.eq(padded.word_select(sub_q[:max(sbits, 1)] if sbits else 0,
-                                                              BUS_BITS))
+                pad = BUS_BITS * sw - r.word_bits
+                padded = Cat(rd, Signal(pad)) if pad else rd
+                index = sub_q[:sbits] if sbits else 0
+                m.d.comb += self.r_data.eq(padded.word_select(index, BUS_BITS))
         return m

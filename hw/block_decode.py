@@ -51,8 +51,10 @@ def check_instruction(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap
 
     mm = instr_view(instr, Op.MATMUL)
     rows, cols = cfg.rows, cfg.cols
-    dst_last_row = mm.dst_base + (mm.row_blocks * rows - 1) * mm.s_row + (mm.col_blocks - 1) * mm.s_col
-    dst_last_tr = mm.dst_base + (mm.col_blocks * cols - 1) * mm.s_row + (mm.row_blocks - 1) * mm.s_col
+    dst_last_row = (mm.dst_base + (mm.row_blocks * rows - 1) * mm.s_row
+                    + (mm.col_blocks - 1) * mm.s_col)
+    dst_last_tr = (mm.dst_base + (mm.col_blocks * cols - 1) * mm.s_row
+                   + (mm.row_blocks - 1) * mm.s_col)
     dst_last = Mux(mm.mode == MODES["TRANSPOSE"], dst_last_tr, dst_last_row)
     dst_depth = Signal(range(max(depth.values()) + 1))
     dst_lane = Signal(range(33))
