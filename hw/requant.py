@@ -14,12 +14,21 @@ from .timing import Timing
 __all__ = ["Requantizer", "requant_input_layout", "requant_output_layout"]
 
 
-def requant_input_layout(config: RequantConfig) -> data.StructLayout:
-    """``acc[l]`` at bit ``l * acc_bits``; ``last`` at ``lanes * acc_bits``."""
-    return data.StructLayout({
+def requant_input_layout(config: RequantConfig, *, per_beat: bool = False
+                         ) -> data.StructLayout:
+    """``acc[l]`` at bit ``l * acc_bits``; ``last`` at ``lanes * acc_bits``.
+
+    With ``per_beat``, the lane constants follow: ``b[l]`` (unsigned ``mult_bits``) at
+    ``lanes * acc_bits + 1 + l * mult_bits``, then ``c[l]`` (unsigned ``shift_bits``).
+    """
+    fields: dict = {
         "acc": data.ArrayLayout(signed(config.acc_bits), config.lanes),
         "last": 1,
-    })
+    }
+    if per_beat:
+        fields["b"] = data.ArrayLayout(unsigned(config.mult_bits), config.lanes)
+        fields["c"] = data.ArrayLayout(unsigned(config.shift_bits), config.lanes)
+    return data.StructLayout(fields)
 
 
 def requant_output_layout(config: RequantConfig) -> data.StructLayout:
@@ -62,22 +71,36 @@ class Requantizer(wiring.Component):
     A global-stall pipeline: ``en = ~o_stream.valid | o_stream.ready`` advances every stage;
     ``i_stream.ready = en`` (depends combinationally on ``o_stream.ready``, never on
     ``i_stream.valid``). Nothing is lost or duplicated under any valid/ready pattern.
+
+    Per-beat constants
+    ------------------
+    With ``per_beat=True`` (keyword-only) there is no table: every input vector carries its own
+    ``b[l]``, ``c[l]`` (:func:`requant_input_layout` with ``per_beat``), captured with the
+    vector; a ``c > max_shift`` is the caller's responsibility (the shift is taken as given).
+    Timing and back-pressure are unchanged. Used by the attention block, whose constants come
+    from its C-mem per column block.
     """
 
-    def __init__(self, config: RequantConfig) -> None:
+    def __init__(self, config: RequantConfig, *, per_beat: bool = False) -> None:
         if not isinstance(config, RequantConfig):
             raise TypeError(f"config must be a RequantConfig, not {type(config).__name__} "
                             f"({config!r})")
+        if not isinstance(per_beat, bool):
+            raise TypeError(f"per_beat must be a bool, not {type(per_beat).__name__}")
         self._config = config
-        super().__init__({
-            "i_stream": In(stream.Signature(requant_input_layout(config))),
-            "o_stream": Out(stream.Signature(requant_output_layout(config))),
+        self._per_beat = per_beat
+        table = {} if per_beat else {
             "table_we": In(1),
             # range(lanes), but never zero-width (Verilog would get a [-1:0] port).
             "table_lane": In(range(max(config.lanes, 2))),
             "table_b": In(unsigned(config.mult_bits)),
             "table_c": In(unsigned(config.shift_bits)),
             "table_error": Out(1),
+        }
+        super().__init__({
+            "i_stream": In(stream.Signature(requant_input_layout(config, per_beat=per_beat))),
+            "o_stream": Out(stream.Signature(requant_output_layout(config))),
+            **table,
         })
 
     @property
@@ -96,10 +119,14 @@ class Requantizer(wiring.Component):
 
         loads = stall_pipeline(m, i_s, o_s)
 
-        bs, cs = dyadic_table(m, lanes=cfg.lanes, mult_bits=cfg.mult_bits,
-                              shift_bits=cfg.shift_bits, max_shift=cfg.max_shift,
-                              we=self.table_we, lane=self.table_lane, b=self.table_b,
-                              c=self.table_c, error=self.table_error)
+        if self._per_beat:
+            bs = [i_s.payload.b[lane] for lane in range(cfg.lanes)]
+            cs = [i_s.payload.c[lane] for lane in range(cfg.lanes)]
+        else:
+            bs, cs = dyadic_table(m, lanes=cfg.lanes, mult_bits=cfg.mult_bits,
+                                  shift_bits=cfg.shift_bits, max_shift=cfg.max_shift,
+                                  we=self.table_we, lane=self.table_lane, b=self.table_b,
+                                  c=self.table_c, error=self.table_error)
 
         for lane in range(cfg.lanes):
             q = Signal(signed(cfg.out_bits), name=f"lane{lane}_q")

@@ -29,6 +29,7 @@ from .attention import (
     float_attention_block, float_block_trace, float_layernorm, make_block_input,
     make_float_block, quantize_block,
 )
+from .block_config import BlockConfig
 from .config import (
     ArrayConfig, AttentionConfig, GeluConfig, LayerNormConfig, RequantConfig, SoftmaxConfig,
 )
@@ -56,7 +57,7 @@ __all__ = [
     "layernorm_out_bits", "residual_add",
     # configs
     "ArrayConfig", "RequantConfig", "SoftmaxConfig", "GeluConfig", "LayerNormConfig",
-    "AttentionConfig",
+    "AttentionConfig", "BlockConfig",
     # offline quantization
     "symmetric_scale", "quantize", "dequantize", "quantize_asymmetric", "calibrate_minmax",
     "calibrate_percentile", "calibrate_mse", "calibrate_asymmetric", "requant_multiplier",

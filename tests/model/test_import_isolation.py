@@ -46,3 +46,7 @@ def test_blocker_really_blocks() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "amaranth is blocked for this test" in proc.stderr
+
+
+def test_firmware_compiler_and_assembler_import_without_amaranth_or_cocotb() -> None:
+    assert _run("ivita.firmware.compiler, ivita.firmware.asm") == []

@@ -1,0 +1,262 @@
+"""The programmable attention block: memories, array, requantizers, units and controller."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, ResetInserter, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ivita.firmware.isa import INSTR_BITS, MEMS, Op
+from ivita.firmware.memory_map import BUS_BITS, MemoryMap, memory_map
+from ivita.model.block_config import BlockConfig
+from ivita.model.config import GeluConfig, LayerNormConfig, SoftmaxConfig
+
+from .array import SystolicArray
+from .block_bus import BlockBus
+from .block_controller import UNITS, BlockController
+from .block_decode import instr_view
+from .block_ports import connect_memories
+from .lane_writer import LaneWriter
+from .layernorm import IntLayerNorm
+from .gelu import ShiftGELU
+from .row_affine import RowAffine, gelu_requant_config, ln_requant_config
+from .requant import Requantizer
+from .row_serializer import RowSerializer
+from .softmax import Shiftmax
+from .tile_epilogue import TileEpilogue, const_lane_layout, matmul_requant_config
+from .tile_sequencer import TileSequencer
+from .tile_writeback import TileWriteBack
+
+__all__ = ["AttentionBlock"]
+
+
+class AttentionBlock(wiring.Component):
+    """One quantized pre-norm ViT self-attention layer from a program, bit-exact with
+    :func:`ivita.model.attention_block_trace` (compiled by :mod:`ivita.firmware.compiler`).
+
+    ``start`` (while idle) also resets every datapath unit, so a program never sees state left
+    by an aborted one (memories keep their contents).
+
+    Ports: the host bus (``addr``, ``w_data``, ``w_en``, ``r_en``, ``r_data`` one cycle after
+    ``r_en``; map: :func:`ivita.firmware.memory_map.memory_map`), ``start`` (runs the program
+    from address 0), ``busy``, ``done``, ``error``, ``error_code``
+    (:data:`ivita.firmware.isa.ERRORS`), ``cycles`` (cycles of the last run), ``pc`` (the
+    instruction being executed, or where the program stopped). The host
+    accesses the memories only while ``busy`` is low (the datapath owns them while busy).
+
+    Execution is in program order; a MATMUL not writing A-mem may overlap a SOFTMAX (see
+    :class:`BlockController`).
+    Datapaths: MATMUL = :class:`TileSequencer` -> :class:`SystolicArray` ->
+    :class:`TileEpilogue` (bias, constants) -> :class:`Requantizer` (per-beat constants) ->
+    :class:`TileWriteBack`; LAYERNORM = :class:`RowSerializer` (R-mem) ->
+    :class:`IntLayerNorm` -> :class:`RowAffine` -> :class:`Requantizer` -> :class:`LaneWriter`
+    (A-mem lanes); SOFTMAX = :class:`RowSerializer` (S-mem) -> :class:`Shiftmax` ->
+    :class:`LaneWriter`; GELU (only when ``cfg.max_hidden > 0``) = :class:`RowSerializer`
+    (R-mem) -> :class:`ShiftGELU` -> :class:`RowAffine` -> :class:`Requantizer` ->
+    :class:`LaneWriter`.
+    """
+
+    def __init__(self, cfg: BlockConfig) -> None:
+        if not isinstance(cfg, BlockConfig):
+            raise TypeError(f"cfg must be a BlockConfig, not {type(cfg).__name__}")
+        self._cfg = cfg
+        self._mmap = memory_map(cfg)
+        self._units: dict[str, object] = {}      # filled by elaborate (fault-injection tests)
+        super().__init__({
+            "addr": In(self._mmap.addr_bits), "w_data": In(BUS_BITS), "w_en": In(1),
+            "r_en": In(1), "r_data": Out(BUS_BITS),
+            "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "error_code": Out(4), "cycles": Out(32), "pc": Out(16),
+        })
+
+    @property
+    def config(self) -> BlockConfig:
+        return self._cfg
+
+    @property
+    def memory_map(self) -> MemoryMap:
+        return self._mmap
+
+    def elaborate(self, platform: object) -> Module:
+        m, cfg = Module(), self._cfg
+        m.submodules.bus = bus = BlockBus(self._mmap)
+        m.submodules.ctrl = ctrl = BlockController(cfg, self._mmap)
+        m.d.comb += [bus.addr.eq(self.addr), bus.w_data.eq(self.w_data), bus.w_en.eq(self.w_en),
+                     bus.r_en.eq(self.r_en), self.r_data.eq(bus.r_data),
+                     ctrl.start.eq(self.start)]
+        for name in ("busy", "done", "error", "error_code", "cycles", "pc"):
+            m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
+        mems = self._memories(m)
+        m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
+        # every datapath unit starts a program from reset (nothing left from an aborted one)
+        dp, rst = Module(), Signal(name="datapath_reset")
+        m.d.comb += rst.eq(self.start & ~ctrl.busy)
+        mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
+        ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
+        sm_fin, sm_err, sm_ports = self._sm_path(dp, ctrl, mems)
+        ge_fin, ge_err, ge_ports = self._gelu_path(dp, ctrl, mems) if cfg.max_hidden else \
+            (Const(0, 1), Const(0, 1), None)
+        m.submodules.datapath = ResetInserter({"sync": rst})(dp)
+        m.d.comb += [
+            ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
+            ctrl.unit_error.eq(ln_err | sm_err | ge_err),
+            ctrl.mm_writes_a.eq(mm_ports["dst_mem"] == MEMS["A"]),
+        ]
+        connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
+        return m
+
+    def matmul_cycles(self, row_blocks: int, col_blocks: int, k: int, mode: str = "ROW") -> int:
+        """Cycles a MATMUL occupies the matmul unit, from its dispatch to the unit being free:
+        ``row_blocks*col_blocks*k + 2*rows + 10`` (``+ cols`` in ``TRANSPOSE``: the last
+        tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
+        transposer's drain then hide between tiles); a lower bound otherwise. A program of one
+        MATMUL and HALT takes 4 cycles more (fetch, load, check, finish)."""
+        from ivita.model.checks import check_int
+        n = (check_int(row_blocks, "row_blocks", 1) * check_int(col_blocks, "col_blocks", 1)
+             * check_int(k, "k", 1))
+        return n + 2 * self._cfg.rows + 10 + (self._cfg.cols if mode == "TRANSPOSE" else 0)
+
+    @staticmethod
+    def _latch(m: Module, ctrl: BlockController, op: int) -> Signal:
+        """The instruction of ``op``'s unit, latched when it is dispatched (the controller
+        fetches the next one while the unit runs)."""
+        iq = Signal(INSTR_BITS, name=f"instr_op{op}")
+        with m.If(ctrl.go[UNITS[op]]):
+            m.d.sync += iq.eq(ctrl.instr)
+        return iq
+
+    def _memories(self, m: Module) -> dict:
+        cfg, mm = self._cfg, self._mmap
+        mems = {}
+        for name in ("prog", "A", "B", "S", "R", "C"):
+            r = mm[name]
+            mem = Memory(shape=r.word_bits, depth=r.depth, init=[])
+            m.submodules[f"mem_{name}"] = mem
+            gran = {"granularity": cfg.pe_a_bits} if name == "A" and cfg.rows > 1 else {}
+            mems[name] = {"mem": mem, "w": mem.write_port(**gran), "r": mem.read_port()}
+        mems["C"]["r2"] = mems["C"]["mem"].read_port()
+        return mems
+
+    def _matmul_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+        cfg = self._cfg
+        mmi = instr_view(self._latch(m, ctrl, Op.MATMUL), Op.MATMUL)
+        m.submodules.seq = seq = TileSequencer(cfg)
+        m.submodules.array = arr = SystolicArray(cfg.array_config)
+        m.submodules.epi = epi = TileEpilogue(cfg)
+        m.submodules.rq = rq = Requantizer(matmul_requant_config(cfg), per_beat=True)
+        m.submodules.wb = wb = TileWriteBack(cfg)
+        go = ctrl.go[UNITS[Op.MATMUL]]
+        for name in ("a_base", "a_stride", "b_base", "b_stride", "row_blocks", "col_blocks",
+                     "k"):
+            m.d.comb += getattr(seq, name).eq(getattr(mmi, name))
+        m.d.comb += [seq.start.eq(go), epi.start.eq(go), wb.start.eq(go),
+                     epi.row_blocks.eq(mmi.row_blocks), epi.const_base.eq(mmi.const_base)]
+        for name in ("mode", "row_blocks", "col_blocks", "dst_base", "s_row", "s_col",
+                     "sat_bits"):
+            m.d.comb += getattr(wb, name).eq(getattr(mmi, name))
+        wiring.connect(m, seq.o_stream, arr.i_stream)
+        wiring.connect(m, arr.o_stream, epi.i_stream)
+        wiring.connect(m, epi.o_stream, rq.i_stream)
+        wiring.connect(m, rq.o_stream, wb.i_stream)
+        c_lanes = data.ArrayLayout(const_lane_layout(cfg), cfg.cols)
+        r_lanes = data.ArrayLayout(signed(cfg.resid_bits), cfg.cols)
+        m.d.comb += [
+            seq.a_data.eq(mems["A"]["r"].data), seq.b_data.eq(mems["B"]["r"].data),
+            epi.c_data.eq(data.View(c_lanes, mems["C"]["r"].data)),
+            mems["C"]["r2"].addr.eq(mmi.aux),
+            wb.res_const.eq(data.View(c_lanes, mems["C"]["r2"].data)),
+            wb.x_data.eq(data.View(r_lanes, mems["R"]["r"].data)),
+        ]
+        ports = {"seq": seq, "epi": epi, "wb": wb, "dst_mem": mmi.dst_mem}
+        return wb.finished & ~seq.busy, ports
+
+    def _ln_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+        cfg = self._cfg
+        li = instr_view(self._latch(m, ctrl, Op.LAYERNORM), Op.LAYERNORM)
+        m.submodules.ln_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
+        m.submodules.ln = ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits,
+                                                            channels=cfg.max_dim))
+        m.submodules.ln_aff = aff = RowAffine(cfg)
+        m.submodules.ln_rq = rq = Requantizer(ln_requant_config(cfg), per_beat=True)
+        m.submodules.ln_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
+                                             in_shape=signed(cfg.a_bits))
+        go = ctrl.go[UNITS[Op.LAYERNORM]]
+        m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
+                     ser.base.eq(li.src), ser.stride.eq(li.src_stride),
+                     ser.n_rows.eq(li.tokens), ser.n_elems.eq(li.channels),
+                     aff.const_base.eq(li.const_base),
+                     lw.dst.eq(li.dst), lw.dst_stride.eq(li.dst_stride),
+                     lw.n_rows.eq(li.tokens), lw.n_cols.eq(li.channels),
+                     ln.error_clear.eq(self.start & ~ctrl.busy),
+                     ser.rd_data.eq(data.View(ser.rd_data.shape(), mems["R"]["r"].data)),
+                     aff.c_data.eq(data.View(aff.c_data.shape(), mems["C"]["r"].data))]
+        m.d.comb += [ln.i_stream.valid.eq(ser.o_stream.valid),
+                     ln.i_stream.payload.x.eq(ser.o_stream.payload.x),
+                     ln.i_stream.payload.last.eq(ser.o_stream.payload.last),
+                     ser.o_stream.ready.eq(ln.i_stream.ready)]
+        wiring.connect(m, ln.o_stream, aff.i_stream)
+        wiring.connect(m, aff.o_stream, rq.i_stream)
+        m.d.comb += [lw.i_stream.valid.eq(rq.o_stream.valid),
+                     lw.i_stream.payload.y.eq(rq.o_stream.payload.q[0]),
+                     lw.i_stream.payload.last.eq(rq.o_stream.payload.last),
+                     rq.o_stream.ready.eq(lw.i_stream.ready)]
+        return lw.finished, ln.error, {"ser": ser, "aff": aff, "lw": lw}
+
+    def _gelu_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+        cfg = self._cfg
+        gi = instr_view(self._latch(m, ctrl, Op.GELU), Op.GELU)
+        m.submodules.ge_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
+        m.submodules.gelu = ge = ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n,
+                                                      sig_bits=cfg.sig_bits))
+        m.submodules.ge_aff = aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits,
+                                              rq=gelu_requant_config(cfg))
+        m.submodules.ge_rq = rq = Requantizer(gelu_requant_config(cfg), per_beat=True)
+        m.submodules.ge_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
+                                             in_shape=signed(cfg.a_bits))
+        go = ctrl.go[UNITS[Op.GELU]]
+        m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
+                     ser.base.eq(gi.src), ser.stride.eq(gi.src_stride),
+                     ser.n_rows.eq(gi.rows), ser.n_elems.eq(gi.length),
+                     aff.const_base.eq(gi.const_base), ge.x0.eq(gi.x0),
+                     lw.dst.eq(gi.dst), lw.dst_stride.eq(gi.dst_stride),
+                     lw.n_rows.eq(gi.rows), lw.n_cols.eq(gi.length),
+                     ge.error_clear.eq(self.start & ~ctrl.busy),
+                     ser.rd_data.eq(data.View(ser.rd_data.shape(), mems["R"]["r"].data)),
+                     aff.c_data.eq(data.View(aff.c_data.shape(), mems["C"]["r"].data)),
+                     ge.i_stream.valid.eq(ser.o_stream.valid),
+                     ge.i_stream.payload.x.eq(ser.o_stream.payload.x),
+                     ge.i_stream.payload.last.eq(ser.o_stream.payload.last),
+                     ser.o_stream.ready.eq(ge.i_stream.ready)]
+        wiring.connect(m, ge.o_stream, aff.i_stream)
+        wiring.connect(m, aff.o_stream, rq.i_stream)
+        m.d.comb += [lw.i_stream.valid.eq(rq.o_stream.valid),
+                     lw.i_stream.payload.y.eq(rq.o_stream.payload.q[0]),
+                     lw.i_stream.payload.last.eq(rq.o_stream.payload.last),
+                     rq.o_stream.ready.eq(lw.i_stream.ready)]
+        return lw.finished, ge.error, {"ser": ser, "aff": aff, "lw": lw}
+
+    def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+        cfg = self._cfg
+        si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
+        m.submodules.sm_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
+        sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
+                                                      out_bits=cfg.prob_bits,
+                                                      max_tokens=cfg.max_tokens))
+        m.submodules.sm = sm
+        m.submodules.sm_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
+                                             in_shape=sm.o_stream.payload.y.shape())
+        go = ctrl.go[UNITS[Op.SOFTMAX]]
+        m.d.comb += [ser.start.eq(go), lw.start.eq(go),
+                     ser.base.eq(si.src), ser.stride.eq(si.src_stride),
+                     ser.n_rows.eq(si.rows), ser.n_elems.eq(si.length),
+                     lw.dst.eq(si.dst), lw.dst_stride.eq(si.dst_stride),
+                     lw.n_rows.eq(si.rows), lw.n_cols.eq(si.length), sm.x0.eq(si.x0),
+                     sm.error_clear.eq(self.start & ~ctrl.busy),
+                     ser.rd_data.eq(data.View(ser.rd_data.shape(), mems["S"]["r"].data))]
+        m.d.comb += [sm.i_stream.valid.eq(ser.o_stream.valid),
+                     sm.i_stream.payload.x.eq(ser.o_stream.payload.x),
+                     sm.i_stream.payload.last.eq(ser.o_stream.payload.last),
+                     ser.o_stream.ready.eq(sm.i_stream.ready)]
+        wiring.connect(m, sm.o_stream, lw.i_stream)
+        return lw.finished, sm.error, {"ser": ser, "lw": lw}

@@ -1,0 +1,134 @@
+"""Controller of the attention block: fetch, check, dispatch with overlap, status, cycles."""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ivita.firmware.isa import ERRORS, INSTR_BITS, MEMS, OPCODE_BITS, Op
+from ivita.firmware.memory_map import MemoryMap
+from ivita.model.block_config import BlockConfig
+
+from .block_decode import check_instruction, instr_view
+
+__all__ = ["BlockController", "UNITS"]
+
+#: Unit index of each executing opcode (bit of ``go``, ``unit_busy``, ``finished``).
+UNITS = {Op.MATMUL: 0, Op.LAYERNORM: 1, Op.SOFTMAX: 2, Op.GELU: 3}
+MM, LN, SM, GE = 0, 1, 2, 3
+
+
+class BlockController(wiring.Component):
+    """Runs the program from address 0 after ``start`` (ignored while ``busy``).
+
+    Per instruction: fetch (2 cycles: address, then the word into ``instr``), check
+    (:func:`~ivita.hw.block_decode.check_instruction`), then dispatch: a one-cycle
+    ``go[unit]`` (the unit latches ``instr`` in that cycle) as soon as the unit is idle and
+    the instruction may overlap everything still running, then the next fetch. The only
+    overlap allowed is a MATMUL whose destination is not A-mem with a SOFTMAX (their memory
+    ports are disjoint); every other instruction waits until all units are idle. ``SYNC``
+    waits until all units are idle; ``HALT`` waits, then sets ``done`` and clears ``busy``.
+    Data hazards between overlapping instructions are the program's business (the compiler
+    puts a ``SYNC`` where a SOFTMAX reads what a running MATMUL writes).
+
+    Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
+    a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
+    ``unit_error`` (``UNIT``) at once (memories may then hold partial results; ``start``
+    forgets which units were running, and the block resets its datapath units on ``start``).
+    ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
+    ``start`` while ``busy``; ``unit_busy`` shows which units run.
+    """
+
+    def __init__(self, cfg: BlockConfig, mmap: MemoryMap) -> None:
+        self._cfg, self._mmap = cfg, mmap
+        super().__init__({
+            "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "error_code": Out(4), "cycles": Out(32), "pc": Out(16),
+            "prog_addr": Out(unsigned(16)), "prog_en": Out(1), "prog_data": In(INSTR_BITS),
+            "instr": Out(INSTR_BITS), "op": Out(OPCODE_BITS),
+            "go": Out(4), "unit_busy": Out(4), "finished": In(4), "unit_error": In(1),
+            "mm_writes_a": In(1),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        code = check_instruction(m, self.instr, self._cfg, self._mmap)
+        ub, op = self.unit_busy, self.op
+        m.d.comb += [op.eq(self.instr[:OPCODE_BITS]), self.prog_addr.eq(self.pc)]
+        with m.If(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        for u in range(4):
+            with m.If(self.go[u]):
+                m.d.sync += ub[u].eq(1)
+            with m.Elif(self.finished[u]):
+                m.d.sync += ub[u].eq(0)
+        idle = ub == 0
+        dst_a = instr_view(self.instr, Op.MATMUL).dst_mem == MEMS["A"]
+        can = Signal(4)
+        m.d.comb += [
+            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ~dst_a))),
+            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ~self.mm_writes_a))),
+            can[LN].eq(idle), can[GE].eq(idle),
+        ]
+        pending = Signal(4)
+
+        def stop(c: object) -> None:
+            m.d.sync += [self.error.eq(1), self.error_code.eq(c), self.busy.eq(0)]
+
+        abort = Signal()
+        m.d.comb += abort.eq(self.busy & self.unit_error)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
+                                 self.error_code.eq(0), self.cycles.eq(0), self.pc.eq(0),
+                                 ub.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(self.pc >= self._cfg.prog_depth):
+                    m.d.sync += pending.eq(ERRORS["PC"])
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.comb += self.prog_en.eq(1)
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.sync += self.instr.eq(self.prog_data)
+                m.next = "CHECK"
+                with m.If(abort):
+                    m.next = "IDLE"
+            with m.State("CHECK"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(code != 0):
+                    m.d.sync += pending.eq(code)
+                    m.next = "DRAIN"
+                with m.Elif(op == Op.HALT):
+                    m.next = "FINISH"
+                with m.Elif(op == Op.SYNC):
+                    with m.If(idle):
+                        m.d.sync += self.pc.eq(self.pc + 1)
+                        m.next = "FETCH"
+                with m.Else():
+                    for o, u in UNITS.items():
+                        with m.If((op == o) & can[u]):
+                            m.d.comb += self.go[u].eq(1)
+                            m.d.sync += self.pc.eq(self.pc + 1)
+                            m.next = "FETCH"
+            with m.State("DRAIN"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(idle):
+                    stop(pending)
+                    m.next = "IDLE"
+            with m.State("FINISH"):
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(idle):
+                    m.d.sync += [self.done.eq(1), self.busy.eq(0)]
+                    m.next = "IDLE"
+        with m.If(abort):
+            stop(ERRORS["UNIT"])
+        return m

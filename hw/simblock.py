@@ -1,0 +1,90 @@
+"""Run an :class:`~ivita.hw.attention.AttentionBlock` in the Amaranth simulator through its
+host bus: load memory images word by word, start, wait, read regions back (tests, benches)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from amaranth.sim import Simulator
+
+from ivita.firmware.memory_map import BUS_BITS
+
+from .attention import AttentionBlock
+
+__all__ = ["BlockRun", "BlockTimeout", "run_block"]
+
+_MASK = (1 << BUS_BITS) - 1
+
+
+class BlockTimeout(AssertionError):
+    """The program did not finish (``busy`` still high) within ``max_cycles``."""
+
+
+@dataclass
+class BlockRun:
+    done: int
+    error: int
+    error_code: int
+    cycles: int                                   # the block's own cycle counter
+    wall: int = 0                                 # cycles from start until busy fell
+    pc_cycles: list[int] = field(default_factory=list)   # cycle each pc value was first seen
+    reads: dict[str, dict[int, int]] = field(default_factory=dict)   # region -> word -> value
+
+
+def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
+              reads: Mapping[str, Iterable[int]] = (), *, max_cycles: int = 200_000,
+              vcd: str | None = None) -> BlockRun:
+    """Write ``images`` (``{region: {word: value}}``) through the bus, pulse ``start``, wait
+    for ``busy`` to fall (``BlockTimeout`` after ``max_cycles``), then read ``reads``
+    (``{region: words}``) through the bus (1-cycle read latency)."""
+    mmap = dut.memory_map
+    res = BlockRun(0, 0, 0, 0)
+
+    async def bench(ctx):
+        for name, words in images.items():
+            reg = mmap[name]
+            for word, value in words.items():
+                for sub in range(reg.sub_words):
+                    ctx.set(dut.addr, reg.bus_address(word, sub))
+                    ctx.set(dut.w_data, (value >> (BUS_BITS * sub)) & _MASK)
+                    ctx.set(dut.w_en, 1)
+                    await ctx.tick()
+        ctx.set(dut.w_en, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        n, pc = 0, -1
+        while ctx.get(dut.busy):
+            if ctx.get(dut.pc) != pc:
+                pc = ctx.get(dut.pc)
+                res.pc_cycles.append(n)
+            await ctx.tick()
+            n += 1
+            if n > max_cycles:
+                raise BlockTimeout(f"busy after {max_cycles} cycles")
+        res.wall = n
+        res.done, res.error = ctx.get(dut.done), ctx.get(dut.error)
+        res.error_code, res.cycles = ctx.get(dut.error_code), ctx.get(dut.cycles)
+        for name, words in dict(reads).items():
+            reg = mmap[name]
+            out = res.reads.setdefault(name, {})
+            for word in words:
+                value = 0
+                for sub in range(reg.sub_words):
+                    ctx.set(dut.addr, reg.bus_address(word, sub))
+                    ctx.set(dut.r_en, 1)
+                    await ctx.tick()
+                    ctx.set(dut.r_en, 0)
+                    value |= ctx.get(dut.r_data) << (BUS_BITS * sub)
+                out[word] = value & ((1 << reg.word_bits) - 1)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return res

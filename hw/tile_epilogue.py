@@ -1,0 +1,77 @@
+"""Bias add and per-column constants between the array and the requantizer of the block."""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ivita.firmware.memory_map import const_fields
+from ivita.model.block_config import BlockConfig
+from ivita.model.config import RequantConfig
+
+from ._blockutil import const_ready
+from .array import array_output_layout
+from .requant import requant_input_layout
+
+__all__ = ["TileEpilogue", "const_lane_layout", "matmul_requant_config"]
+
+
+def const_lane_layout(cfg: BlockConfig) -> data.StructLayout:
+    """One C-mem lane: ``bias`` (signed 40), ``b``, ``c``, ``b2``, ``c2``."""
+    from amaranth import signed
+    return data.StructLayout({name: (signed(w) if s else unsigned(w))
+                              for name, w, s in const_fields(cfg)})
+
+
+def matmul_requant_config(cfg: BlockConfig) -> RequantConfig:
+    return RequantConfig(lanes=cfg.cols, acc_bits=cfg.acc_bits, out_bits=cfg.out_bits,
+                         mult_bits=cfg.mult_bits, max_shift=63)
+
+
+class TileEpilogue(wiring.Component):
+    """``acc[j] + bias[j]`` and the lane's ``(b, c)`` for every output row of the array.
+
+    Output rows arrive in tile order (``cb`` outer, ``rb`` inner, ``rows`` beats per tile);
+    the constants of column block ``cb`` are C-mem word ``const_base + cb``, read through a
+    port (``c_addr`` -> ``c_data`` one cycle later) that stays enabled. One register stage,
+    one row per cycle; one bubble whenever ``cb`` changes (the constant word is re-read).
+    ``i_stream.ready = const_ok & (~o_stream.valid | o_stream.ready)`` (never from
+    ``i_stream.valid``). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
+    """
+
+    def __init__(self, cfg: BlockConfig, addr_bits: int = 16) -> None:
+        self._cfg = cfg
+        rq = matmul_requant_config(cfg)
+        super().__init__({
+            "start": In(1), "row_blocks": In(8), "const_base": In(addr_bits),
+            "c_addr": Out(addr_bits),
+            "c_data": In(data.ArrayLayout(const_lane_layout(cfg), cfg.cols)),
+            "i_stream": In(stream.Signature(array_output_layout(cfg.array_config))),
+            "o_stream": Out(stream.Signature(requant_input_layout(rq, per_beat=True))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._cfg
+        m = Module()
+        i, o = self.i_stream, self.o_stream
+        r = Signal(range(max(cfg.rows, 2)))
+        rb, cb = Signal(8), Signal(8)
+        m.d.comb += self.c_addr.eq(self.const_base + cb)
+        ok = const_ready(m, self.c_addr, self.start, "cst")
+        m.d.comb += i.ready.eq(ok & (~o.valid | o.ready))
+        with m.If(o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If(self.start):
+            m.d.sync += [r.eq(0), rb.eq(0), cb.eq(0), o.valid.eq(0)]
+        with m.Elif(i.valid & i.ready):
+            for j in range(cfg.cols):
+                lane = self.c_data[j]
+                m.d.sync += [o.payload.acc[j].eq(i.payload.c[j] + lane.bias),
+                             o.payload.b[j].eq(lane.b), o.payload.c[j].eq(lane.c)]
+            m.d.sync += [o.valid.eq(1), o.payload.last.eq(i.payload.last), r.eq(r + 1)]
+            with m.If(r == cfg.rows - 1):
+                m.d.sync += [r.eq(0), rb.eq(rb + 1)]
+                with m.If(rb == self.row_blocks - 1):
+                    m.d.sync += [rb.eq(0), cb.eq(cb + 1)]
+        return m

@@ -1,0 +1,139 @@
+"""firmware/compiler.py, layout.py, memory_map.py, program_check.py (no hardware: the end-to-end
+== checks are in tests/hw/test_attention.py)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from ivita.firmware.asm import assemble, disassemble
+from ivita.firmware.compiler import compile_attention
+from ivita.firmware.isa import MODES, Op
+from ivita.firmware.layout import pack_a, pack_b, pack_rows, unpack_a, unpack_b, unpack_rows
+from ivita.firmware.memory_map import memory_map
+from ivita.firmware.program_check import ProgramError, check_program
+from ivita.model import AttentionConfig, make_block_input, make_float_block, quantize_block
+from ivita.model.block_config import BlockConfig
+
+
+def _layer(tokens: int = 8, dim: int = 8, heads: int = 2):  # type: ignore[no-untyped-def]
+    lc = AttentionConfig(tokens=tokens, dim=dim, heads=heads)
+    params = quantize_block(make_float_block(lc, 1), lc, make_block_input(lc, 2, 2))
+    x = np.clip(np.round(make_block_input(lc, 3, 1)[0] / params.scales.x), -32768, 32767)
+    return lc, params, x.astype(np.int64)
+
+
+@pytest.mark.parametrize("pack,unpack,shape", [(pack_a, unpack_a, (7, 5)),
+                                               (pack_b, unpack_b, (5, 7)),
+                                               (pack_rows, unpack_rows, (6, 9))])
+def test_layout_round_trip(pack, unpack, shape) -> None:  # type: ignore[no-untyped-def]
+    m = np.random.default_rng(0).integers(-128, 128, size=shape)
+    words = pack(m, 4, 8, 3, 17)
+    assert (unpack(words, shape, 4, 8, 3, 17) == m).all()
+
+
+def test_a_layout_word_content() -> None:
+    m = np.arange(12).reshape(6, 2)          # rows 0..5, k 0..1, lanes 4 -> 2 row blocks
+    words = pack_a(m, 4, 8, 10, 5)
+    assert sorted(words) == [10, 11, 15, 16]
+    assert words[11] == 1 | 3 << 8 | 5 << 16 | 7 << 24          # column k=1 of rows 0..3
+    assert words[15] == 8 | 10 << 8                               # rows 4, 5; padding 0
+
+
+def test_memory_map_regions_are_aligned_and_disjoint() -> None:
+    cfg = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8)
+    mm = memory_map(cfg)
+    spans = sorted((r.base, r.base + r.size) for r in mm.regions.values())
+    for (a0, a1), (b0, _) in zip(spans, spans[1:]):
+        assert a1 <= b0
+    for r in mm.regions.values():
+        assert r.base % r.size == 0 and r.size >= r.depth * r.sub_words
+        assert r.sub_words * 32 >= r.word_bits
+    assert max(s[1] for s in spans) <= 1 << mm.addr_bits
+
+
+def test_program_shape_and_asm_round_trip() -> None:
+    lc, params, x = _layer()
+    cb = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
+    ops = [op for op, _ in cb.program]
+    assert ops == ([Op.LAYERNORM] + [Op.MATMUL] * 3 + [Op.MATMUL, Op.SYNC, Op.SOFTMAX]
+                   + [Op.MATMUL, Op.MATMUL, Op.SOFTMAX] + [Op.MATMUL, Op.MATMUL, Op.HALT])
+    assert [f["dst_base"] for op, f in cb.program if op == Op.MATMUL and f["dst_mem"] == 2] \
+        == [0, cb.tensors["a"].base]                      # the two scores buffers
+    seq = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x, overlap=False)
+    assert [op for op, _ in seq.program if op != Op.SYNC] == [op for op in ops if op != Op.SYNC]
+    assert all(seq.program[i + 1][0] in (Op.SYNC, Op.HALT) for i, (op, _) in
+               enumerate(seq.program) if op not in (Op.SYNC, Op.HALT))
+    assert cb.program[-2][1]["mode"] == MODES["RESIDUAL"]
+    words = [cb.images["prog"][pc] for pc in range(len(cb.program))]
+    assert assemble(disassemble(words)) == words
+
+
+@pytest.mark.parametrize(("layer", "block", "msg"), [
+    ((16, 8, 2), {}, "tokens=16 exceeds max_tokens=8"),
+    ((8, 16, 2), {}, "dim=16 exceeds max_dim=8"),
+    ((8, 8, 4), {}, "heads=4 exceeds max_heads=2"),
+    ((8, 8, 2), {"a_bits": 6}, "layer a_bits=8 differs from the block's a_bits=6"),
+])
+def test_layer_that_does_not_fit_is_rejected(layer, block, msg) -> None:  # type: ignore[no-untyped-def]
+    lc, params, x = _layer(*layer)
+    cfg = BlockConfig(**{"rows": 4, "cols": 4, "max_tokens": 8, "max_dim": 8, "max_heads": 2,
+                         **block})
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        compile_attention(params, cfg, x)
+
+
+def test_head_dim_must_be_a_multiple_of_cols() -> None:
+    lc, params, x = _layer(8, 8, 4)          # head_dim 2 on a 4x4 array
+    with pytest.raises(ValueError, match=re.escape("head_dim=2 is not a multiple of cols=4")):
+        compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
+
+
+def test_short_input_rejected_and_program_too_long() -> None:
+    lc, params, x = _layer()
+    cfg = BlockConfig.for_attention(lc, rows=4, prog_depth=10)
+    with pytest.raises(ProgramError, match=re.escape("program has 13 instructions; "
+                                                     "prog_depth=10")):
+        compile_attention(params, cfg, x)
+    with pytest.raises(ValueError, match=re.escape("tokens=9 exceeds max_tokens=8")):
+        compile_attention(params, BlockConfig.for_attention(lc, rows=4),
+                          np.zeros((9, 8), dtype=np.int64))
+
+
+def test_check_program_overrun_and_missing_halt() -> None:
+    cfg = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8)
+    depth = memory_map(cfg)["S"].depth
+    bad = dict(a_base=0, a_stride=8, b_base=0, b_stride=8, row_blocks=2, col_blocks=2, k=8,
+               const_base=0, mode=0, dst_mem=2, dst_base=depth - 1, s_row=2, s_col=1,
+               sat_bits=8)
+    with pytest.raises(ProgramError, match=re.escape(
+            f"instruction 1 (MATMUL): destination word {depth - 1 + 15} exceeds S-mem depth "
+            f"{depth}")):
+        check_program(cfg, [(Op.SYNC, {}), (Op.MATMUL, bad), (Op.HALT, {})])
+    with pytest.raises(ProgramError, match="program has no HALT"):
+        check_program(cfg, [(Op.SYNC, {})])
+
+
+def test_check_program_rejects_overlapping_hazards() -> None:
+    cfg = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8)
+    scores = dict(a_base=0, a_stride=8, b_base=0, b_stride=8, row_blocks=2, col_blocks=2, k=4,
+                  const_base=0, mode=0, dst_mem=2, dst_base=0, s_row=2, s_col=1, sat_bits=8)
+    sm = dict(src=0, src_stride=2, dst=32, dst_stride=8, rows=8, length=8, x0=-5)
+    with pytest.raises(ProgramError, match=re.escape(
+            "instruction 1 (SOFTMAX) may run alongside instruction 0 (MATMUL) and both touch "
+            "S-mem words 0..15; put a SYNC between them")):
+        check_program(cfg, [(Op.MATMUL, scores), (Op.SOFTMAX, sm), (Op.HALT, {})])
+    check_program(cfg, [(Op.MATMUL, scores), (Op.SYNC, {}), (Op.SOFTMAX, sm), (Op.HALT, {})])
+    # the second scores buffer is disjoint from the first: allowed to overlap
+    check_program(cfg, [(Op.MATMUL, scores), (Op.SYNC, {}), (Op.SOFTMAX, sm),
+                        (Op.MATMUL, dict(scores, dst_base=16)), (Op.HALT, {})])
+    # ... but not when the MATMUL reads the A-mem rows the SOFTMAX writes (P)
+    with pytest.raises(ProgramError, match=re.escape("both touch A-mem words 32..43")):
+        check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(scores, dst_base=16,
+                                                               a_base=32)), (Op.HALT, {})])
+    # a MATMUL into A-mem waits for the SOFTMAX: no hazard
+    check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(scores, dst_mem=0, dst_base=0,
+                                                           s_row=4, a_base=32)),
+                        (Op.HALT, {})])

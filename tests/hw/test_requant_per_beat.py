@@ -1,0 +1,43 @@
+# amaranth: UnusedElaboratable=no
+"""Requantizer(per_beat=True): constants travel with each vector; == ivita.model.requantize."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ivita.hw.requant import Requantizer, requant_input_layout
+from ivita.hw.simlanes import run_lanes
+from ivita.model import RequantConfig, requantize
+
+
+@pytest.mark.parametrize(("lanes", "acc_bits", "out_bits", "mult_bits", "seed"),
+                         [(4, 24, 8, 16, 1), (1, 41, 8, 16, 2), (3, 20, 16, 8, 3)])
+def test_per_beat_matches_model(lanes, acc_bits, out_bits, mult_bits, seed) -> None:  # type: ignore[no-untyped-def]
+    cfg = RequantConfig(lanes=lanes, acc_bits=acc_bits, out_bits=out_bits, mult_bits=mult_bits,
+                        max_shift=63)
+    rng = np.random.default_rng(seed)
+    n = 40
+    acc = rng.integers(-(1 << (acc_bits - 1)), 1 << (acc_bits - 1), size=(n, lanes))
+    acc >>= rng.integers(0, acc_bits // 2, size=acc.shape)
+    b = rng.integers(0, 1 << mult_bits, size=(n, lanes))
+    c = rng.integers(0, 64, size=(n, lanes))
+    c[: n // 2] = rng.integers(acc_bits + mult_bits - out_bits - 4,
+                               acc_bits + mult_bits - out_bits + 2, size=(n // 2, lanes))
+    beats = [{"acc": list(map(int, acc[i])), "b": list(map(int, b[i])),
+              "c": list(map(int, c[i])), "last": int(i % 5 == 4)} for i in range(n)]
+    run = run_lanes(Requantizer(cfg, per_beat=True), beats, n_out=n, seed=seed, p_valid=0.7,
+                    p_ready=0.6)
+    got = np.array([o["q"] for o in run.outputs])
+    assert (got == requantize(acc, b, c, out_bits)).all()
+    assert [o["last"] for o in run.outputs] == [bt["last"] for bt in beats]
+
+
+def test_per_beat_layout_and_ports() -> None:
+    cfg = RequantConfig(lanes=2, acc_bits=10, out_bits=4, mult_bits=5, max_shift=63)
+    lay = requant_input_layout(cfg, per_beat=True)
+    assert lay.size == 2 * 10 + 1 + 2 * 5 + 2 * 6
+    dut = Requantizer(cfg, per_beat=True)
+    assert not hasattr(dut, "table_we")
+    with pytest.raises(TypeError, match="per_beat must be a bool, not int"):
+        Requantizer(cfg, per_beat=1)  # type: ignore[arg-type]
