@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from ivita.model import (
@@ -27,6 +28,9 @@ from ivita.model import (
 from ivita.model.config import ACT_CALIBRATIONS, W_CALIBRATIONS
 from ivita.model.digits import TINY_VIT
 from ivita.model.vit_accuracy import float_top1
+
+from ._common import EXIT_USAGE, add_int, add_progress_options, add_seed, name_flags, \
+    progress_wanted
 
 __all__ = ["register", "parse_bits", "run_block", "format_block_table", "run_model",
            "format_model_table", "main", "ADOPTED_PROB_MODE"]
@@ -64,24 +68,21 @@ def parse_bits(text: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
-    return v
+class _BitsList(argparse.Action):
+    """``--bits LIST`` through :func:`parse_bits`; the error names the flag as typed and the
+    range (``--bits 1: width 1 is out of range; it must be in 2..16``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        try:
+            setattr(namespace, self.dest, parse_bits(values))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(None, f"{option_string} {values}: {exc}") from None
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"seed {v} must be non-negative")
-    return v
+#: config fields of ``--block`` and the flags that set them (for config errors)
+BLOCK_FLAGS = {"tokens": "--tokens", "dim": "--dim", "heads": "--heads",
+               "attn_bits": "--attn-bits", "prob_bits": "--prob-bits"}
 
 
 def parse_prob_modes(text: str) -> tuple[str, ...]:
@@ -108,9 +109,9 @@ def register(subparsers: Any) -> None:
                     "random data, per operand width.")
     p.add_argument("--block", action="store_true",
                    help="measure one attention block instead of the whole model")
-    p.add_argument("--bits", type=parse_bits, default=None, metavar="LIST",
+    p.add_argument("--bits", action=_BitsList, default=None, metavar="LIST",
                    help="operand widths a_bits = w_bits (= prob_bits in model mode), e.g. "
-                        "2,3,4 or 2-8 (default 8,6,5,4,3,2; with --block 2-8)")
+                        "2,3,4 or 2-8, each in 2..16 (default 8,6,5,4,3,2; with --block 2-8)")
     p.add_argument("--method", choices=(*METHODS, "both"), default=None,
                    help="model mode: calibration, min/max or the PTQ search (default both)")
     p.add_argument("--prob-mode", type=parse_prob_modes, default=None, metavar="LIST",
@@ -120,24 +121,25 @@ def register(subparsers: Any) -> None:
                    help="model mode: a timm-named ViT checkpoint (.npz or .safetensors) for "
                         "1x8x8 digits and 10 classes (default: the shipped tiny ViT)")
 
-    p.add_argument("--tokens", type=_positive, default=16, help="--block: tokens per sequence (16)")
-    p.add_argument("--dim", type=_positive, default=64, help="--block: embedding width (64)")
-    p.add_argument("--heads", type=_positive, default=None,
-                   help="attention heads: of the --block block (default 4), or of --model "
-                        "if the checkpoint does not store ivita.heads")
-    p.add_argument("--attn-bits", type=_positive, default=8,
-                   help="--block: width of the scores fed to Shiftmax (8)")
-    p.add_argument("--prob-bits", type=_positive, default=8,
-                   help="--block: width of the Shiftmax output, the P operand of P@V (8)")
+    add_int(p, "--tokens", lo=1, hi=4096, default=16, help="--block: tokens per sequence")
+    add_int(p, "--dim", lo=1, hi=4096, default=64, help="--block: embedding width")
+    add_int(p, "--heads", lo=1, hi=64, default=None, default_text="4 with --block",
+            help="attention heads: of the --block block, or of --model if the checkpoint "
+                 "does not store ivita.heads")
+    add_int(p, "--attn-bits", lo=2, hi=16, default=8,
+            help="--block: width of the scores fed to Shiftmax")
+    add_int(p, "--prob-bits", lo=2, hi=16, default=8,
+            help="--block: width of the Shiftmax output, the P operand of P@V")
     p.add_argument("--act-calibration", choices=ACT_CALIBRATIONS, default="mse",
                    help="--block: activation scales (default mse)")
     p.add_argument("--w-calibration", choices=W_CALIBRATIONS, default="mse",
                    help="--block: per-channel weight scales (default mse)")
-    p.add_argument("--calib-samples", type=_positive, default=32,
-                   help="--block: calibration sequences (32)")
-    p.add_argument("--eval-samples", type=_positive, default=8,
-                   help="--block: evaluation sequences (8)")
-    p.add_argument("--seed", type=_seed, default=0, help="--block: random seed (0)")
+    add_int(p, "--calib-samples", lo=1, hi=100_000, default=32,
+            help="--block: calibration sequences")
+    add_int(p, "--eval-samples", lo=1, hi=100_000, default=8,
+            help="--block: evaluation sequences")
+    add_seed(p, default=0, help="--block: random seed")
+    add_progress_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
 
@@ -212,11 +214,16 @@ def run_model(args: argparse.Namespace) -> tuple[FloatViT, list[ViTAccuracy]]:
     fc = float_top1(vit, data.test_x, data.test_y)
     methods = METHODS if args.method in (None, "both") else (args.method,)
     modes = args.prob_mode or ("direct", ADOPTED_PROB_MODE)
+    points = [(bits, method, mode) for bits in sorted(args.bits or MODEL_BITS, reverse=True)
+              for method in methods for mode in modes]
+    show = progress_wanted(getattr(args, "progress", None))
     out = []
-    for bits in sorted(args.bits or MODEL_BITS, reverse=True):
-        for method in methods:
-            for mode in modes:
-                out.append(vit_accuracy(vit, data, bits, method, mode, float_correct=fc))
+    t0 = time.perf_counter()
+    for i, (bits, method, mode) in enumerate(points):
+        if show:
+            print(f"ivita accuracy: [{i + 1}/{len(points)}] {bits} bits, {method}, {mode} "
+                  f"({time.perf_counter() - t0:.0f} s so far)", file=sys.stderr, flush=True)
+        out.append(vit_accuracy(vit, data, bits, method, mode, float_correct=fc))
     return vit, out
 
 
@@ -270,13 +277,13 @@ def main(args: argparse.Namespace) -> int:
     bad = _check_mode_flags(args)
     if bad:
         print(f"ivita accuracy: error: {bad}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not args.block:
         try:
             vit, res = run_model(args)
         except (TypeError, ValueError) as exc:
             print(f"ivita accuracy: error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         if args.json:
             obj = {"command": "accuracy", "mode": "model",
                    "source": "ivita.model.vit_accuracy (numpy reference model vs float64 "
@@ -294,8 +301,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         results = run_block(args)
     except (TypeError, ValueError) as exc:
-        print(f"ivita accuracy: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"ivita accuracy: error: {name_flags(str(exc), BLOCK_FLAGS)}", file=sys.stderr)
+        return EXIT_USAGE
     if args.json:
         obj = {
             "command": "accuracy", "mode": "block", "seed": args.seed,

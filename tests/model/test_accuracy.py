@@ -79,9 +79,53 @@ def test_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = _run(["--block", "--method", "ptq"], capsys)
     assert rc == 2 and "--method applies to the model mode, not to --block" in err
     rc, _, err = _run(["--block", "--dim", "10"], capsys)
-    assert rc == 2 and "ivita accuracy: error: dim=10 is not a multiple of heads=4" in err
+    assert rc == 2 and "ivita accuracy: error: --dim 10 is not a multiple of --heads 4" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bits", "17"], "--bits 17: width 17 is out of range; it must be in 2..16"),
+    (["--bits", "2,x"], "--bits 2,x: not a width or range: 'x'"),
+    (["--tokens", "0"], "--tokens 0: must be in 1..4096"),
+    (["--heads", "65"], "--heads 65: must be in 1..64"),
+    (["--attn-bits", "1"], "--attn-bits 1: must be in 2..16"),
+    (["--calib-samples", "0"], "--calib-samples 0: must be in 1..100000"),
+    (["--seed", "-1"], "--seed -1: must be in 0..4294967295"),
+    (["--seed", "4294967296"], "--seed 4294967296: must be in 0..4294967295"),
+])
+def test_usage_errors_name_the_flag_and_its_range(argv: list[str], message: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _run(["--block", *argv], capsys)
+    assert exc.value.code == 2
+    assert f"error: {message}" in capsys.readouterr().err
+
+
+def test_help_shows_the_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        _run(["--block", "--bits", "17"], capsys)
+        _run(["--help"], capsys)
+    text = " ".join(capsys.readouterr().out.split())
+    for part in ("tokens per sequence; 1..4096 (default 16)", "random seed; 0..4294967295",
+                 "each in 2..16"):
+        assert part in text
+
+
+@pytest.mark.parametrize("flag, shown", [("--progress", True), ("--no-progress", False)])
+def test_model_mode_progress_goes_to_stderr_when_asked(
+        flag: str, shown: bool, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(cmd, "vit_accuracy", lambda *a, **k: calls.append(a) or a)
+    monkeypatch.setattr(cmd, "float_top1", lambda *a: 0)
+    args = argparse.Namespace(model=None, method="minmax", prob_mode=("direct", "split"),
+                              bits=(4, 8), progress=None if flag is None else flag == "--progress")
+    _, res = cmd.run_model(args)
+    err = capsys.readouterr().err
+    assert len(calls) == len(res) == 4
+    lines = [ln for ln in err.splitlines() if ln.startswith("ivita accuracy: [")]
+    assert len(lines) == (4 if shown else 0)
+    if shown:
+        assert lines[0].startswith("ivita accuracy: [1/4] 8 bits, minmax, direct")
+        assert lines[-1].startswith("ivita accuracy: [4/4] 4 bits, minmax, split")
 
 
 def test_through_the_ivita_cli(capsys: pytest.CaptureFixture[str]) -> None:
