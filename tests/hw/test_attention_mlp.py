@@ -14,7 +14,7 @@ import pytest
 
 from ivita.firmware.mlp_compiler import compile_encoder, compile_mlp
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from ivita.sim.block_bus_run import run_block
 from ivita.model import (
     AttentionConfig, attention_block_trace, int_layernorm, linear_acc, make_block_input,
     make_float_block, quantize_block, requantize, residual_add, shift_gelu,
