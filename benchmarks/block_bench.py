@@ -3,8 +3,8 @@
 
 A script that prints measured numbers (not a test). Builds a random float block, quantizes
 it (``quantize_block``), compiles it (``ivita.firmware.compiler``), runs the program in the
-Amaranth simulator through the host bus (``ivita.hw.simblock.run_block``), checks the output
-against ``attention_block_trace(...)["out"]`` with == (exit 1 on a mismatch) and prints, per
+Amaranth simulator through the host bus (``ivita.sim.block_bus_run.run_block``), checks the
+output against ``attention_block_trace(...)["out"]`` with == (exit 1 on a mismatch) and prints, per
 instruction, the cycles (from the controller's ``pc``) against the compute bound
 ``MACs / (rows*cols)`` of each MATMUL.
 
@@ -26,7 +26,7 @@ from ivita.firmware.asm import format_instruction
 from ivita.firmware.compiler import compile_attention
 from ivita.firmware.isa import Op
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from ivita.sim.block_bus_run import run_block
 from ivita.model import (AttentionConfig, attention_block_trace, make_block_input,
                          make_float_block, quantize_block)
 from ivita.model.block_config import BlockConfig

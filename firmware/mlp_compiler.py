@@ -1,10 +1,9 @@
 """Compiler of the MLP half and of a whole encoder layer (attention then MLP) for the block.
 
-``params`` is an MLP parameter object with the fields of the integer MLP block
-(``ivita.model`` ``MlpParams``: ``config`` with ``dim, hidden, a_bits, w_bits, gelu_bits,
-sig_bits, resid_bits, mult_bits, n``; ``ln_b, ln_c, ln_beta``; ``w1 (hidden, dim), b1, f_b,
-f_c``; ``x0``; ``u_b, u_c, u_off``; ``w2 (dim, hidden), b2, y_b, y_c``; ``rx_b, rx_c, ry_b,
-ry_c``). The dataflow it compiles::
+``params`` is the model's :class:`ivita.model.MlpParams`; the program computes
+:func:`ivita.model.mlp_block_trace` exactly (its ``h``, ``f``, ``u`` and ``out`` are tensors of
+the :class:`~ivita.firmware.compiler.CompiledBlock`; ``h_zero``/``u_zero`` are already folded
+into ``ln_beta``, ``b1``, ``u_off``, ``b2``). The dataflow it compiles::
 
     h   = requantize(int_layernorm(x) + ln_beta, ln_b, ln_c, a_bits)
     f   = requantize(linear_acc(h, w1, b1), f_b, f_c, gelu_bits)
@@ -21,12 +20,11 @@ programs and merges the images.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ivita.model.attention import AttentionParams
 from ivita.model.block_config import BlockConfig
+from ivita.model.mlp import MlpParams
 
 from .compiler import CompiledBlock, Tensor, _const_words, _fit, compile_attention
 from .isa import MEMS, MODES, Op
@@ -37,9 +35,12 @@ from .program_check import check_program
 __all__ = ["compile_mlp", "compile_encoder"]
 
 
-def compile_mlp(params: Any, cfg: BlockConfig, x_int: np.ndarray) -> CompiledBlock:
-    """Program + images computing the MLP block of ``x_int`` into tensor ``out`` (R-mem, in
-    place of ``x``). Rejects, with the numbers, a layer that does not fit ``cfg``."""
+def compile_mlp(params: MlpParams, cfg: BlockConfig, x_int: np.ndarray) -> CompiledBlock:
+    """Program + images computing ``mlp_block_trace(x_int, params)`` into tensor ``out``
+    (R-mem, in place of ``x``; intermediates ``h``, ``f``, ``u``). Rejects, with the numbers,
+    a layer that does not fit ``cfg``."""
+    if not isinstance(params, MlpParams):
+        raise TypeError(f"params must be MlpParams, not {type(params).__name__}")
     mc = params.config
     cfg.check_fits_mlp(mc)
     x = np.asarray(x_int, dtype=np.int64)
@@ -108,10 +109,20 @@ def compile_mlp(params: Any, cfg: BlockConfig, x_int: np.ndarray) -> CompiledBlo
     return cb
 
 
-def compile_encoder(attn: AttentionParams, mlp: Any, cfg: BlockConfig, x_int: np.ndarray
-                    ) -> CompiledBlock:
-    """One encoder layer: the attention program, then the MLP program on its output (R-mem
-    in place), one HALT; images merged (the MLP's copy of ``x`` is dropped)."""
+def compile_encoder(attn: AttentionParams, mlp: MlpParams, cfg: BlockConfig,
+                    x_int: np.ndarray) -> CompiledBlock:
+    """One encoder layer, ``encoder_block_trace(x_int, attn, mlp)``: the attention program,
+    then the MLP program on its output (R-mem in place), one HALT; images merged (the MLP's
+    copy of ``x`` is dropped). Tensors ``attn_<k>``, ``mlp_<k>`` and ``out``; the attention
+    intermediates in A-mem are overwritten by the MLP's."""
+    if not isinstance(attn, AttentionParams):
+        raise TypeError(f"attn must be AttentionParams, not {type(attn).__name__}")
+    if not isinstance(mlp, MlpParams):
+        raise TypeError(f"mlp must be MlpParams, not {type(mlp).__name__}")
+    if (attn.config.dim, attn.config.resid_bits) != (mlp.config.dim, mlp.config.resid_bits):
+        raise ValueError(f"attention block (dim={attn.config.dim}, resid_bits="
+                         f"{attn.config.resid_bits}) and MLP block (dim={mlp.config.dim}, "
+                         f"resid_bits={mlp.config.resid_bits}) do not chain")
     a = compile_attention(attn, cfg, x_int)
     m = compile_mlp(mlp, cfg, np.zeros_like(np.asarray(x_int)))
     images = {name: dict(a.images.get(name, {})) for name in ("A", "B", "S", "R", "C")}

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.firmware.isa import INSTR_BITS, MEMS, Op
 from ivita.firmware.memory_map import BUS_BITS, MemoryMap, memory_map
 from ivita.model.block_config import BlockConfig
+from ivita.model.checks import check_int
 from ivita.model.config import GeluConfig, LayerNormConfig, SoftmaxConfig
 
 from .array import SystolicArray
@@ -27,6 +28,7 @@ from .softmax import Shiftmax
 from .tile_epilogue import TileEpilogue, const_lane_layout, matmul_requant_config
 from .tile_sequencer import TileSequencer
 from .tile_writeback import TileWriteBack
+from .timing import Timing
 
 __all__ = ["AttentionBlock"]
 
@@ -106,13 +108,24 @@ class AttentionBlock(wiring.Component):
         connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
         return m
 
+    def timing(self, n: int | None = None) -> Timing:
+        """Built on :meth:`matmul_cycles`; the item is an instruction, a one-tile ``ROW``
+        MATMUL with ``k = n`` (default ``k_max``; at least ``rows + cols``, where the cycle
+        model is exact): ``done`` ``matmul_cycles(1, 1, n) + 5`` cycles after ``start`` for the
+        program MATMUL, HALT (fetch 2, check 1, the MATMUL, finish 1, ``done`` 1); back-to-back
+        MATMULs are dispatched every ``matmul_cycles(1, 1, n) + 1`` cycles (the unit's busy
+        bit clears one cycle after it finishes)."""
+        cfg = self._cfg
+        k = cfg.k_max if n is None else check_int(n, "n", cfg.rows + cfg.cols, cfg.k_max)
+        mm = self.matmul_cycles(1, 1, k)
+        return Timing(latency=mm + 5, latency_from="first", interval=mm + 1, per="instruction")
+
     def matmul_cycles(self, row_blocks: int, col_blocks: int, k: int, mode: str = "ROW") -> int:
         """Cycles a MATMUL occupies the matmul unit, from its dispatch to the unit being free:
         ``row_blocks*col_blocks*k + 2*rows + 10`` (``+ cols`` in ``TRANSPOSE``: the last
         tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
         transposer's drain then hide between tiles); a lower bound otherwise. A program of one
         MATMUL and HALT takes 4 cycles more (fetch, load, check, finish)."""
-        from ivita.model.checks import check_int
         n = (check_int(row_blocks, "row_blocks", 1) * check_int(col_blocks, "col_blocks", 1)
              * check_int(k, "k", 1))
         return n + 2 * self._cfg.rows + 10 + (self._cfg.cols if mode == "TRANSPOSE" else 0)

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.memory_map import BUS_BITS, REGION_ORDER, MemoryMap
 
+from .timing import Timing
+
 __all__ = ["BlockBus"]
 
 
@@ -32,6 +34,11 @@ class BlockBus(wiring.Component):
                           f"{name}_wdata": Out(r.word_bits), f"{name}_raddr": Out(range(r.depth)),
                           f"{name}_re": Out(1), f"{name}_rdata": In(r.word_bits)})
         super().__init__(ports)
+
+    def timing(self, n: int | None = None) -> Timing:
+        """A read: ``r_data`` 1 cycle after ``r_en``; one bus access per cycle (``n`` is
+        ignored)."""
+        return Timing(latency=1, latency_from="first", interval=1, per="beat")
 
     def elaborate(self, platform: object) -> Module:
         m, mmap = Module(), self._mmap

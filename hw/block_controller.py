@@ -11,6 +11,7 @@ from ivita.firmware.memory_map import MemoryMap
 from ivita.model.block_config import BlockConfig
 
 from .block_decode import check_instruction, instr_view
+from .timing import Timing
 
 __all__ = ["BlockController", "UNITS"]
 
@@ -51,18 +52,37 @@ class BlockController(wiring.Component):
             "mm_writes_a": In(1),
         })
 
+    def timing(self, n: int | None = None) -> Timing:
+        """The first ``go`` 3 cycles after ``start`` (fetch 2, check 1); then one instruction
+        per 3 cycles while the units it waits for are free (``n`` is ignored). How long a
+        unit stays busy is the unit's business (:meth:`AttentionBlock.timing
+        <ivita.hw.attention.AttentionBlock.timing>`)."""
+        return Timing(latency=3, latency_from="first", interval=3, per="instruction")
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         code = check_instruction(m, self.instr, self._cfg, self._mmap)
-        ub, op = self.unit_busy, self.op
-        m.d.comb += [op.eq(self.instr[:OPCODE_BITS]), self.prog_addr.eq(self.pc)]
+        m.d.comb += [self.op.eq(self.instr[:OPCODE_BITS]), self.prog_addr.eq(self.pc)]
+        self._count_and_track(m)
+        can = self._may_dispatch(m)
+        self._sequence(m, code, can)
+        return m
+
+    def _count_and_track(self, m: Module) -> None:
+        """``cycles`` while ``busy``; ``unit_busy[u]`` from ``go[u]`` until ``finished[u]``."""
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         for u in range(4):
             with m.If(self.go[u]):
-                m.d.sync += ub[u].eq(1)
+                m.d.sync += self.unit_busy[u].eq(1)
             with m.Elif(self.finished[u]):
-                m.d.sync += ub[u].eq(0)
+                m.d.sync += self.unit_busy[u].eq(0)
+
+    def _may_dispatch(self, m: Module) -> Signal:
+        """``can[u]``: an instruction of unit ``u`` may start now -- the unit is idle and either
+        every unit is, or this is the allowed overlap (a MATMUL not writing A-mem beside a
+        SOFTMAX)."""
+        ub = self.unit_busy
         idle = ub == 0
         dst_a = instr_view(self.instr, Op.MATMUL).dst_mem == MEMS["A"]
         can = Signal(4)
@@ -71,6 +91,12 @@ class BlockController(wiring.Component):
             can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ~self.mm_writes_a))),
             can[LN].eq(idle), can[GE].eq(idle),
         ]
+        return can
+
+    def _sequence(self, m: Module, code: object, can: Signal) -> None:
+        """The fetch / check / dispatch FSM, errors and the end of the program."""
+        ub, op = self.unit_busy, self.op
+        idle = ub == 0
         pending = Signal(4)
 
         def stop(c: object) -> None:
@@ -131,4 +157,3 @@ class BlockController(wiring.Component):
                     m.next = "IDLE"
         with m.If(abort):
             stop(ERRORS["UNIT"])
-        return m

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.model.checks import check_int
 
+from .timing import Timing
+
 __all__ = ["LaneWriter"]
 
 
@@ -33,6 +35,11 @@ class LaneWriter(wiring.Component):
             "w_en": Out(1), "w_addr": Out(unsigned(addr_bits)), "w_lanes": Out(lanes),
             "w_data": Out(data.ArrayLayout(signed(lane_bits), lanes)),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """The lane write (``w_en``) 1 cycle after the element is accepted, one element per
+        cycle (``n`` is ignored)."""
+        return Timing(latency=1, latency_from="first", interval=1, per="element")
 
     def elaborate(self, platform: object) -> Module:
         m, L = Module(), self._lanes

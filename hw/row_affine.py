@@ -8,11 +8,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.model.block_config import BlockConfig
+from ivita.model.checks import check_int
 from ivita.model.config import RequantConfig
 from ivita.model.quant import LN_BETA_BITS
 
 from ._blockutil import const_ready
 from .tile_epilogue import const_lane_layout
+from .timing import Timing
 
 __all__ = ["RowAffine", "ln_requant_config", "gelu_requant_config"]
 
@@ -51,6 +53,16 @@ class RowAffine(wiring.Component):
                                                                 "last": 1}))),
             "o_stream": Out(stream.Signature(requant_input_layout(rq, per_beat=True))),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Rows of ``n`` elements (default ``max_dim``, a LayerNorm row): latency 1 from each
+        element; a row takes ``n`` cycles plus one bubble per C-mem word change, ``n +
+        ceil(n / cols)`` when it spans more than one word (the last change returns to word 0
+        for the next row), else ``n``."""
+        n = self._cfg.max_dim if n is None else check_int(n, "n", 1, 65535)
+        cols = self._cfg.cols
+        return Timing(latency=1, latency_from="first",
+                      interval=n + -(-n // cols) if n > cols else n, per="row")
 
     def elaborate(self, platform: object) -> Module:
         m, cols = Module(), self._cfg.cols

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.model.checks import check_int
 
+from .timing import Timing
+
 __all__ = ["RowSerializer"]
 
 
@@ -34,6 +36,12 @@ class RowSerializer(wiring.Component):
             "o_stream": Out(stream.Signature(data.StructLayout({"x": signed(lane_bits),
                                                                 "last": 1}))),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Rows of ``n`` elements (default 1): the first beat 2 cycles after ``start`` (the
+        input "beat"), then one row per ``n`` cycles."""
+        n = 1 if n is None else check_int(n, "n", 1, 65535)
+        return Timing(latency=2, latency_from="first", interval=n, per="row")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

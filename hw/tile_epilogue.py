@@ -13,6 +13,7 @@ from ivita.model.config import RequantConfig
 from ._blockutil import const_ready
 from .array import array_output_layout
 from .requant import requant_input_layout
+from .timing import Timing
 
 __all__ = ["TileEpilogue", "const_lane_layout", "matmul_requant_config"]
 
@@ -50,6 +51,11 @@ class TileEpilogue(wiring.Component):
             "i_stream": In(stream.Signature(array_output_layout(cfg.array_config))),
             "o_stream": Out(stream.Signature(requant_input_layout(rq, per_beat=True))),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """One register stage: latency 1, one row (vector) per cycle within a column block
+        (``n`` is ignored; one bubble per column-block change)."""
+        return Timing(latency=1, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg

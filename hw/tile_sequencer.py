@@ -7,8 +7,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.model.block_config import BlockConfig
+from ivita.model.checks import check_int
 
 from .array import array_input_layout
+from .timing import Timing
 
 __all__ = ["TileSequencer"]
 
@@ -36,6 +38,12 @@ class TileSequencer(wiring.Component):
             "a_data": In(cfg.rows * cfg.pe_a_bits), "b_data": In(cfg.cols * cfg.pe_b_bits),
             "o_stream": Out(stream.Signature(array_input_layout(cfg.array_config))),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """Tiles of ``K = n`` beats (default ``k_max``): the first beat 2 cycles after
+        ``start`` (the input "beat"), then one tile per ``K`` cycles."""
+        k = self._cfg.k_max if n is None else check_int(n, "n", 1, self._cfg.k_max)
+        return Timing(latency=2, latency_from="first", interval=k, per="tile")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

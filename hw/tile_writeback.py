@@ -12,6 +12,7 @@ from ivita.model.block_config import BlockConfig
 from ._blockutil import clamp, round_shift_expr
 from .requant import requant_output_layout
 from .tile_epilogue import const_lane_layout, matmul_requant_config
+from .timing import Timing
 
 __all__ = ["TileWriteBack"]
 
@@ -33,7 +34,7 @@ class TileWriteBack(wiring.Component):
       destination word (R-mem, ``x_addr``/``x_data``, one-cycle read) and the pairs from
       ``res_const`` (``(b, c)`` and ``(b2, c2)`` of each lane).
 
-    Pipeline: accept -> x read -> products -> rounded terms -> write (``w_en`` 4 cycles after
+    Pipeline: accept -> x read -> products -> rounded terms -> write (``w_en`` 3 cycles after
     the row is accepted, or after its drain cycle). ``finished``: every tile of
     ``row_blocks x col_blocks`` written. Throughput: one row per cycle (``ROW``, ``RESIDUAL``),
     ``rows`` rows per ``rows + cols`` cycles (``TRANSPOSE``).
@@ -54,6 +55,12 @@ class TileWriteBack(wiring.Component):
             "w_en": Out(1), "w_addr": Out(A), "w_data": Out(data.ArrayLayout(signed(ob),
                                                                             cfg.cols)),
         })
+
+    def timing(self, n: int | None = None) -> Timing:
+        """``ROW``/``RESIDUAL``: the word write (``w_en``) 3 cycles after the row is accepted,
+        one row per cycle (``TRANSPOSE``: ``rows`` rows per ``rows + cols`` cycles, covered by
+        :meth:`ivita.hw.attention.AttentionBlock.matmul_cycles`). ``n`` is ignored."""
+        return Timing(latency=3, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
         cfg, m = self._cfg, Module()

@@ -15,7 +15,10 @@ a byte on a serial line (:class:`~ivita.hw.uart.UARTRx` ``rx``, :class:`~ivita.h
 ``tx``) counts from the first cycle of its start bit on the line; a strobe
 (:class:`~ivita.hw.crc16.CRC16` ``en``) from the cycle it is high; an input stream that a
 component holds until it has finished with it (:class:`~ivita.hw.hostif_exec.Executor`
-``i_frame``, taken with the last response word) from the first cycle it is offered.
+``i_frame``, taken with the last response word) from the first cycle it is offered; a
+one-cycle ``start`` strobe (the attention block and its units that read their operands from
+memory) from its cycle; a memory write (``w_en``), a bus read (``r_data``), a dispatch
+(``go``) or the block's ``done`` from the cycle it is high.
 
 Normative model: none (a cycle count, not a value).
 """
@@ -35,7 +38,8 @@ __all__ = ["Timing", "LATENCY_FROM", "PER"]
 LATENCY_FROM = ("first", "last")
 
 #: what ``interval`` counts cycles per.
-PER = ("element", "vector", "beat", "division", "root", "row", "tile", "byte", "frame")
+PER = ("element", "vector", "beat", "division", "root", "row", "tile", "byte", "frame",
+       "instruction")
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ class Timing:
         (a row unit with fewer row buffers than stages: the average).
     per : str
         What one item is (``PER``): ``"element"``, ``"vector"``, ``"beat"``, ``"division"``,
-        ``"root"``, ``"row"``, ``"tile"``, ``"byte"`` or ``"frame"`` (a host-link request
-        with its response).
+        ``"root"``, ``"row"``, ``"tile"``, ``"byte"``, ``"frame"`` (a host-link request
+        with its response) or ``"instruction"`` (of the attention block's program).
     """
 
     latency: int

@@ -10,6 +10,8 @@
   (the Amaranth one also checks that ``ready`` never depends on ``valid``)
 - :mod:`ivita.sim.unit_run` -- ``run_lanes``/``run_stream``: the same agents for the unit tests
   and benchmarks; :mod:`ivita.sim.rows` -- row beats and checks for the row units
+- :mod:`ivita.sim.block_bus_run` -- ``run_block``: an attention-block program through its
+  host bus (load images, start, wait for ``busy`` to fall, read back)
 - :mod:`ivita.sim.formal`, :mod:`ivita.sim.formal_harness` -- bounded proofs (yowasp-sby)
 - :mod:`ivita.sim.tools` -- external tools next to the running Python or on ``PATH``;
   :mod:`ivita.sim.jsonio` -- the ``json.dumps`` fallback

@@ -13,7 +13,7 @@ import pytest
 from ivita.firmware.compiler import CompiledBlock, compile_attention
 from ivita.firmware.isa import Op, encode
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from ivita.sim.block_bus_run import run_block
 from ivita.model import (
     AttentionConfig, attention_block_trace, make_block_input, make_float_block, quantize_block,
 )

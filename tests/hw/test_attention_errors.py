@@ -12,7 +12,7 @@ from ivita.firmware.isa import ERRORS, MEMS, MODES, Op, encode
 from ivita.firmware.memory_map import memory_map
 from ivita.firmware.program_check import instruction_error
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from ivita.sim.block_bus_run import run_block
 from ivita.model.block_config import BlockConfig
 
 CFG = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8, max_heads=2, prog_depth=8)

@@ -13,7 +13,7 @@ from ivita.firmware.layout import pack_rows, unpack_a
 from ivita.firmware.memory_map import memory_map, pack_const
 from ivita.firmware.program_check import instruction_error
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from ivita.sim.block_bus_run import run_block
 from ivita.model import requantize, shift_gelu
 from ivita.model.block_config import BlockConfig
 

@@ -12,7 +12,7 @@ from ivita.firmware.isa import MEMS, MODES, Op, encode
 from ivita.firmware.layout import pack_a, pack_b, pack_rows, unpack_a, unpack_b, unpack_rows
 from ivita.firmware.memory_map import memory_map, pack_const
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from ivita.sim.block_bus_run import run_block
 from ivita.model import requantize, residual_add
 from ivita.model.block_config import BlockConfig
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ivita.hw.requant import Requantizer, requant_input_layout
-from ivita.hw.simlanes import run_lanes
 from ivita.model import RequantConfig, requantize
+from ivita.sim.unit_run import run_lanes
 
 
 @pytest.mark.parametrize(("lanes", "acc_bits", "out_bits", "mult_bits", "seed"),

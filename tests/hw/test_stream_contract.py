@@ -10,7 +10,11 @@
 
 The values are checked against the model in each unit's own test file (which runs through the
 same harness, so the checks above also apply there); here every component gets at least one
-run under stalls on both sides, including the sequential divider variants.
+run under stalls on both sides, including the sequential divider variants and the attention
+block's stream-to-stream units (the per-beat requantizer, ``TileEpilogue``, ``RowAffine``; its
+one-sided units -- ``TileSequencer``/``RowSerializer`` read memory, ``LaneWriter``/
+``TileWriteBack`` write it -- are exercised under the block's own back-pressure in
+``tests/hw/test_attention*.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from ivita.firmware.memory_map import pack_const
 from ivita.hw.array import SystolicArray
 from ivita.hw.dequant import DequantFirstConverter
 from ivita.hw.divider import Divider, RecipDiv, RecipMul, Reciprocal
@@ -28,9 +33,12 @@ from ivita.hw.gelu import ShiftGELU
 from ivita.hw.isqrt import ISqrt
 from ivita.hw.layernorm import IntLayerNorm
 from ivita.hw.requant import Requantizer
+from ivita.hw.row_affine import RowAffine
 from ivita.hw.shift_exp import ShiftExp
 from ivita.hw.softmax import Shiftmax
-from ivita.model import ArrayConfig, GeluConfig, LayerNormConfig, RequantConfig, SoftmaxConfig
+from ivita.hw.tile_epilogue import TileEpilogue
+from ivita.model import (ArrayConfig, BlockConfig, GeluConfig, LayerNormConfig, RequantConfig,
+                         SoftmaxConfig)
 from ivita.sim.unit_run import run_lanes
 
 Case = tuple[Any, list[dict[str, Any]], int, dict[str, Any]]   # dut, beats, n_out, run_lanes kw
@@ -53,6 +61,33 @@ def _requant(rng: random.Random) -> Case:
     beats = [{"acc": [rng.randint(-2048, 2047) for _ in range(2)], "last": rng.randint(0, 1)}
              for _ in range(30)]
     return Requantizer(cfg), beats, len(beats), {"writes": {0: table}}
+
+
+def _requant_per_beat(rng: random.Random) -> Case:
+    cfg = RequantConfig(lanes=2, acc_bits=12, out_bits=4, mult_bits=4, max_shift=15)
+    beats = [{"acc": [rng.randint(-2048, 2047) for _ in range(2)],
+              "b": [rng.randrange(16) for _ in range(2)],
+              "c": [rng.randrange(16) for _ in range(2)],
+              "last": rng.randint(0, 1)} for _ in range(30)]
+    return Requantizer(cfg, per_beat=True), beats, len(beats), {}
+
+
+BLK = BlockConfig(rows=2, cols=2, max_tokens=8, max_dim=8, max_heads=1, prog_depth=4)
+#: one C-mem word on the block units' constant port, held for the whole run
+BLK_CONST = pack_const(BLK, [{"bias": 5, "b": 3, "c": 1}, {"bias": -7, "b": 9, "c": 2}])
+
+
+def _tile_epilogue(rng: random.Random) -> Case:
+    """Two row blocks per column block: a constant reload (ready low) every 4 rows."""
+    beats = [{"c": [rng.randint(-1000, 1000) for _ in range(2)], "last": i % 2}
+             for i in range(30)]
+    return (TileEpilogue(BLK), beats, len(beats),
+            {"setup": {"row_blocks": 2, "const_base": 0, "c_data": BLK_CONST}})
+
+
+def _row_affine(rng: random.Random) -> Case:
+    beats = [{"y": b["x"], "last": b["last"]} for b in _rows(rng, 20, [3, 1, 5, 2, 4])]
+    return RowAffine(BLK), beats, len(beats), {"setup": {"const_base": 0, "c_data": BLK_CONST}}
 
 
 def _dequant(rng: random.Random) -> Case:
@@ -131,7 +166,8 @@ def _layernorm(rng: random.Random) -> Case:
 
 
 CASES: dict[str, Callable[[random.Random], Case]] = {
-    "SystolicArray": _array, "Requantizer": _requant, "DequantFirstConverter": _dequant,
+    "SystolicArray": _array, "Requantizer": _requant, "Requantizer-per-beat": _requant_per_beat,
+    "TileEpilogue": _tile_epilogue, "RowAffine": _row_affine, "DequantFirstConverter": _dequant,
     "ShiftExp": _shift_exp, "Divider-seq": _divider(False), "Divider-pipe": _divider(True),
     "Reciprocal-seq": _reciprocal(False), "Reciprocal-pipe": _reciprocal(True),
     "RecipMul": _recip_mul, "RecipDiv-seq": _recip_div(False), "RecipDiv-pipe": _recip_div(True),
@@ -148,3 +184,4 @@ def test_stream_contract_under_stalls(name: str) -> None:
     assert len(res.in_cycles) == len(beats)
     assert res.ready_checks == res.cycles + 1          # ready vs valid checked every cycle
     assert res.stall_cycles > 0, f"{name}: the back-pressure never held a beat"
+

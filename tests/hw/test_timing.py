@@ -35,12 +35,15 @@ from ivita.hw.isqrt import ISqrt
 from ivita.hw.layernorm import IntLayerNorm
 from ivita.hw.pe import ProcessingElement
 from ivita.hw.requant import Requantizer
+from ivita.hw.row_affine import RowAffine
+from ivita.hw.tile_epilogue import TileEpilogue
 from ivita.hw.shift_exp import ShiftExp
 from ivita.sim.unit_run import run_lanes
 from ivita.hw.softmax import Shiftmax
 from ivita.hw.timing import Timing
-from ivita.model import (ArrayConfig, GeluConfig, LayerNormConfig, RequantConfig,
-                         SoftmaxConfig)
+from ivita.firmware.memory_map import pack_const
+from ivita.model import (ArrayConfig, BlockConfig, GeluConfig, LayerNormConfig,
+                         RequantConfig, SoftmaxConfig)
 
 ITEMS = 24      # items per run; the interval is measured over the last half
 
@@ -54,6 +57,7 @@ class Case:
     outs_per_item: int = 1
     n: int | None = None                   # the argument of timing(n)
     side: dict[str, int] | None = None     # ports held during every beat (x0)
+    setup: dict[str, int] | None = None    # ports set once before the run (block units)
 
 
 def _row(n: int) -> Callable[[int], list[dict[str, Any]]]:
@@ -69,6 +73,9 @@ def _tile(cfg: ArrayConfig, k: int) -> Callable[[int], list[dict[str, Any]]]:
 A43 = ArrayConfig(rows=4, cols=3, a_bits=4, b_bits=4, k_max=16)
 A43DF = ArrayConfig(rows=2, cols=3, a_bits=4, b_bits=4, k_max=4, dequant_first=True)
 SMX = SoftmaxConfig(in_bits=4, n=7, out_bits=6, max_tokens=8, x0_bits=5)
+BLK = BlockConfig(rows=2, cols=2, max_tokens=16, max_dim=16, max_heads=1, prog_depth=16)
+#: the block units' constant port (``c_data``, one C-mem word), held for the whole run
+BLK_CONST = pack_const(BLK, [{"bias": 5, "b": 3, "c": 1}, {"bias": -7, "b": 9, "c": 2}])
 
 CASES = {
     "ShiftExp": Case(lambda: ShiftExp(z_bits=6, x0_bits=4, n=7),
@@ -93,6 +100,16 @@ CASES = {
     "Requantizer": Case(lambda: Requantizer(RequantConfig(lanes=3, acc_bits=12, out_bits=4,
                                                           mult_bits=6)),
                         lambda i: [{"acc": [i, -i, 2 * i], "last": i % 2}]),
+    "Requantizer-per-beat": Case(
+        lambda: Requantizer(RequantConfig(lanes=2, acc_bits=12, out_bits=4, mult_bits=6),
+                            per_beat=True),
+        lambda i: [{"acc": [i, -i], "b": [i % 64, 5], "c": [i % 8, 2], "last": i % 2}]),
+    "TileEpilogue": Case(lambda: TileEpilogue(BLK),
+                         lambda i: [{"c": [i, -i], "last": i % 2}],
+                         setup={"row_blocks": 255, "const_base": 0, "c_data": BLK_CONST}),
+    **{f"RowAffine-N{N}": Case(lambda: RowAffine(BLK), lambda i, N=N: [
+        {"y": i * 3 + k, "last": int(k == N - 1)} for k in range(N)], outs_per_item=N, n=N,
+        setup={"const_base": 0, "c_data": BLK_CONST}) for N in (2, 4, 5)},
     "DequantFirstConverter": Case(lambda: DequantFirstConverter(A43DF, mult_bits=6),
                                   _tile(A43DF, 1)),
     "SystolicArray-K6": Case(lambda: SystolicArray(A43), _tile(A43, 6), outs_per_item=4, n=6),
@@ -121,7 +138,7 @@ def test_declared_timing_equals_simulation(name: str) -> None:
     items = [case.item(i) for i in range(ITEMS)]
     beats = [b for it in items for b in it]
     side = [dict(case.side) for _ in beats] if case.side else None
-    res = run_lanes(dut, beats, n_out=ITEMS * case.outs_per_item, side=side)
+    res = run_lanes(dut, beats, n_out=ITEMS * case.outs_per_item, side=side, setup=case.setup)
     assert len(res.outputs) == ITEMS * case.outs_per_item
     ref = 0 if t.latency_from == "first" else len(items[0]) - 1
     assert res.out_cycles[0] - res.in_cycles[ref] == t.latency, f"{name}: {t}"
@@ -131,26 +148,29 @@ def test_declared_timing_equals_simulation(name: str) -> None:
     assert period == t.interval, f"{name}: {t}, measured {period} cycles per {t.per}"
 
 
-def _host_cases() -> dict[str, Any]:
-    """``HOST_CASES`` of the sibling file: the host-link components, with pins or non-stream
-    ports, each with its own measuring function (pytest's importlib mode puts no test folder
-    on ``sys.path``, so the file is loaded by path)."""
-    path = Path(__file__).with_name("test_timing_hostif.py")
-    spec = importlib.util.spec_from_file_location("_ivita_test_timing_hostif", path)
+def _sibling_cases(stem: str, name: str) -> dict[str, Any]:
+    """``name`` of the sibling file ``stem``.py: components with pins or non-stream ports
+    (``HOST_CASES``: the host link; ``BLOCK_CASES``: the attention block), each with its own
+    measuring function (pytest's importlib mode puts no test folder on ``sys.path``, so the
+    file is loaded by path)."""
+    path = Path(__file__).with_name(f"{stem}.py")
+    spec = importlib.util.spec_from_file_location(f"_ivita_{stem}", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod          # dataclasses look their module up there
     spec.loader.exec_module(mod)
-    return mod.HOST_CASES
+    return getattr(mod, name)
 
 
-HOST_CASES = _host_cases()
+HOST_CASES = _sibling_cases("test_timing_hostif", "HOST_CASES")
+BLOCK_CASES = _sibling_cases("test_timing_block", "BLOCK_CASES")
 
 
-@pytest.mark.parametrize("name", list(HOST_CASES))
-def test_host_link_timing_equals_simulation(name: str) -> None:
-    """Latency and interval measured cycle by cycle (see tests/hw/test_timing_hostif.py)."""
-    case = HOST_CASES[name]
+@pytest.mark.parametrize("name", [*HOST_CASES, *BLOCK_CASES])
+def test_host_link_and_block_timing_equals_simulation(name: str) -> None:
+    """Latency and interval measured cycle by cycle (see tests/hw/test_timing_hostif.py and
+    tests/hw/test_timing_block.py)."""
+    case = HOST_CASES[name] if name in HOST_CASES else BLOCK_CASES[name]
     dut = case.build()
     t = dut.timing(case.n)
     assert isinstance(t, Timing)
@@ -195,8 +215,10 @@ def test_processing_element_timing() -> None:
 
 def test_every_component_is_covered() -> None:
     """Every ``wiring.Component`` of ``ivita.hw`` (except the formal harnesses, which are proofs,
-    not datapath) states a timing and has a case above or in ``HOST_CASES``."""
-    covered = {"ProcessingElement"} | {c.cls.__name__ for c in HOST_CASES.values()}
+    not datapath) states a timing and has a case above, in ``HOST_CASES`` or in
+    ``BLOCK_CASES``."""
+    covered = {"ProcessingElement"} | {c.cls.__name__ for c in
+                                       [*HOST_CASES.values(), *BLOCK_CASES.values()]}
     for c in CASES.values():
         dut = c.build()
         dut._MustUse__silence = True   # built only for its class
@@ -239,7 +261,7 @@ def test_timing_arguments() -> None:
      "interval=0 is out of range; it must be a number of cycles, at least 1"),
     (dict(latency=1, latency_from="last", interval=1, per="rows"), ValueError,
      "per='rows' is not one of element, vector, beat, division, root, row, tile, byte, "
-     "frame"),
+     "frame, instruction"),
     (dict(latency=1.0, latency_from="last", interval=1, per="row"), TypeError,
      "latency must be an integer, not float (1.0)"),
 ])

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from ivita.firmware.memory_map import BUS_BITS
 
-from .attention import AttentionBlock
+from ivita.hw.attention import AttentionBlock
 
 __all__ = ["BlockRun", "BlockTimeout", "run_block"]
 
