@@ -10,8 +10,8 @@ the rest of the integer model (remaining blocks, final I-LayerNorm, head:
 :func:`ivita.model.int_vit_trace`; the results are meant to equal it with ``==``.
 
 The block implements the spec's ``prob_mode="direct"`` attention probabilities only (the
-``split`` mode ``ivita accuracy`` adopted is not built yet), so a model quantized with another
-mode is rejected before any simulation.
+``split`` mode ``ivita accuracy`` adopted is not built yet): the compiler rejects a model
+quantized with another mode (``BlockConfig.check_fits``) before any simulation.
 """
 
 from __future__ import annotations
@@ -39,14 +39,10 @@ HW_TENSORS = {"attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_
 def vit_block_config(ivit: IntViT, *, rows: int = 4, prog_depth: int = 64) -> BlockConfig:
     """The smallest ``rows x rows`` block that holds every encoder block of ``ivit`` (widths
     and capacities from the model's ``AttentionConfig``/``MlpConfig``). Whether a layer fits
-    (``head_dim`` a multiple of ``cols``, ``dim == max_dim``, buffer depths) is checked by the
-    compiler, which names the numbers."""
+    (``head_dim`` a multiple of ``cols``, ``dim == max_dim``, ``prob_mode="direct"``, buffer
+    depths) is checked by the compiler, which names the numbers."""
     if not isinstance(ivit, IntViT):
         raise TypeError(f"ivit must be an IntViT, not {type(ivit).__name__}")
-    for a in ivit.attn:
-        if a.config.prob_mode != "direct":
-            raise ValueError(f"prob_mode={a.config.prob_mode!r}: the attention block "
-                             f"implements only prob_mode='direct'")
     a, m = ivit.attn[0].config, ivit.mlp[0].config
     return BlockConfig(
         rows=rows, cols=rows, a_bits=a.a_bits, w_bits=a.w_bits, attn_bits=a.attn_bits,

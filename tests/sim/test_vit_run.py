@@ -99,9 +99,10 @@ def test_layers_that_do_not_fit_are_rejected(minmax: IntViT) -> None:
         with pytest.raises(ValueError, match=rf"hw_blocks={bad!r} is out of range; it must "
                                              rf"be in 1\.\.2"):
             run_vit_on_block(x, minmax, hw_blocks=bad)
-    with pytest.raises(ValueError, match="prob_mode='split': the attention block implements "
-                                         "only prob_mode='direct'"):
-        vit_block_config(_quantized("minmax", "split"))
+    split = _quantized("minmax", "split")
+    with pytest.raises(ValueError, match="layer prob_mode='split' is not implemented; the "
+                                         "block computes prob_mode='direct' only"):
+        run_vit_on_block(_codes(split, 0, 1), split)
 
 
 def test_a_block_error_names_image_block_and_code(minmax: IntViT,
