@@ -23,9 +23,11 @@ import time
 
 import numpy as np
 
+from ivita.firmware.memory_map import memory_map
+from ivita.firmware.mlp_compiler import compile_encoder
 from ivita.model import ViTQuantConfig, int_vit_trace, quantize_images, quantize_vit
 from ivita.model.digits import load_digits_split, load_tiny_vit
-from ivita.sim.vit_run import run_vit_on_block
+from ivita.sim.vit_run import HW_TENSORS, run_vit_on_block, vit_block_config
 
 
 def main() -> int:
@@ -61,6 +63,14 @@ def main() -> int:
         ok_all = ok_all and ok
         print(f"{i:>5} {int(data.test_y[i]):>5} {int(np.argmax(tr['logits'][0])):>5} "
               f"{int(run.classes[0]):>3} {str(ok):>6}  {str(run.cycles[0]):<18} {dt:>6.1f}")
+    cfg = vit_block_config(ivit, rows=a.rows)
+    mm = memory_map(cfg)
+    x = quantize_images(data.test_x[a.first:a.first + 1], ivit)
+    cb = compile_encoder(ivit.attn[0], ivit.mlp[0], cfg, int_vit_trace(x, ivit)["embed"][0])
+    writes = sum(len(words) * mm[name].sub_words for name, words in cb.images.items())
+    reads = sum(len(cb.words_of(n)) * mm[cb.tensors[n].mem].sub_words for n in HW_TENSORS)
+    print(f"host bus per block run (1 cycle per 32-bit access): {writes} write cycles "
+          f"(images), {reads} read cycles (checked tensors)")
     print(f"total simulation time {total:.1f} s for {a.images} image(s); all ==: {ok_all}")
     return 0 if ok_all else 1
 
