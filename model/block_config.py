@@ -225,6 +225,9 @@ class BlockConfig(_Config):
             if getattr(config, name) != getattr(self, name):
                 raise ValueError(f"layer {name}={getattr(config, name)} differs from the "
                                  f"block's {name}={getattr(self, name)}")
+        if config.prob_mode != "direct":
+            raise ValueError(f"layer prob_mode={config.prob_mode!r} is not implemented; the "
+                             f"block computes prob_mode='direct' only")
         for name, lim in (("tokens", "max_tokens"), ("dim", "max_dim"), ("heads", "max_heads")):
             if getattr(config, name) > getattr(self, lim):
                 raise ValueError(f"{name}={getattr(config, name)} exceeds "

@@ -44,6 +44,10 @@ def test_for_attention_and_depths() -> None:
     assert cfg.padded_tokens == 8 and cfg.token_blocks == 2 and cfg.dim_blocks == 2
     assert cfg.a_depth == 2 * (16 + 8) and cfg.s_depth == 32 and cfg.r_depth == 16
     cfg.check_fits(lc)
+    with pytest.raises(ValueError, match=re.escape(
+            "layer prob_mode='split' is not implemented; the block computes "
+            "prob_mode='direct' only")):
+        cfg.check_fits(AttentionConfig(tokens=6, dim=8, heads=2, prob_mode="split"))
     with pytest.raises(TypeError, match="config must be an AttentionConfig, not int"):
         BlockConfig.for_attention(3)  # type: ignore[arg-type]
 
