@@ -4,7 +4,7 @@ For each image: :func:`ivita.model.int_vit_trace` gives the residual stream afte
 embedding (``embed``); encoder blocks ``0..hw_blocks-1`` are compiled
 (:func:`ivita.firmware.mlp_compiler.compile_encoder`: attention then MLP, one program) and run
 on an :class:`ivita.hw.attention.AttentionBlock` in the Amaranth simulator through its host bus
-(:func:`ivita.hw.simblock.run_block`), each block on the previous block's **hardware** output;
+(:func:`ivita.sim.block_bus_run.run_block`), each block on the previous block's **hardware** output;
 the rest of the integer model (remaining blocks, final I-LayerNorm, head:
 :func:`ivita.model.int_vit_tail`) runs on the hardware output. Normative model:
 :func:`ivita.model.int_vit_trace`; the results are meant to equal it with ``==``.
@@ -23,7 +23,7 @@ import numpy as np
 
 from ivita.firmware.mlp_compiler import compile_encoder
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import run_block
+from .block_bus_run import run_block
 from ivita.model.block_config import BlockConfig
 from ivita.model.int_vit import IntViT, int_vit_tail, int_vit_trace
 

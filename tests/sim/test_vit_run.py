@@ -9,7 +9,7 @@ import pytest
 
 from ivita.firmware.compiler import compile_attention
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.simblock import BlockRun, run_block
+from ivita.sim.block_bus_run import BlockRun, run_block
 from ivita.model import ViTQuantConfig, int_vit_trace, quantize_images, quantize_vit
 from ivita.model.digits import load_digits_split, load_tiny_vit
 from ivita.model.int_vit import IntViT
