@@ -63,8 +63,8 @@ class ProcessingElement(wiring.Component):
 
     Implementation notes (area, not behaviour): the tile clear is the flip-flops' synchronous
     reset (``acc``'s reset input is ``rst | (en & valid_in & last_in)``, so it costs one LUT
-    per PE, not one per bit), and ``result`` is a register loaded with ``en & valid_in &
-    last_in`` (no LUTs).
+    per PE, not one per bit), and ``result`` is a register whose load enable is that same
+    clear signal (no LUTs; its own reset wins under ``rst``).
 
     Raises
     ------
@@ -137,8 +137,11 @@ class ProcessingElement(wiring.Component):
             width = self._acc_bits - 2 * j
             pp = Signal(signed(width), name=f"booth_pp{j}")
             m.d.comb += pp.eq(mag ^ neg.replicate(self._a_bits + 1).as_signed())
-            hi = Signal(width, name=f"booth_row{j}")
-            m.d.comb += hi.eq(s[2 * j:] + pp.as_unsigned() + neg)
+            # the +neg enters as the carry out of an extra low bit (1 + neg): a two-operand
+            # add keeps `s` as the carry chain's DI operand whatever Yosys' operand order
+            wide = Signal(width + 1, name=f"booth_row{j}")
+            m.d.comb += wide.eq(Cat(Const(1, 1), s[2 * j:]) + Cat(neg, pp.as_unsigned()))
+            hi = wide[1:]
             row = Signal(signed(self._acc_bits), name=f"booth_sum{j}")
             m.d.comb += row.eq(Cat(s[:2 * j], hi) if j else hi)
             s = row
@@ -171,10 +174,10 @@ class ProcessingElement(wiring.Component):
                 self.b_out.eq(self.b_in),
                 self.last_out.eq(self.last_in),
             ]
-            with m.If(self.last_in):
-                m.d.sync += self.result.eq(total)
         with m.If(clear):
-            m.d.sync += acc.eq(0)
+            # result's own reset has priority, so under rst it still reads 0; otherwise
+            # clear == step & last_in: one enable signal for both registers
+            m.d.sync += [self.result.eq(total), acc.eq(0)]
         with m.Elif(step):
             m.d.sync += acc.eq(total)
         return m
