@@ -33,6 +33,7 @@ from typing import Any
 from .cells import CellCounts, classify_cells
 from .parts import Fit, PartChoice, fit, parse_part
 from .timing import TimingEstimate, estimate_timing
+from .vivado_reports import PowerReport, TimingSummary
 
 __all__ = ["synthesize", "UnitResult", "InstanceUtil", "SynthReport", "SynthError",
            "yosys_version", "cache_dir", "FLOW_VERSION", "PE_RE"]
@@ -86,6 +87,8 @@ class UnitResult:
     cached: bool
     source: str
     options: dict[str, Any] = field(default_factory=dict)
+    vivado_timing: TimingSummary | None = None     # from a Vivado run (ivita build)
+    power: PowerReport | None = None               # from a Vivado run (ivita build)
 
     def instance(self, path: str) -> InstanceUtil:
         for inst in self.instances:
@@ -105,17 +108,21 @@ class UnitResult:
                 "wall_s": self.wall_s, "cached": self.cached,
                 "total": self.total.as_dict(),
                 "timing": self.timing.as_dict() if self.timing else None,
+                "vivado_timing": self.vivado_timing.as_dict() if self.vivado_timing else None,
+                "power": self.power.as_dict() if self.power else None,
                 "instances": [i.as_dict() for i in self.instances]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UnitResult:
-        t = d.get("timing")
+        t, vt, pw = d.get("timing"), d.get("vivado_timing"), d.get("power")
         return cls(unit=d["unit"], top=d["top"], config=d["config"],
                    instances=tuple(InstanceUtil.from_dict(i) for i in d["instances"]),
                    total=CellCounts.from_dict(d["total"]),
                    timing=TimingEstimate.from_dict(t) if t else None,
                    wall_s=float(d["wall_s"]), cached=bool(d["cached"]), source=d["source"],
-                   options=d.get("options", {}))
+                   options=d.get("options", {}),
+                   vivado_timing=TimingSummary.from_dict(vt) if vt else None,
+                   power=PowerReport.from_dict(pw) if pw else None)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from . import __version__
 
 #: subcommand modules under ivita.commands, in help order
-COMMANDS = ("sim", "accuracy")
+COMMANDS = ("sim", "accuracy", "synth", "build")
 
 
 def build_parser() -> argparse.ArgumentParser:
