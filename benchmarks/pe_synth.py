@@ -7,7 +7,8 @@ A script that prints measured numbers (not a test). Source: Yosys ``synth_xilinx
 neighbour, as in the interior of a large array). Accumulators are sized exactly for ``--k``
 terms (:func:`ivita.model.required_acc_bits`). ``--baseline`` adds the 16-bit dequant-first PE.
 
-    python benchmarks/pe_synth.py [--bits 2,3,4,5,6,7,8] [--k 197] [--baseline] [--json]
+    python benchmarks/pe_synth.py [--bits 2,3,4,5,6,7,8] [--k 197] [--baseline]
+                                  [--mappings booth-lut,infer-lut,infer-dsp] [--json]
 """
 
 from __future__ import annotations
@@ -45,14 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bits", default="2,3,4,5,6,7,8", help="operand widths (comma-separated)")
     ap.add_argument("--k", type=int, default=197, help="reduction length the accumulator holds")
     ap.add_argument("--baseline", action="store_true", help="add the 16-bit dequant-first PE")
+    ap.add_argument("--mappings", default="booth-lut,infer-lut,infer-dsp",
+                    help="which of booth-lut, infer-lut, infer-dsp (comma-separated)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    keys = {"booth-lut": MAPPINGS[0], "infer-lut": MAPPINGS[1], "infer-dsp": MAPPINGS[2]}
+    maps = [keys[k] for k in args.mappings.split(",")]
     rows = []
     for bits in [int(b) for b in args.bits.split(",")]:
-        for label, mult, nodsp in MAPPINGS:
+        for label, mult, nodsp in maps:
             rows.append({"mapping": label, **measure(bits, args.k, mult, nodsp)})
     if args.baseline:
-        for label, mult, nodsp in MAPPINGS:
+        for label, mult, nodsp in maps:
             rows.append({"mapping": label + " (dequant-first)",
                          **measure(16, args.k, mult, nodsp, dequant_first=True)})
     if args.json:

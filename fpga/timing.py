@@ -8,9 +8,10 @@ register input (``D``, ``CE``, ``R``/``S``, a registered DSP/RAMB input, an outp
 LUTs, MUXF7/8, CARRY4 and unregistered DSP48E1 stages are combinational. The path delay is
 ``clock-to-out + sum(cell delays) + sum(net delays) + setup``; ``fmax = 1 / delay``, capped at
 the global clock buffer's limit. Every coefficient of :data:`SPARTAN7_1` says where it comes
-from; most are *assumptions* (typical values of Vivado timing reports for 7-series -1 parts),
-because the Spartan-7 data sheet (DS189) does not tabulate CLB delays. Routing is the largest
-uncertainty: expect Vivado to differ by +-30 % or more. The result is always an estimate.
+from; most are *assumptions* (values typical of Vivado timing reports for 7-series -1 parts,
+not checked against the switching tables of the Spartan-7 data sheet DS189, which was not
+available offline). Routing is the largest uncertainty: expect Vivado to differ by +-30 % or
+more. The result is always an estimate.
 
 Ports are assumed to be registered outside the unit (out-of-context view).
 """
@@ -50,7 +51,8 @@ class DelayModel:
                                  "source": self.fmax_cap_mhz.source}}
 
 
-_A = "assumption: typical of Vivado timing reports for 7-series speed grade -1 (Artix-7/Spartan-7 share the CLB); DS189 has no CLB delay table"
+_A = ("assumption: a value typical of Vivado timing reports for 7-series speed grade -1 "
+      "(Artix-7/Spartan-7 share the CLB); not checked against DS189's switching tables")
 SPARTAN7_1 = DelayModel(
     name="spartan7-1 logic-depth model v1 (estimate)",
     coefs={
@@ -79,8 +81,9 @@ SPARTAN7_1 = DelayModel(
         "lutram_clk_to_o": Coef(1.00, _A + " (distributed RAM write clock to O)"),
         "lutram_setup": Coef(0.50, _A + " (distributed RAM D/WE setup)"),
     },
-    fmax_cap_mhz=Coef(464.0, "DS189 (Spartan-7 data sheet) F_MAX of BUFGCTRL for speed grade -1 "
-                             "as quoted by distributors' copies of DS189 v1.6: no clock above it"),
+    fmax_cap_mhz=Coef(464.0, "'Operating Frequency Max 464 MHz' of XC7S50-1 in a distributor's "
+                             "listing quoting DS189 v1.6 (the Spartan-7 data sheet); taken as "
+                             "the global clock limit of speed grade -1 (assumption)"),
 )
 
 
