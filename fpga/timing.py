@@ -187,6 +187,29 @@ def estimate_timing(netlist: dict[str, Any], top: str,
                 else:
                     fanout[b] += 1
 
+    # a readable name per net bit: the netname without "$" (else the shortest), with its index
+    bit_name: dict[int, str] = {}
+    for nname, info in mod.get("netnames", {}).items():
+        bits = info.get("bits", [])
+        for i, b in enumerate(bits):
+            if not isinstance(b, int):
+                continue
+            label = _clean(nname) + (f"[{i}]" if len(bits) > 1 else "")
+            old = bit_name.get(b)
+            if old is None or (("$" in old) > ("$" in label)) or \
+                    (("$" in old) == ("$" in label) and len(label) < len(old)):
+                bit_name[b] = label
+
+    def reg_name(cname: str) -> str:
+        """A register cell by the net its output drives (``pe_r0_c0.acc[3]``)."""
+        c = cells.get(cname, {})
+        for port, bits in c.get("connections", {}).items():
+            if c.get("port_directions", {}).get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int) and b in bit_name:
+                        return bit_name[b].replace("$flatten\\", "").replace("\\", "")
+        return _clean(cname)
+
     def kind(c: dict[str, Any]) -> str:
         t = _clean(c["type"])
         if t.startswith("LUT"):
@@ -350,7 +373,7 @@ def estimate_timing(netlist: dict[str, Any], top: str,
                 continue
             t = resolve(b) + net_delay(b, c, p) + end_setup(c, p)
             if t > worst:
-                worst, worst_end, worst_bit = t, f"{_clean(cname)} ({_clean(c['type'])}.{p})", b
+                worst, worst_end, worst_bit = t, f"{reg_name(cname)} ({_clean(c['type'])}.{p})", b
     for pname, pinfo in mod.get("ports", {}).items():
         if pinfo["direction"] != "output":
             continue
@@ -373,7 +396,7 @@ def estimate_timing(netlist: dict[str, Any], top: str,
         c = cells[cname]
         steps.append(PathStep(_clean(cname), _clean(c["type"]), round(arrival[bit], 3)))
         if prev is None:
-            start = f"{_clean(cname)} ({_clean(c['type'])})"
+            start = f"{reg_name(cname)} ({_clean(c['type'])})"
             steps.pop()            # the launching register is not a logic level
             break
         bit = prev
