@@ -73,6 +73,7 @@ SPARTAN7_1 = DelayModel(
         "dsp_m_to_p": Coef(1.60, _A + " (DSP48E1 M register to P, PREG = 0)"),
         "dsp_clk_to_p": Coef(0.43, _A + " (DSP48E1 P register clock to out)"),
         "dsp_setup_reg": Coef(0.30, _A + " (DSP48E1 A/B/C register setup)"),
+        "dsp_cascade": Coef(0.30, _A + " (DSP48E1 A/B to ACOUT/BCOUT, dedicated cascade)"),
         "dsp_c_to_preg": Coef(1.40, _A + " (DSP48E1 C to the P register setup)"),
         "bram_clk_to_do": Coef(2.45, _A + " (RAMB18/36 clock to DO, no output register)"),
         "bram_clk_to_do_reg": Coef(0.90, _A + " (RAMB18/36 clock to DO with DO_REG = 1)"),
@@ -148,6 +149,19 @@ def _p(cell: dict[str, Any], name: str) -> int:
         return int(str(v), 2) if set(str(v)) <= {"0", "1"} else int(v)
     except ValueError:
         return 0
+
+
+_CASCADE_IN = ("ACIN", "BCIN", "PCIN", "CARRYCASCIN", "MULTSIGNIN")
+
+
+def _dsp_group(port: str) -> str:
+    """DSP48E1 input groups: ``mult`` (A, B, D and their cascades), ``add`` (C, PCIN, carry
+    in), ``ctrl`` (everything else: modes, enables, resets)."""
+    if port in ("A", "B", "D", "ACIN", "BCIN"):
+        return "mult"
+    if port in ("C", "PCIN", "CARRYIN", "CARRYCASCIN"):
+        return "add"
+    return "ctrl"
 
 
 def _clean(name: str) -> str:
@@ -240,6 +254,8 @@ def estimate_timing(netlist: dict[str, Any], top: str,
             dk = kind(dc)
             if sk == "carry" and dk == "carry" and sink_port == "CI":
                 return 0.0                                   # dedicated carry
+            if sk == "dsp" and dk == "dsp" and sink_port in _CASCADE_IN:
+                return 0.0                                   # dedicated DSP cascade
             if sk == "muxf" and dk in ("lut", "muxf"):
                 return 0.0                                   # inside the slice
             if sk == "carry" and dk == "lut" and fanout[bit] == 1:
@@ -259,11 +275,14 @@ def estimate_timing(netlist: dict[str, Any], top: str,
         if k == "lutram":
             return model["lutram_clk_to_o"]
         if k == "dsp":
+            ab_reg = _p(c, "AREG") or _p(c, "BREG")
+            if port.startswith(("ACOUT", "BCOUT")):
+                return model["ff_clk_to_q"] + model["dsp_cascade"] if ab_reg else None
             if _p(c, "PREG"):
                 return model["dsp_clk_to_p"]
             if _p(c, "MREG"):
                 return model["ff_clk_to_q"] + model["dsp_m_to_p"]
-            if _p(c, "AREG") or _p(c, "BREG"):
+            if ab_reg:
                 return model["ff_clk_to_q"] + model["dsp_a_to_p"]
             return None
         return None
@@ -280,11 +299,15 @@ def estimate_timing(netlist: dict[str, Any], top: str,
                 return model["carry_ci"] if outport.startswith("CO") else model["carry_ci_o"]
             return model["carry_entry"]
         if k == "dsp":
+            group = _dsp_group(inport)
+            ab_reg = _p(c, "AREG") or _p(c, "BREG")
+            if outport.startswith(("ACOUT", "BCOUT")):
+                return model["dsp_cascade"] if group == "mult" and not ab_reg else None
             if _p(c, "PREG") or _p(c, "MREG"):
                 return None
-            if inport.startswith(("A", "B", "D")) and not (_p(c, "AREG") or _p(c, "BREG")):
+            if group == "mult" and not ab_reg:
                 return model["dsp_a_to_p"]
-            if inport.startswith("C") and not inport.startswith("CE") and not _p(c, "CREG"):
+            if group == "add" and not _p(c, "CREG"):
                 return model["dsp_c_to_p"]
             return None
         if k == "srl" and inport.startswith("A"):
@@ -302,9 +325,10 @@ def estimate_timing(netlist: dict[str, Any], top: str,
                 return model["ff_setup_ce"]
             return model["ff_setup_sr"] if inport in ("R", "S", "CLR", "PRE") else 0.0
         if k == "dsp":
-            if inport.startswith("C") and not inport.startswith("CE") and not _p(c, "CREG"):
+            group = _dsp_group(inport)
+            if group == "add" and not _p(c, "CREG"):
                 return model["dsp_c_to_preg"]
-            if inport.startswith(("A", "B", "D")) and not (_p(c, "AREG") or _p(c, "BREG")):
+            if group == "mult" and not (_p(c, "AREG") or _p(c, "BREG")):
                 return model["dsp_a_to_m"] if _p(c, "MREG") else model["dsp_a_to_p"]
             return model["dsp_setup_reg"]
         if k == "bram":

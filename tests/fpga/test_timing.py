@@ -109,3 +109,20 @@ def test_start_and_end_named_by_their_nets():
                                         "out": {"bits": [12]}}
     t = estimate_timing(nl, "top")
     assert (t.start, t.end) == ("pe_r0_c0.acc[1] (FDRE)", "out (FDRE.D)")
+
+
+def test_dsp_cascade_is_not_a_multiply():
+    """B -> BCOUT -> BCIN of the next DSP48E1 is a dedicated pass-through, not A -> P."""
+    dirs = {"B": "input", "BCIN": "input", "BCOUT": "output", "P": "output", "CLK": "input"}
+    comb = {"AREG": "0", "BREG": "0", "MREG": "0", "PREG": "0"}
+    cells = {"ff0": _ff(2, 10),
+             "d1": _cell("DSP48E1", dirs, {"B": [10], "BCOUT": [11], "P": [12], "CLK": [1]},
+                         comb),
+             "d2": _cell("DSP48E1", dirs, {"BCIN": [11], "P": [13], "CLK": [1]},
+                         comb | {"MREG": "1"}),
+             "ff1": _ff(12, 14), "ff2": _ff(13, 15)}
+    t = estimate_timing(_netlist(cells), "top")
+    via_cascade = M["ff_clk_to_q"] + net() + M["dsp_cascade"] + M["dsp_a_to_m"]
+    via_p = M["ff_clk_to_q"] + net() + M["dsp_a_to_p"] + net() + M["ff_setup_d"]
+    assert t.period_ns == pytest.approx(max(via_cascade, via_p), abs=1e-3)
+    assert t.dsp_stages == 1
