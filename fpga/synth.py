@@ -39,7 +39,7 @@ __all__ = ["synthesize", "UnitResult", "InstanceUtil", "SynthReport", "SynthErro
            "yosys_version", "cache_dir", "FLOW_VERSION", "PE_RE"]
 
 #: bump when the script or the result format changes (invalidates the cache)
-FLOW_VERSION = 3
+FLOW_VERSION = 4
 PE_RE = re.compile(r"(?:^|\.)pe_r(\d+)_c(\d+)$")
 
 

@@ -164,6 +164,11 @@ def _dsp_group(port: str) -> str:
     return "ctrl"
 
 
+def _name_rank(label: str) -> tuple[bool, int, int]:
+    """Prefer user names (no ``$``), then the most specific hierarchical one, then short."""
+    return ("$" in label, -label.count("."), len(label))
+
+
 def _clean(name: str) -> str:
     return name.lstrip("\\")
 
@@ -201,7 +206,7 @@ def estimate_timing(netlist: dict[str, Any], top: str,
                 else:
                     fanout[b] += 1
 
-    # a readable name per net bit: the netname without "$" (else the shortest), with its index
+    # a readable name per net bit (see _name_rank), with its index
     bit_name: dict[int, str] = {}
     for nname, info in mod.get("netnames", {}).items():
         bits = info.get("bits", [])
@@ -210,8 +215,7 @@ def estimate_timing(netlist: dict[str, Any], top: str,
                 continue
             label = _clean(nname) + (f"[{i}]" if len(bits) > 1 else "")
             old = bit_name.get(b)
-            if old is None or (("$" in old) > ("$" in label)) or \
-                    (("$" in old) == ("$" in label) and len(label) < len(old)):
+            if old is None or _name_rank(label) < _name_rank(old):
                 bit_name[b] = label
 
     def reg_name(cname: str) -> str:
