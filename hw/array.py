@@ -100,6 +100,9 @@ class SystolicArray(wiring.Component):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {type(config).__name__} "
                             f"({config!r})")
+        if not isinstance(multiplier, str):
+            raise TypeError(f"multiplier must be a str, not {type(multiplier).__name__} "
+                            f"({multiplier!r})")
         if multiplier not in MULTIPLIERS:
             raise ValueError(f"multiplier={multiplier!r} is not one of {', '.join(MULTIPLIERS)}")
         self._config = config
