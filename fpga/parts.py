@@ -92,7 +92,7 @@ class Fit:
         over = [f"{k} {used:g} of {avail:g} ({pct:.1f} %)"
                 for k, used, avail, pct in self._rows() if pct > 100.0]
         head = (f"fits {self.part}" if self.fits
-                else f"does NOT fit {self.part}: " + "; ".join(over) + " --")
+                else f"does NOT fit {self.part} (" + "; ".join(over) + ")")
         return head + ": " + ", ".join(f"{k} {pct:.1f} %" for k, _, _, pct in self._rows())
 
     def _rows(self) -> list[tuple[str, float, float, float]]:

@@ -94,4 +94,4 @@ def test_synth_does_not_fit_exits_1(capsys, synth_cache, monkeypatch):
                "xc7s25-1"])
     assert rc == 1
     cap = capsys.readouterr()
-    assert "does NOT fit xc7s25: LUT" in cap.err
+    assert "does NOT fit xc7s25 (LUT" in cap.err

@@ -48,4 +48,5 @@ def test_does_not_fit_says_what_and_by_how_much():
     f = fit(CellCounts(lut4=14_000, lutram=1_000, ff=100, dsp48e1=81), PARTS["xc7s25"])
     assert not f.fits
     assert f.message().startswith(
-        "does NOT fit xc7s25: LUT 15000 of 14600 (102.7 %); DSP48E1 81 of 80 (101.2 %) --")
+        "does NOT fit xc7s25 (LUT 15000 of 14600 (102.7 %); DSP48E1 81 of 80 (101.2 %)): "
+        "LUT 102.7 %, FF 0.3 %, DSP48E1 101.2 %, RAMB36 0.0 %")
