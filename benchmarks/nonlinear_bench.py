@@ -86,7 +86,7 @@ def bench_cycles(rows: int = 6, seed: int = 1) -> dict:
 
 
 def bench_synth() -> dict:
-    from ivita.fpga.synth import synth_xc7
+    from ivita.fpga.synth import synthesize
     units = {
         "shiftmax": (Shiftmax(SoftmaxConfig()), "SoftmaxConfig() (in 8, n 15, out 8, 256 tokens)"),
         "gelu": (ShiftGELU(GeluConfig()), "GeluConfig() (in 8, n 15, sig 8), pipelined divider"),
@@ -96,17 +96,20 @@ def bench_synth() -> dict:
         "layernorm16": (IntLayerNorm(LayerNormConfig(in_bits=16, channels=768)),
                         "LayerNormConfig(in_bits=16, channels=768)"),
     }
+    keys = ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1", "SRL", "LUTRAM",
+            "MUXF7", "MUXF8")
+
+    def pick(c) -> dict:
+        return dict(zip(keys, (c.lut, c.ff, c.carry4, c.dsp48e1, c.ramb18, c.ramb36, c.srl,
+                               c.lutram, c.muxf7, c.muxf8)))
     out = {}
     for name, (dut, desc) in units.items():
-        t = time.time()
-        res = synth_xc7(dut, name)
-        keys = ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1", "SRL", "LUTRAM",
-                "MUXF7", "MUXF8")
+        res = synthesize(dut, name, timing=False)
         out[name] = {
             "config": desc,
-            "total": {k: res["total"][k] for k in keys},
-            "modules": {mod: {k: v[k] for k in keys} for mod, v in res.items() if mod != "total"},
-            "seconds": round(time.time() - t, 1),
+            "total": pick(res.total),
+            "modules": {i.module: pick(i.own) for i in res.instances},
+            "seconds": res.wall_s,
         }
     return out
 

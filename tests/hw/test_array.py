@@ -336,3 +336,28 @@ def test_k_overflow_set_by_first_extra_beat() -> None:
     beats, expected = stream_tiles([(np.ones((1, 4), np.int64), np.ones((4, 1), np.int64))])
     res = run_lanes(dut, beats, n_out=1, watch={"ovf": dut.k_overflow})
     assert res.outputs == expected and res.final["ovf"] == 1
+
+
+# ------------------------------------------------------------------- multiplier structures
+
+@pytest.mark.parametrize("a_bits, b_bits", [(3, 6), (8, 8)])
+def test_inferred_multiplier_array_is_the_same(a_bits: int, b_bits: int) -> None:
+    """``multiplier="infer"`` (the ``*`` PE) streams the same products as the Booth default."""
+    rows, cols = 3, 4
+    ks = k_list(rows)
+    cfg = ArrayConfig(rows=rows, cols=cols, a_bits=a_bits, b_bits=b_bits, k_max=max(ks))
+    seed = seed_for("infer", a_bits, b_bits)
+    rng = np.random.default_rng(seed)
+    beats, expected = stream_tiles(random_tiles(cfg, ks, rng) + extreme_tiles(cfg, cfg.k_max))
+    res = run_lanes(SystolicArray(cfg, multiplier="infer"), beats, n_out=len(expected),
+                    seed=seed, p_valid=0.75, p_ready=0.7)
+    check_outputs(res.outputs, expected, rows, seed)
+
+
+@pytest.mark.parametrize("value, exc, message", [
+    ("wallace", ValueError, "multiplier='wallace' is not one of booth, infer"),
+    (None, TypeError, "multiplier must be a str, not NoneType (None)"),
+])
+def test_rejects_bad_multiplier(value: object, exc: type, message: str) -> None:
+    with pytest.raises(exc, match="^" + re.escape(message) + "$"):
+        SystolicArray(ArrayConfig(rows=2, cols=2), multiplier=value)  # type: ignore[arg-type]

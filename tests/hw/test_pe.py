@@ -173,3 +173,70 @@ def test_model_detects_a_wrong_pe() -> None:
     cycles = [(1, 1, int(i == k_max - 1), -8, -8) for i in range(k_max)] + [(1, 0, 0, 0, 0)]
     with pytest.raises(AssertionError, match=r"seed=0, (cycle \d+|end): got"):
         run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits), cycles, 0)
+
+
+# ----------------------------------------------------------------------- multiplier structures
+
+@pytest.mark.parametrize("a_bits, b_bits", [(2, 2), (3, 7), (8, 8), (5, 2)])
+def test_inferred_multiplier_same_behaviour(a_bits: int, b_bits: int) -> None:
+    """multiplier="infer" (the `*` operator) against the same cycle model as the Booth rows."""
+    k_max = 9
+    acc_bits = required_acc_bits(a_bits, b_bits, k_max)
+    seed = seed_for("pe-infer", a_bits, b_bits)
+    cycles = stimulus(np.random.default_rng(seed), a_bits, b_bits, k_max, 300, 0.5)
+    run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits,
+                             multiplier="infer"), cycles, seed)
+
+
+def test_booth_every_operand_pair() -> None:
+    """Every (a, b) pair at 4 x 5 bits, one-beat tiles: result == a * b exactly."""
+    a_bits, b_bits = 4, 5
+    pairs = [(a, b) for a in range(-8, 8) for b in range(-16, 16)]
+    cycles = [(1, 1, 1, a, b) for a, b in pairs] + [(1, 0, 0, 0, 0)]
+    run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=a_bits + b_bits), cycles, 0)
+
+
+@pytest.mark.parametrize("value, exc, message", [
+    ("wallace", ValueError, "multiplier='wallace' is not one of booth, infer"),
+    (1, TypeError, "multiplier must be a str, not int (1)"),
+])
+def test_rejects_bad_multiplier(value: object, exc: type, message: str) -> None:
+    with pytest.raises(exc, match="^" + re.escape(message) + "$"):
+        ProcessingElement(a_bits=4, b_bits=4, acc_bits=8, multiplier=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("multiplier", ["booth", "infer"])
+def test_reset_clears_accumulator_mid_tile(multiplier: str) -> None:
+    """The accumulator's clear is its synchronous reset input, shared with the domain reset:
+    a reset pulse in the middle of a tile must still clear ``acc`` (and ``result``)."""
+    from amaranth import ClockDomain, Module
+
+    dut = ProcessingElement(a_bits=4, b_bits=4, acc_bits=10, multiplier=multiplier)
+    top = Module()
+    top.domains.sync = cd = ClockDomain()
+    top.submodules.dut = dut
+
+    async def bench(ctx):
+        for port, v in (("valid_in", 1), ("last_in", 1), ("a_in", -3), ("b_in", 5)):
+            ctx.set(getattr(dut, port), v)
+        await ctx.tick()                       # a one-beat tile: result = -15
+        ctx.set(dut.last_in, 0)
+        ctx.set(dut.a_in, 3)
+        await ctx.tick()                       # first beat of the next tile: acc = 15
+        assert (ctx.get(dut.acc), ctx.get(dut.result)) == (15, -15)
+        ctx.set(dut.valid_in, 0)
+        ctx.set(cd.rst, 1)
+        await ctx.tick()
+        ctx.set(cd.rst, 0)
+        assert (ctx.get(dut.acc), ctx.get(dut.result)) == (0, 0)
+        ctx.set(dut.valid_in, 1)
+        ctx.set(dut.last_in, 1)
+        ctx.set(dut.a_in, -2)
+        ctx.set(dut.b_in, 4)
+        await ctx.tick()
+        assert (ctx.get(dut.acc), ctx.get(dut.result)) == (0, -8)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
