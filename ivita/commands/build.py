@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     from ivita.fpga.units import UNITS
 
     p = subparsers.add_parser(
-        "build", help="Vivado out-of-context build of a unit (runs when vivado is on PATH)",
+        "build", help="Vivado out-of-context build of a unit (run when vivado is on PATH)",
         description="Write (and with Vivado on PATH, run) an out-of-context Vivado build of "
                     "one unit with per-PE hierarchical utilization, timing and power reports; "
                     "or read a finished run's reports (--reports DIR).")

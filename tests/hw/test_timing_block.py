@@ -17,14 +17,10 @@ units of the block (``TileEpilogue``, ``RowAffine``, the per-beat ``Requantizer`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from amaranth import signed
-from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from ivita.firmware.isa import MEMS, MODES, Op, encode
 from ivita.firmware.memory_map import memory_map, pack_lanes, unpack_lanes
@@ -37,44 +33,10 @@ from ivita.hw.tile_sequencer import TileSequencer
 from ivita.hw.tile_writeback import TileWriteBack
 from ivita.model.block_config import BlockConfig
 from ivita.sim.block_bus_run import run_block
+from ivita.sim.timing_probe import Measured, PortCase, period, simulate_cycles
 
 CFG = BlockConfig(rows=2, cols=2, max_tokens=16, max_dim=16, max_heads=1, prog_depth=16)
 ITEMS = 8       # items per run; the interval is measured over the last half
-
-
-@dataclass
-class Measured:
-    latency: int
-    interval: float
-
-
-@dataclass
-class BlockCase:
-    """A component class, how to build it, the ``n`` of ``timing(n)`` and its measurement."""
-
-    cls: type
-    build: Callable[[], Any]
-    measure: Callable[[Any, int | None], Measured]
-    n: int | None = None
-
-
-def _simulate(dut: wiring.Component, cycles: int, step: Callable[[Any, int], None]) -> None:
-    """Call ``step(ctx, k)`` in every cycle ``k`` (set the inputs of cycle ``k``, then read its
-    settled outputs), then let the clock tick."""
-    async def bench(ctx: Any) -> None:
-        for k in range(cycles):
-            step(ctx, k)
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-def _period(firsts: list[int]) -> float:
-    half = len(firsts) // 2
-    return (firsts[-1] - firsts[half - 1]) / (len(firsts) - half)
 
 
 def _matmul(k: int, **kw: int) -> int:
@@ -110,13 +72,13 @@ def measure_sequencer(dut: TileSequencer, n: int | None) -> Measured:
         if ctx.get(dut.rd_en):
             data["a"], data["b"] = word["a"](ctx.get(dut.a_addr)), word["b"](ctx.get(dut.b_addr))
 
-    _simulate(dut, ITEMS * K + 8, step)
+    simulate_cycles(dut, ITEMS * K + 8, step)
     want = [(3 + rb * K + j, 5 + cb * K + j, int(j == K - 1))
             for cb in range(ITEMS // 2) for rb in range(2) for j in range(K)]
     assert [(a, b, last) for _, a, b, last in beats] == [(a % 50, b % 50, last)
                                                         for a, b, last in want]
     cycles = [c for c, *_ in beats]
-    return Measured(cycles[0] - 0, _period(cycles[::K]))
+    return Measured(cycles[0] - 0, period(cycles[::K]))
 
 
 def measure_serializer(dut: RowSerializer, n: int | None) -> Measured:
@@ -137,12 +99,12 @@ def measure_serializer(dut: RowSerializer, n: int | None) -> Measured:
             w = ctx.get(dut.rd_addr)
             rd[0] = pack_lanes([(2 * w) % 100, (2 * w + 1) % 100], 8)
 
-    _simulate(dut, ITEMS * N + 8, step)
+    simulate_cycles(dut, ITEMS * N + 8, step)
     want = [((2 * (4 + t * stride + e // 2) + e % 2) % 100, int(e == N - 1))
             for t in range(ITEMS) for e in range(N)]
     assert [(x, last) for _, x, last in got] == want
     cycles = [c for c, *_ in got]
-    return Measured(cycles[0] - 0, _period(cycles[::N]))
+    return Measured(cycles[0] - 0, period(cycles[::N]))
 
 
 # --- stream -> memory writes ----------------------------------------------------------------
@@ -165,10 +127,10 @@ def measure_lane_writer(dut: LaneWriter, n: int | None) -> Measured:
         if 1 <= k and i < ITEMS and ctx.get(dut.i_stream.ready):
             ins.append(k)
 
-    _simulate(dut, ITEMS + 6, step)
+    simulate_cycles(dut, ITEMS + 6, step)
     want = [(1 + (e // 3 // 2) * 5 + e % 3, 1 << (e // 3 % 2), e - 4) for e in range(ITEMS)]
     assert [w[1:] for w in writes] == want
-    return Measured(writes[0][0] - ins[0], _period([w[0] for w in writes]))
+    return Measured(writes[0][0] - ins[0], period([w[0] for w in writes]))
 
 
 def measure_writeback(dut: TileWriteBack, n: int | None) -> Measured:
@@ -193,11 +155,11 @@ def measure_writeback(dut: TileWriteBack, n: int | None) -> Measured:
         if 1 <= k and i < ITEMS and ctx.get(dut.i_stream.ready):
             ins.append(k)
 
-    _simulate(dut, ITEMS + 8, step)
+    simulate_cycles(dut, ITEMS + 8, step)
     sat = [max(-32, min(31, 10 * i - 30 + j)) for i in range(ITEMS) for j in range(CFG.cols)]
     want = [(2 + 3 * i, sat[i * CFG.cols:(i + 1) * CFG.cols]) for i in range(ITEMS)]
     assert [w[1:] for w in writes] == want
-    return Measured(writes[0][0] - ins[0], _period([w[0] for w in writes]))
+    return Measured(writes[0][0] - ins[0], period([w[0] for w in writes]))
 
 
 # --- bus, controller, block -----------------------------------------------------------------
@@ -221,10 +183,10 @@ def measure_bus(dut: BlockBus, n: int | None) -> Measured:
         if i < ITEMS:
             issued.append(k)
 
-    _simulate(dut, ITEMS + 2, step)
+    simulate_cycles(dut, ITEMS + 2, step)
     got = [unpack_lanes(v, 2, s.lane_bits) for _, v in seen]
     assert got == [[w + 1, -w - 1] for w in range(ITEMS)]
-    return Measured(seen[0][0] - issued[0], _period([c for c, _ in seen]))
+    return Measured(seen[0][0] - issued[0], period([c for c, _ in seen]))
 
 
 def measure_controller(dut: BlockController, n: int | None) -> Measured:
@@ -245,9 +207,9 @@ def measure_controller(dut: BlockController, n: int | None) -> Measured:
         if ctx.get(dut.prog_en):
             pdata[0] = prog.get(ctx.get(dut.prog_addr), 0)
 
-    _simulate(dut, 4 * ITEMS + 10, step)
+    simulate_cycles(dut, 4 * ITEMS + 10, step)
     assert [g for _, g in gos] == [1] * ITEMS and done and not any(err)
-    return Measured(gos[0][0] - 0, _period([c for c, _ in gos]))
+    return Measured(gos[0][0] - 0, period([c for c, _ in gos]))
 
 
 def measure_block(dut: AttentionBlock, n: int | None) -> Measured:
@@ -260,24 +222,24 @@ def measure_block(dut: AttentionBlock, n: int | None) -> Measured:
                            | {ITEMS: encode(Op.HALT)}})
     assert (one.done, one.error, many.done, many.error) == (1, 0, 1, 0)
     # run_block counts ``wall`` from the cycle after ``start``: done is seen in cycle wall + 1
-    return Measured(one.wall + 1, _period(many.pc_cycles[1:ITEMS + 1]))
+    return Measured(one.wall + 1, period(many.pc_cycles[1:ITEMS + 1]))
 
 
 BLOCK_CASES = {
-    **{f"TileSequencer-K{k}": BlockCase(TileSequencer, lambda: TileSequencer(CFG),
+    **{f"TileSequencer-K{k}": PortCase(TileSequencer, lambda: TileSequencer(CFG),
                                         measure_sequencer, k) for k in (1, 5)},
-    **{f"RowSerializer-N{k}": BlockCase(RowSerializer,
+    **{f"RowSerializer-N{k}": PortCase(RowSerializer,
                                         lambda: RowSerializer(lanes=2, lane_bits=8),
                                         measure_serializer, k) for k in (1, 5)},
-    "LaneWriter": BlockCase(LaneWriter, lambda: LaneWriter(lanes=2, lane_bits=8,
+    "LaneWriter": PortCase(LaneWriter, lambda: LaneWriter(lanes=2, lane_bits=8,
                                                            in_shape=signed(8)),
                             measure_lane_writer),
-    "TileWriteBack": BlockCase(TileWriteBack, lambda: TileWriteBack(CFG), measure_writeback),
-    "BlockBus": BlockCase(BlockBus, lambda: BlockBus(memory_map(CFG)), measure_bus),
-    "BlockController": BlockCase(BlockController,
+    "TileWriteBack": PortCase(TileWriteBack, lambda: TileWriteBack(CFG), measure_writeback),
+    "BlockBus": PortCase(BlockBus, lambda: BlockBus(memory_map(CFG)), measure_bus),
+    "BlockController": PortCase(BlockController,
                                  lambda: BlockController(CFG, memory_map(CFG)),
                                  measure_controller),
-    **{f"AttentionBlock-K{k}": BlockCase(AttentionBlock, lambda: AttentionBlock(CFG),
+    **{f"AttentionBlock-K{k}": PortCase(AttentionBlock, lambda: AttentionBlock(CFG),
                                          measure_block, k) for k in (4, 7)},
 }
 

@@ -13,13 +13,9 @@ exactly) and counts them in its coverage test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from ivita.firmware import protocol as p
 from ivita.firmware.uart_line import uart_levels
@@ -30,44 +26,9 @@ from ivita.hw.hostif_parser import FrameParser, request_bytes, write_words
 from ivita.hw.hostif_response import ResponseBuilder
 from ivita.hw.hostif_testdevice import HostTestDevice
 from ivita.hw.uart import UARTRx, UARTTx
+from ivita.sim.timing_probe import Measured, PortCase, period, simulate_cycles
 
 FRAMES = 8      # items per run of the frame-level units; interval measured over the last half
-
-
-@dataclass
-class Measured:
-    latency: int
-    interval: float
-
-
-@dataclass
-class HostCase:
-    """A component class, how to build it, the ``n`` of ``timing(n)`` and its measurement."""
-
-    cls: type
-    build: Callable[[], Any]
-    measure: Callable[[Any, int | None], Measured]
-    n: int | None = None
-
-
-def _simulate(dut: wiring.Component, cycles: int, step: Callable[[Any, int], None]) -> None:
-    """Call ``step(ctx, k)`` in every cycle ``k`` (set the inputs of cycle ``k``, then read its
-    settled outputs), then let the clock tick."""
-    async def bench(ctx: Any) -> None:
-        for k in range(cycles):
-            step(ctx, k)
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-def _period(firsts: list[int]) -> float:
-    """Steady-state cycles per item: between the first outputs over the second half."""
-    half = len(firsts) // 2
-    return (firsts[-1] - firsts[half - 1]) / (len(firsts) - half)
 
 
 def _request(n: int | None) -> bytes:
@@ -138,9 +99,9 @@ def measure_uart_rx(dut: UARTRx, n: int | None) -> Measured:
         ctx.set(dut.rx, line[k])
         sink.step(ctx, k)
 
-    _simulate(dut, len(line), step)
+    simulate_cycles(dut, len(line), step)
     assert sink.data == sent
-    return Measured(sink.cycles[0] - line.index(0), _period(sink.cycles))
+    return Measured(sink.cycles[0] - line.index(0), period(sink.cycles))
 
 
 def measure_uart_tx(dut: UARTTx, n: int | None) -> Measured:
@@ -152,10 +113,10 @@ def measure_uart_tx(dut: UARTTx, n: int | None) -> Measured:
         src.step(ctx, k)
         tx.append(ctx.get(dut.tx))
 
-    _simulate(dut, 10 * d * (len(sent) + 2), step)
+    simulate_cycles(dut, 10 * d * (len(sent) + 2), step)
     starts, got = _tx_bytes(tx, d)
     assert got == sent
-    return Measured(starts[0] - src.cycles[0], _period(starts))
+    return Measured(starts[0] - src.cycles[0], period(starts))
 
 
 # --- CRC -------------------------------------------------------------------------------
@@ -169,14 +130,14 @@ def measure_crc16(dut: CRC16, n: int | None) -> Measured:
         ctx.set(dut.data, data[k] if k < len(data) else 0)
         crcs.append(ctx.get(dut.crc))
 
-    _simulate(dut, len(data) + 4, step)
+    simulate_cycles(dut, len(data) + 4, step)
     # the first cycle after the previous byte's in which ``crc`` covers bytes 0..j
     seen, c = [], -1
     for j in range(len(data)):
         ref = p.crc16(bytes(data[:j + 1]))
         c = next(i for i in range(c + 1, len(crcs)) if crcs[i] == ref)
         seen.append(c)
-    return Measured(seen[0] - 0, _period(seen))          # byte 0 is absorbed in cycle 0
+    return Measured(seen[0] - 0, period(seen))          # byte 0 is absorbed in cycle 0
 
 
 # --- frame level -----------------------------------------------------------------------
@@ -189,10 +150,10 @@ def measure_parser(dut: FrameParser, n: int | None) -> Measured:
         src.step(ctx, k)
         sink.step(ctx, k)
 
-    _simulate(dut, (len(req) + 4) * FRAMES + 8, step)
+    simulate_cycles(dut, (len(req) + 4) * FRAMES + 8, step)
     assert len(sink.cycles) == FRAMES
     assert all(f.status == p.Status.OK and f.length == len(req) - 6 for f in sink.data)
-    return Measured(sink.cycles[0] - src.cycles[len(req) - 1], _period(sink.cycles))
+    return Measured(sink.cycles[0] - src.cycles[len(req) - 1], period(sink.cycles))
 
 
 def measure_executor(dut: Executor, n: int | None) -> Measured:
@@ -217,11 +178,11 @@ def measure_executor(dut: Executor, n: int | None) -> Measured:
             takes.append(k)
             offers.append(k + 1)
 
-    _simulate(dut, (8 + w) * FRAMES, step)
+    simulate_cycles(dut, (8 + w) * FRAMES, step)
     assert len(head.cycles) >= FRAMES
     assert all(h.status == p.Status.OK for h in head.data)
     assert writes[:w] == [(7 + k, 100 + k) for k in range(w)]
-    return Measured(head.cycles[0] - offers[0], _period(head.cycles[:FRAMES]))
+    return Measured(head.cycles[0] - offers[0], period(head.cycles[:FRAMES]))
 
 
 def measure_response(dut: ResponseBuilder, n: int | None) -> Measured:
@@ -236,10 +197,10 @@ def measure_response(dut: ResponseBuilder, n: int | None) -> Measured:
         words.step(ctx, k)
         sink.step(ctx, k)
 
-    _simulate(dut, (9 + 5 * w) * FRAMES + 4, step)
+    simulate_cycles(dut, (9 + 5 * w) * FRAMES + 4, step)
     size = 7 + 4 * w
     assert bytes(sink.data) == p.encode_response(0x05, p.Status.OK, [word] * w) * FRAMES
-    return Measured(sink.cycles[0] - heads.cycles[0], _period(sink.cycles[::size]))
+    return Measured(sink.cycles[0] - heads.cycles[0], period(sink.cycles[::size]))
 
 
 def measure_host_stream(dut: HostInterface | HostTestDevice, n: int | None) -> Measured:
@@ -252,9 +213,9 @@ def measure_host_stream(dut: HostInterface | HostTestDevice, n: int | None) -> M
         src.step(ctx, k)
         sink.step(ctx, k)
 
-    _simulate(dut, (len(req) + 20 + write_words(n)) * FRAMES, step)
+    simulate_cycles(dut, (len(req) + 20 + write_words(n)) * FRAMES, step)
     assert bytes(sink.data) == p.encode_response(cmd, p.Status.OK) * FRAMES
-    return Measured(sink.cycles[0] - src.cycles[len(req) - 1], _period(sink.cycles[::7]))
+    return Measured(sink.cycles[0] - src.cycles[len(req) - 1], period(sink.cycles[::7]))
 
 
 def measure_device_uart(dut: HostTestDevice, n: int | None) -> Measured:
@@ -270,34 +231,34 @@ def measure_device_uart(dut: HostTestDevice, n: int | None) -> Measured:
         ctx.set(dut.rx, line[k] if k < len(line) else 1)
         tx.append(ctx.get(dut.tx))
 
-    _simulate(dut, cycles, step)
+    simulate_cycles(dut, cycles, step)
     starts, got = _tx_bytes(tx, d)
     cmd = p.Command.WRITE if write_words(n) else p.Command.START
     assert bytes(got) == p.encode_response(cmd, p.Status.OK)
     last_start = lead + 10 * d * (len(req) - 1)
     assert line[last_start - 1] == 1 and line[last_start] == 0
-    return Measured(starts[0] - last_start, _period(starts))
+    return Measured(starts[0] - last_start, period(starts))
 
 
 HOST_CASES = {
-    **{f"UARTRx-d{d}": HostCase(UARTRx, lambda d=d: UARTRx(divisor=d), measure_uart_rx)
+    **{f"UARTRx-d{d}": PortCase(UARTRx, lambda d=d: UARTRx(divisor=d), measure_uart_rx)
        for d in (4, 7)},
-    **{f"UARTTx-d{d}": HostCase(UARTTx, lambda d=d: UARTTx(divisor=d), measure_uart_tx)
+    **{f"UARTTx-d{d}": PortCase(UARTTx, lambda d=d: UARTTx(divisor=d), measure_uart_tx)
        for d in (4, 5)},
-    "CRC16": HostCase(CRC16, CRC16, measure_crc16),
-    **{f"FrameParser-n{n}": HostCase(FrameParser, lambda: FrameParser(timeout=64),
+    "CRC16": PortCase(CRC16, CRC16, measure_crc16),
+    **{f"FrameParser-n{n}": PortCase(FrameParser, lambda: FrameParser(timeout=64),
                                      measure_parser, n) for n in (None, 3)},
-    **{f"Executor-n{n}": HostCase(Executor, lambda: Executor(addr_limit=256),
+    **{f"Executor-n{n}": PortCase(Executor, lambda: Executor(addr_limit=256),
                                   measure_executor, n) for n in (None, 3)},
-    **{f"ResponseBuilder-n{n}": HostCase(ResponseBuilder, ResponseBuilder,
+    **{f"ResponseBuilder-n{n}": PortCase(ResponseBuilder, ResponseBuilder,
                                          measure_response, n) for n in (None, 2)},
-    **{f"HostInterface-n{n}": HostCase(
+    **{f"HostInterface-n{n}": PortCase(
         HostInterface, lambda: HostInterface(addr_limit=256, timeout=64),
         measure_host_stream, n) for n in (0, 1, 4)},
-    **{f"HostTestDevice-stream-n{n}": HostCase(
+    **{f"HostTestDevice-stream-n{n}": PortCase(
         HostTestDevice, lambda: HostTestDevice(busy_cycles=1), measure_host_stream, n)
        for n in (None, 2)},
-    **{f"HostTestDevice-uart-d{d}-n{n}": HostCase(
+    **{f"HostTestDevice-uart-d{d}-n{n}": PortCase(
         HostTestDevice, lambda d=d: HostTestDevice(busy_cycles=1, divisor=d),
         measure_device_uart, n) for d, n in ((4, None), (5, 2))},
 }
