@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth import Cat, Const, Module, ResetInserter, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -11,7 +13,7 @@ from ivita.firmware.isa import INSTR_BITS, MEMS, Op
 from ivita.firmware.memory_map import BUS_BITS, MemoryMap, memory_map
 from ivita.model.block_config import BlockConfig
 from ivita.model.checks import check_int
-from ivita.model.config import GeluConfig, LayerNormConfig, SoftmaxConfig
+from ivita.model.config import GeluConfig, LayerNormConfig, RequantConfig, SoftmaxConfig
 
 from .array import SystolicArray
 from .block_bus import BlockBus
@@ -184,70 +186,62 @@ class AttentionBlock(wiring.Component):
         ports = {"seq": seq, "epi": epi, "wb": wb, "dst_mem": mmi.dst_mem}
         return wb.finished & ~seq.busy, ports
 
-    def _ln_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+    def _affine_row_path(self, m: Module, ctrl: BlockController, mems: dict, op: int, *,
+                         name: str, prefix: str, unit: Any, aff: RowAffine,
+                         rq_cfg: RequantConfig, rows: str, length: str) -> tuple:
+        """The row path shared by LAYERNORM and GELU: R-mem rows -> :class:`RowSerializer` ->
+        ``unit`` -> :class:`RowAffine` (per-channel constants from C-mem) -> per-beat
+        :class:`Requantizer` -> :class:`LaneWriter` into A-mem. ``name`` is the unit's submodule
+        name and ``prefix`` that of its parts (``<prefix>_ser`` ...); ``rows``/``length`` name
+        the instruction fields holding the row count and the row length."""
         cfg = self._cfg
-        li = instr_view(self._latch(m, ctrl, Op.LAYERNORM), Op.LAYERNORM)
-        m.submodules.ln_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
-        m.submodules.ln = ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits,
-                                                            channels=cfg.max_dim))
-        m.submodules.ln_aff = aff = RowAffine(cfg)
-        m.submodules.ln_rq = rq = Requantizer(ln_requant_config(cfg), per_beat=True)
-        m.submodules.ln_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
-                                             in_shape=signed(cfg.a_bits))
-        go = ctrl.go[UNITS[Op.LAYERNORM]]
+        ins = instr_view(self._latch(m, ctrl, op), op)
+        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
+        rq = Requantizer(rq_cfg, per_beat=True)
+        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits))
+        m.submodules[name] = unit
+        for part, sub in (("ser", ser), ("aff", aff), ("rq", rq), ("lw", lw)):
+            m.submodules[f"{prefix}_{part}"] = sub
+        go = ctrl.go[UNITS[op]]
+        n_rows, n_elems = getattr(ins, rows), getattr(ins, length)
         m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
-                     ser.base.eq(li.src), ser.stride.eq(li.src_stride),
-                     ser.n_rows.eq(li.tokens), ser.n_elems.eq(li.channels),
-                     aff.const_base.eq(li.const_base),
-                     lw.dst.eq(li.dst), lw.dst_stride.eq(li.dst_stride),
-                     lw.n_rows.eq(li.tokens), lw.n_cols.eq(li.channels),
-                     ln.error_clear.eq(self.start & ~ctrl.busy),
+                     ser.base.eq(ins.src), ser.stride.eq(ins.src_stride),
+                     ser.n_rows.eq(n_rows), ser.n_elems.eq(n_elems),
+                     aff.const_base.eq(ins.const_base),
+                     lw.dst.eq(ins.dst), lw.dst_stride.eq(ins.dst_stride),
+                     lw.n_rows.eq(n_rows), lw.n_cols.eq(n_elems),
+                     unit.error_clear.eq(self.start & ~ctrl.busy),
                      ser.rd_data.eq(data.View(ser.rd_data.shape(), mems["R"]["r"].data)),
-                     aff.c_data.eq(data.View(aff.c_data.shape(), mems["C"]["r"].data))]
-        m.d.comb += [ln.i_stream.valid.eq(ser.o_stream.valid),
-                     ln.i_stream.payload.x.eq(ser.o_stream.payload.x),
-                     ln.i_stream.payload.last.eq(ser.o_stream.payload.last),
-                     ser.o_stream.ready.eq(ln.i_stream.ready)]
-        wiring.connect(m, ln.o_stream, aff.i_stream)
+                     aff.c_data.eq(data.View(aff.c_data.shape(), mems["C"]["r"].data)),
+                     unit.i_stream.valid.eq(ser.o_stream.valid),
+                     unit.i_stream.payload.x.eq(ser.o_stream.payload.x),
+                     unit.i_stream.payload.last.eq(ser.o_stream.payload.last),
+                     ser.o_stream.ready.eq(unit.i_stream.ready)]
+        wiring.connect(m, unit.o_stream, aff.i_stream)
         wiring.connect(m, aff.o_stream, rq.i_stream)
         m.d.comb += [lw.i_stream.valid.eq(rq.o_stream.valid),
                      lw.i_stream.payload.y.eq(rq.o_stream.payload.q[0]),
                      lw.i_stream.payload.last.eq(rq.o_stream.payload.last),
                      rq.o_stream.ready.eq(lw.i_stream.ready)]
-        return lw.finished, ln.error, {"ser": ser, "aff": aff, "lw": lw}
+        return ins, lw.finished, unit.error, {"ser": ser, "aff": aff, "lw": lw}
+
+    def _ln_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
+        cfg = self._cfg
+        ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits, channels=cfg.max_dim))
+        _, done, error, ports = self._affine_row_path(
+            m, ctrl, mems, Op.LAYERNORM, name="ln", prefix="ln", unit=ln, aff=RowAffine(cfg),
+            rq_cfg=ln_requant_config(cfg), rows="tokens", length="channels")
+        return done, error, ports
 
     def _gelu_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
-        gi = instr_view(self._latch(m, ctrl, Op.GELU), Op.GELU)
-        m.submodules.ge_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
-        m.submodules.gelu = ge = ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n,
-                                                      sig_bits=cfg.sig_bits))
-        m.submodules.ge_aff = aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits,
-                                              rq=gelu_requant_config(cfg))
-        m.submodules.ge_rq = rq = Requantizer(gelu_requant_config(cfg), per_beat=True)
-        m.submodules.ge_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
-                                             in_shape=signed(cfg.a_bits))
-        go = ctrl.go[UNITS[Op.GELU]]
-        m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
-                     ser.base.eq(gi.src), ser.stride.eq(gi.src_stride),
-                     ser.n_rows.eq(gi.rows), ser.n_elems.eq(gi.length),
-                     aff.const_base.eq(gi.const_base), ge.x0.eq(gi.x0),
-                     lw.dst.eq(gi.dst), lw.dst_stride.eq(gi.dst_stride),
-                     lw.n_rows.eq(gi.rows), lw.n_cols.eq(gi.length),
-                     ge.error_clear.eq(self.start & ~ctrl.busy),
-                     ser.rd_data.eq(data.View(ser.rd_data.shape(), mems["R"]["r"].data)),
-                     aff.c_data.eq(data.View(aff.c_data.shape(), mems["C"]["r"].data)),
-                     ge.i_stream.valid.eq(ser.o_stream.valid),
-                     ge.i_stream.payload.x.eq(ser.o_stream.payload.x),
-                     ge.i_stream.payload.last.eq(ser.o_stream.payload.last),
-                     ser.o_stream.ready.eq(ge.i_stream.ready)]
-        wiring.connect(m, ge.o_stream, aff.i_stream)
-        wiring.connect(m, aff.o_stream, rq.i_stream)
-        m.d.comb += [lw.i_stream.valid.eq(rq.o_stream.valid),
-                     lw.i_stream.payload.y.eq(rq.o_stream.payload.q[0]),
-                     lw.i_stream.payload.last.eq(rq.o_stream.payload.last),
-                     rq.o_stream.ready.eq(lw.i_stream.ready)]
-        return lw.finished, ge.error, {"ser": ser, "aff": aff, "lw": lw}
+        ge = ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n, sig_bits=cfg.sig_bits))
+        aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits, rq=gelu_requant_config(cfg))
+        gi, done, error, ports = self._affine_row_path(
+            m, ctrl, mems, Op.GELU, name="gelu", prefix="ge", unit=ge, aff=aff,
+            rq_cfg=gelu_requant_config(cfg), rows="rows", length="length")
+        m.d.comb += ge.x0.eq(gi.x0)
+        return done, error, ports
 
     def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
