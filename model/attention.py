@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_int
+from .checks import as_int, check_code_fields, check_dyadic_fields, freeze_int_fields
 from .config import AttentionConfig
 from .core import signed_range
 from .layernorm import int_layernorm
@@ -274,41 +274,13 @@ class AttentionParams:
         if not isinstance(cfg, AttentionConfig):
             raise TypeError(f"config must be an AttentionConfig, not {type(cfg).__name__}")
         d = cfg.dim
-        for name in _VEC + _MAT:
-            arr, scalar = as_int(getattr(self, name), name)
-            shape = (d, d) if name in _MAT else (d,)
-            if scalar or arr.shape != shape:
-                raise ValueError(f"{name} has shape {arr.shape}; expected {shape}")
-            arr = arr.copy()
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        for name in _INT:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
-            object.__setattr__(self, name, int(v))
-        mb = cfg.mult_bits
-        for name in ("ln_b", "q_b", "k_b", "v_b", "y_b", "a_b", "o_b", "rx_b", "ry_b"):
-            v = np.asarray(getattr(self, name))
-            if v.size and (int(v.min()) < 0 or int(v.max()) >= 1 << mb):
-                bad = int(v.min()) if int(v.min()) < 0 else int(v.max())
-                raise ValueError(f"{name}={bad} does not fit an unsigned mult_bits={mb} "
-                                 f"multiplier")
-        for name in ("ln_c", "q_c", "k_c", "v_c", "y_c", "a_c", "o_c", "rx_c", "ry_c"):
-            v = np.asarray(getattr(self, name))
-            if v.size and (int(v.min()) < 0 or int(v.max()) > 63):
-                bad = int(v.min()) if int(v.min()) < 0 else int(v.max())
-                raise ValueError(f"{name}={bad} is out of range; shifts lie in 0..63")
-        lo, hi = signed_range(cfg.w_bits)
-        for name in _MAT:
-            v = getattr(self, name)
-            if int(v.min()) < lo or int(v.max()) > hi:
-                raise ValueError(f"{name} has codes outside the w_bits={cfg.w_bits} range "
-                                 f"[{lo}, {hi}]")
-        lo, hi = signed_range(cfg.a_bits)
-        if not lo <= self.h_zero <= hi:
-            raise ValueError(f"h_zero={self.h_zero} is outside the a_bits={cfg.a_bits} code "
-                             f"range [{lo}, {hi}]")
+        freeze_int_fields(self, {**{k: (d,) for k in _VEC}, **{k: (d, d) for k in _MAT}}, _INT)
+        check_dyadic_fields(self, ("ln_b", "q_b", "k_b", "v_b", "y_b", "a_b", "o_b", "rx_b",
+                                   "ry_b"),
+                            ("ln_c", "q_c", "k_c", "v_c", "y_c", "a_c", "o_c", "rx_c", "ry_c"),
+                            cfg.mult_bits)
+        check_code_fields(self, _MAT, cfg.w_bits, "w_bits")
+        check_code_fields(self, ("h_zero",), cfg.a_bits, "a_bits")
         cfg.softmax.check_x0(self.x0)
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -13,11 +13,13 @@ path are a ``TypeError``: the model never silently rounds.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["as_int", "as_index", "check_bool", "check_int", "finish", "max_abs_bits"]
+__all__ = ["as_int", "as_index", "check_bool", "check_int", "finish", "max_abs_bits",
+           "freeze_int_fields", "check_dyadic_fields", "check_code_fields"]
 
 INT64_BITS = 63  # magnitude bits of a signed int64
 
@@ -82,3 +84,58 @@ def finish(result: np.ndarray, scalar: bool) -> Any:
     if scalar:
         return int(result)
     return result.astype(np.int64, copy=False)
+
+
+# -- integer parameter sets (AttentionParams, MlpParams, ...) ---------------------------------
+
+def freeze_int_fields(obj: Any, shapes: Mapping[str, tuple[int, ...]],
+                      ints: Iterable[str]) -> None:
+    """Validate and freeze the integer fields of a frozen dataclass of parameters.
+
+    Each field in ``shapes`` becomes a read-only int64 copy and must have exactly that shape
+    (``ValueError: w1 has shape (3, 4); expected (4, 3)``); each field in ``ints`` becomes a
+    Python ``int`` (``TypeError`` for a bool or a non-integer)."""
+    for name, shape in shapes.items():
+        arr, scalar = as_int(getattr(obj, name), name)
+        if scalar or arr.shape != tuple(shape):
+            raise ValueError(f"{name} has shape {arr.shape}; expected {tuple(shape)}")
+        arr = arr.copy()
+        arr.setflags(write=False)
+        object.__setattr__(obj, name, arr)
+    for name in ints:
+        v = getattr(obj, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
+        object.__setattr__(obj, name, int(v))
+
+
+def check_dyadic_fields(obj: Any, mults: Iterable[str], shifts: Iterable[str],
+                        mult_bits: int) -> None:
+    """Dyadic constants of a parameter set: every multiplier ``b`` in ``mults`` fits an
+    unsigned ``mult_bits`` multiplier, every shift ``c`` in ``shifts`` lies in 0..63
+    (docs/numerics.md §2)."""
+    for names, ok, what in ((mults, lambda lo, hi: lo >= 0 and hi < 1 << mult_bits,
+                             f"does not fit an unsigned mult_bits={mult_bits} multiplier"),
+                            (shifts, lambda lo, hi: lo >= 0 and hi <= 63,
+                             "is out of range; shifts lie in 0..63")):
+        for name in names:
+            v = np.asarray(getattr(obj, name))
+            if v.size and not ok(int(v.min()), int(v.max())):
+                bad = int(v.min()) if int(v.min()) < 0 else int(v.max())
+                raise ValueError(f"{name}={bad} {what}")
+
+
+def check_code_fields(obj: Any, names: Iterable[str], bits: int, label: str) -> None:
+    """Integer codes of a parameter set lie in the signed ``bits`` range: arrays
+    (``wq has codes outside the w_bits=4 range [-8, 7]``) and scalar zero points
+    (``h_zero=9 is outside the a_bits=4 code range [-8, 7]``); ``label`` names the width."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    for name in names:
+        v = getattr(obj, name)
+        if isinstance(v, np.ndarray):
+            if v.size and (int(v.min()) < lo or int(v.max()) > hi):
+                raise ValueError(f"{name} has codes outside the {label}={bits} range "
+                                 f"[{lo}, {hi}]")
+        elif not lo <= v <= hi:
+            raise ValueError(f"{name}={v} is outside the {label}={bits} code range "
+                             f"[{lo}, {hi}]")

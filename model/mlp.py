@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_int, check_int
+from .checks import (as_int, check_code_fields, check_dyadic_fields, check_int,
+                     freeze_int_fields)
 from .attention import AttentionParams, attention_block_trace
 from .config import _Config
 from .quant import CODE_BITS
@@ -130,44 +131,13 @@ class MlpParams:
         cfg = self.config
         if not isinstance(cfg, MlpConfig):
             raise TypeError(f"config must be an MlpConfig, not {type(cfg).__name__}")
-        shapes = {**{k: (cfg.dim,) for k in _VEC_D}, **{k: (cfg.hidden,) for k in _VEC_H},
-                  "w1": (cfg.hidden, cfg.dim), "w2": (cfg.dim, cfg.hidden)}
-        for name, shape in shapes.items():
-            arr, scalar = as_int(getattr(self, name), name)
-            if scalar or arr.shape != shape:
-                raise ValueError(f"{name} has shape {arr.shape}; expected {shape}")
-            arr = arr.copy()
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        for name in _INT:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
-            object.__setattr__(self, name, int(v))
-        mb = cfg.mult_bits
-        for name in ("ln_b", "f_b", "u_b", "y_b", "rx_b", "ry_b"):
-            v = np.asarray(getattr(self, name))
-            if int(v.min()) < 0 or int(v.max()) >= 1 << mb:
-                bad = int(v.min()) if int(v.min()) < 0 else int(v.max())
-                raise ValueError(f"{name}={bad} does not fit an unsigned mult_bits={mb} "
-                                 f"multiplier")
-        for name in ("ln_c", "f_c", "u_c", "y_c", "rx_c", "ry_c"):
-            v = np.asarray(getattr(self, name))
-            if int(v.min()) < 0 or int(v.max()) > 63:
-                bad = int(v.min()) if int(v.min()) < 0 else int(v.max())
-                raise ValueError(f"{name}={bad} is out of range; shifts lie in 0..63")
-        lo, hi = signed_range(cfg.w_bits)
-        for name in ("w1", "w2"):
-            v = getattr(self, name)
-            if int(v.min()) < lo or int(v.max()) > hi:
-                raise ValueError(f"{name} has codes outside the w_bits={cfg.w_bits} range "
-                                 f"[{lo}, {hi}]")
-        lo, hi = signed_range(cfg.a_bits)
-        for name in ("h_zero", "u_zero"):
-            v = getattr(self, name)
-            if not lo <= v <= hi:
-                raise ValueError(f"{name}={v} is outside the a_bits={cfg.a_bits} code range "
-                                 f"[{lo}, {hi}]")
+        freeze_int_fields(self, {**{k: (cfg.dim,) for k in _VEC_D},
+                                 **{k: (cfg.hidden,) for k in _VEC_H},
+                                 "w1": (cfg.hidden, cfg.dim), "w2": (cfg.dim, cfg.hidden)}, _INT)
+        check_dyadic_fields(self, ("ln_b", "f_b", "u_b", "y_b", "rx_b", "ry_b"),
+                            ("ln_c", "f_c", "u_c", "y_c", "rx_c", "ry_c"), cfg.mult_bits)
+        check_code_fields(self, ("w1", "w2"), cfg.w_bits, "w_bits")
+        check_code_fields(self, ("h_zero", "u_zero"), cfg.a_bits, "a_bits")
         check_x0(self.x0)
         lim = 1 << (cfg.gelu_bits + cfg.sig_bits - 1)
         if abs(self.u_off) > lim:

@@ -180,6 +180,15 @@ def test_mlp_params_validation(vit: FloatViT, data: Any) -> None:
         MlpParams(**{**kw, "u_zero": 9, "config": dataclasses.replace(mp.config, a_bits=4)})
     with pytest.raises(ValueError, match="f_b=-1 does not fit an unsigned mult_bits=16"):
         MlpParams(**{**kw, "f_b": np.full(64, -1, np.int64)})
+    for change, exc, msg in (
+            ({"u_c": 64}, ValueError,
+             "u_c=64 is out of range; shifts lie in 0..63"),
+            ({"w2": np.full((32, 64), 128, np.int64)}, ValueError,
+             "w2 has codes outside the w_bits=8 range [-128, 127]"),
+            ({"x0": 1.5}, TypeError, "x0 must be an int, not float (1.5)")):
+        with pytest.raises(exc, match=re.escape(msg)):
+            MlpParams(**{**kw, **change})
+    assert not MlpParams(**kw).w1.flags.writeable        # frozen copies
 
 
 @pytest.mark.slow
