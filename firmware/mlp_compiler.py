@@ -24,7 +24,7 @@ import numpy as np
 
 from ivita.model.attention import AttentionParams
 from ivita.model.block_config import BlockConfig
-from ivita.model.mlp import MlpParams
+from ivita.model.mlp import MlpParams, check_encoder_params
 
 from .compiler import CompiledBlock, Tensor, _const_words, _fit, compile_attention
 from .isa import MEMS, MODES, Op
@@ -115,14 +115,7 @@ def compile_encoder(attn: AttentionParams, mlp: MlpParams, cfg: BlockConfig,
     then the MLP program on its output (R-mem in place), one HALT; images merged (the MLP's
     copy of ``x`` is dropped). Tensors ``attn_<k>``, ``mlp_<k>`` and ``out``; the attention
     intermediates in A-mem are overwritten by the MLP's."""
-    if not isinstance(attn, AttentionParams):
-        raise TypeError(f"attn must be AttentionParams, not {type(attn).__name__}")
-    if not isinstance(mlp, MlpParams):
-        raise TypeError(f"mlp must be MlpParams, not {type(mlp).__name__}")
-    if (attn.config.dim, attn.config.resid_bits) != (mlp.config.dim, mlp.config.resid_bits):
-        raise ValueError(f"attention block (dim={attn.config.dim}, resid_bits="
-                         f"{attn.config.resid_bits}) and MLP block (dim={mlp.config.dim}, "
-                         f"resid_bits={mlp.config.resid_bits}) do not chain")
+    check_encoder_params(attn, mlp)
     a = compile_attention(attn, cfg, x_int)
     m = compile_mlp(mlp, cfg, np.zeros_like(np.asarray(x_int)))
     images = {name: dict(a.images.get(name, {})) for name in ("A", "B", "S", "R", "C")}

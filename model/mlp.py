@@ -177,11 +177,9 @@ def mlp_block(x_int: Any, params: MlpParams) -> np.ndarray:
     return mlp_block_trace(x_int, params)["out"]
 
 
-def encoder_block_trace(x_int: Any, attn: AttentionParams, mlp: MlpParams
-                        ) -> dict[str, np.ndarray]:
-    """:func:`ivita.model.attention_block` then :func:`mlp_block`; keys ``attn.<k>`` and
-    ``mlp.<k>`` of both traces. The attention output scale must be the MLP input scale (the
-    quantizer that built both guarantees it; only the widths are checked here)."""
+def check_encoder_params(attn: AttentionParams, mlp: MlpParams) -> None:
+    """The two halves of one encoder block: ``AttentionParams`` then ``MlpParams`` whose
+    ``dim`` and ``resid_bits`` chain (``TypeError``/``ValueError`` naming both otherwise)."""
     if not isinstance(attn, AttentionParams):
         raise TypeError(f"attn must be AttentionParams, not {type(attn).__name__}")
     if not isinstance(mlp, MlpParams):
@@ -190,6 +188,14 @@ def encoder_block_trace(x_int: Any, attn: AttentionParams, mlp: MlpParams
         raise ValueError(f"attention block (dim={attn.config.dim}, resid_bits="
                          f"{attn.config.resid_bits}) and MLP block (dim={mlp.config.dim}, "
                          f"resid_bits={mlp.config.resid_bits}) do not chain")
+
+
+def encoder_block_trace(x_int: Any, attn: AttentionParams, mlp: MlpParams
+                        ) -> dict[str, np.ndarray]:
+    """:func:`ivita.model.attention_block` then :func:`mlp_block`; keys ``attn.<k>`` and
+    ``mlp.<k>`` of both traces. The attention output scale must be the MLP input scale (the
+    quantizer that built both guarantees it; only the widths are checked here)."""
+    check_encoder_params(attn, mlp)
     a = attention_block_trace(x_int, attn)
     m = mlp_block_trace(a["out"], mlp)
     return {**{f"attn.{k}": v for k, v in a.items()}, **{f"mlp.{k}": v for k, v in m.items()}}

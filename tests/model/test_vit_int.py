@@ -191,6 +191,22 @@ def test_mlp_params_validation(vit: FloatViT, data: Any) -> None:
     assert not MlpParams(**kw).w1.flags.writeable        # frozen copies
 
 
+def test_encoder_halves_must_chain(vit: FloatViT, data: Any) -> None:
+    from ivita.model.mlp import check_encoder_params
+    q = quantize_vit(vit, data.calib_x[:10], ViTQuantConfig(), "minmax").model
+    attn, mlp = q.attn[0], q.mlp[0]
+    check_encoder_params(attn, mlp)
+    with pytest.raises(TypeError, match="attn must be AttentionParams, not MlpParams"):
+        check_encoder_params(mlp, mlp)
+    with pytest.raises(TypeError, match="mlp must be MlpParams, not AttentionParams"):
+        check_encoder_params(attn, attn)
+    narrow = dataclasses.replace(mlp, config=dataclasses.replace(mlp.config, resid_bits=12))
+    with pytest.raises(ValueError, match=re.escape(
+            "attention block (dim=32, resid_bits=16) and MLP block (dim=32, resid_bits=12) "
+            "do not chain")):
+        check_encoder_params(attn, narrow)
+
+
 @pytest.mark.slow
 def test_ptq_at_4_bits_with_split_probabilities(vit: FloatViT, data: Any) -> None:
     """The number docs/accuracy.md reports for INT4 (PTQ, split): at least 90 % top-1."""
