@@ -77,6 +77,13 @@ class MemoryMap:
     def __getitem__(self, name: str) -> Region:
         return self.regions[name]
 
+    @property
+    def limit(self) -> int:
+        """One past the last bus address of any region's words: the host link's
+        ``addr_limit`` (:class:`ivita.hw.accel.Accelerator`); accesses at or above it are
+        answered ``BAD_ADDRESS``, holes between regions read 0 and ignore writes."""
+        return max(r.base + r.depth * r.sub_words for r in self.regions.values())
+
 
 def memory_map(cfg: BlockConfig) -> MemoryMap:
     if not isinstance(cfg, BlockConfig):
