@@ -7,7 +7,9 @@ layouts are the compiler's (:class:`~ivita.firmware.compiler.CompiledBlock`), th
 
 - :func:`bus_words`: a ``{region: {word: value}}`` image as ``{bus address: 32-bit word}``
   (sub-words LSB first; the last sub-word of a memory word commits it).
-- :func:`load`: PING (the device's ``addr_limit`` must be this configuration's
+- :func:`load`: check the program (:func:`~ivita.firmware.program_check.check_program`: a
+  program that overruns a buffer never reaches the device; the ``prog`` image must be the
+  program's words), PING (the device's ``addr_limit`` must be this configuration's
   :attr:`~ivita.firmware.memory_map.MemoryMap.limit`), then WRITE every image word, grouped
   into runs of consecutive addresses (64 words per frame).
 - :func:`run`: START, then poll STATUS until the run ends (:class:`~ivita.firmware.driver.
@@ -27,6 +29,7 @@ from . import protocol as p
 from .compiler import CompiledBlock
 from .driver import HostDriver, ProtocolError
 from .memory_map import BUS_BITS, MemoryMap, memory_map
+from .program_check import check_program
 
 __all__ = ["bus_words", "address_runs", "load", "run", "read_words_of", "read_tensor",
            "run_layer"]
@@ -61,7 +64,13 @@ def address_runs(addresses: Iterable[int]) -> list[tuple[int, int]]:
 
 def load(driver: HostDriver, compiled: CompiledBlock) -> int:
     """Check the device (PING) and write every memory image of ``compiled`` (program
-    included). Returns the number of bus words written."""
+    included). Returns the number of bus words written. Nothing is sent when the program
+    fails :func:`check_program` (``ProgramError``) or the ``prog`` image is not its words
+    (``ValueError``)."""
+    check_program(compiled.config, compiled.program)
+    if compiled.images.get("prog") != compiled.program_words():
+        raise ValueError("the prog image is not the program's instruction words "
+                         "(CompiledBlock.program_words())")
     mmap = memory_map(compiled.config)
     info = driver.ping()
     if info.addr_limit != mmap.limit:

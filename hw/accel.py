@@ -35,6 +35,7 @@ from ivita.model.block_config import BlockConfig
 
 from .attention import AttentionBlock
 from .hostif import HostInterface
+from .hostif_parser import check_timeout
 from .timing import Timing
 from .uart import UARTRx, UARTTx, check_divisor
 
@@ -56,9 +57,12 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, cfg: BlockConfig, *, timeout: int, divisor: int | None = None) -> None:
+        if not isinstance(cfg, BlockConfig):     # every check before any part is built
+            raise TypeError(f"cfg must be a BlockConfig, not {type(cfg).__name__}")
+        self._divisor = None if divisor is None else check_divisor(divisor)
+        check_timeout(timeout)
         self.block = AttentionBlock(cfg)
         self.host = HostInterface(addr_limit=self.block.memory_map.limit, timeout=timeout)
-        self._divisor = None if divisor is None else check_divisor(divisor)
         self._uart = (None if divisor is None else
                       (UARTRx(divisor=self._divisor), UARTTx(divisor=self._divisor)))
         ports = ({"rx": In(1, init=1), "tx": Out(1, init=1)} if divisor is not None else

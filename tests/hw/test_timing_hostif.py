@@ -19,6 +19,7 @@ import pytest
 
 from ivita.firmware import protocol as p
 from ivita.firmware.uart_line import uart_levels
+from ivita.hw.accel import Accelerator, AcceleratorUART
 from ivita.hw.crc16 import CRC16
 from ivita.hw.hostif import HostInterface
 from ivita.hw.hostif_exec import Executor
@@ -26,8 +27,10 @@ from ivita.hw.hostif_parser import FrameParser, request_bytes, write_words
 from ivita.hw.hostif_response import ResponseBuilder
 from ivita.hw.hostif_testdevice import HostTestDevice
 from ivita.hw.uart import UARTRx, UARTTx
+from ivita.model.block_config import BlockConfig
 from ivita.sim.timing_probe import Measured, PortCase, period, simulate_cycles
 
+ACCEL_CFG = BlockConfig(rows=2, cols=2, max_tokens=4, max_dim=4, max_heads=1, prog_depth=4)
 FRAMES = 8      # items per run of the frame-level units; interval measured over the last half
 
 
@@ -203,7 +206,8 @@ def measure_response(dut: ResponseBuilder, n: int | None) -> Measured:
     return Measured(sink.cycles[0] - heads.cycles[0], period(sink.cycles[::size]))
 
 
-def measure_host_stream(dut: HostInterface | HostTestDevice, n: int | None) -> Measured:
+def measure_host_stream(dut: HostInterface | HostTestDevice | Accelerator,
+                        n: int | None) -> Measured:
     """A request/response unit on byte streams: requests offered back to back."""
     req = _request(n)
     src, sink = _Source(dut.i_stream, list(req) * FRAMES), _Sink(dut.o_stream)
@@ -218,7 +222,7 @@ def measure_host_stream(dut: HostInterface | HostTestDevice, n: int | None) -> M
     return Measured(sink.cycles[0] - src.cycles[len(req) - 1], period(sink.cycles[::7]))
 
 
-def measure_device_uart(dut: HostTestDevice, n: int | None) -> Measured:
+def measure_device_uart(dut: HostTestDevice | AcceleratorUART, n: int | None) -> Measured:
     """Through the UART pins: one request on ``rx``, its response decoded from ``tx``."""
     d = dut.divisor
     req = _request(n)
@@ -261,6 +265,13 @@ HOST_CASES = {
     **{f"HostTestDevice-uart-d{d}-n{n}": PortCase(
         HostTestDevice, lambda d=d: HostTestDevice(busy_cycles=1, divisor=d),
         measure_device_uart, n) for d, n in ((4, None), (5, 2))},
+    # the accelerator (an empty program memory: every START runs one BAD_OPCODE and ends)
+    **{f"Accelerator-stream-n{n}": PortCase(
+        Accelerator, lambda: Accelerator(ACCEL_CFG, timeout=64), measure_host_stream, n)
+       for n in (None, 2)},
+    "AcceleratorUART-d4": PortCase(
+        AcceleratorUART, lambda: AcceleratorUART(ACCEL_CFG, divisor=4, timeout=64),
+        measure_device_uart),
 }
 
 
