@@ -7,4 +7,6 @@
 - :mod:`ivita.firmware.driver` ``HostDriver``: ping, write/read words, start, status, wait
 - :mod:`ivita.firmware.uart_line` cycle-level 8N1 line model (simulated links)
 - :mod:`ivita.firmware.refdevice` ``ReferenceDevice``: executable spec of the decoder + RAM
+- :mod:`ivita.firmware.block_run` load / run / read back a compiled layer through the
+  driver (docs/firmware.md)
 """
