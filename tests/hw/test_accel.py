@@ -23,7 +23,7 @@ from ivita.sim.timing_probe import simulate_cycles
 CFG = BlockConfig(rows=2, cols=2, max_tokens=8, max_dim=8, max_heads=1, prog_depth=8)
 MM = memory_map(CFG)
 PROG = MM["prog"]
-#: a legal MATMUL of 16 tiles x k=8 (about 150 cycles): long enough to be busy for a while
+#: a legal MATMUL of 16 tiles x k=8 (about 150 cycles); seven of them keep the block busy
 LONG_MM = dict(a_base=0, a_stride=8, b_base=0, b_stride=8, row_blocks=4, col_blocks=4, k=8,
                const_base=0, mode=MODES["ROW"], dst_mem=MEMS["S"], dst_base=0, s_row=4,
                s_col=1, sat_bits=8)
@@ -112,16 +112,22 @@ def test_bad_programs_stop_with_their_error_code_and_the_block_recovers() -> Non
     assert drv.wait_done(0.002) == p.DeviceStatus(False, True, 0, 4)
 
 
-def test_start_while_running_is_busy() -> None:
+def test_while_running_start_is_busy_and_host_writes_are_dropped() -> None:
     assert instruction_error(CFG, Op.MATMUL, LONG_MM) == (0, "")
     drv, _ = make()
-    drv.write_words(PROG.base, prog_words(encode(Op.MATMUL, **LONG_MM), encode(Op.HALT)))
+    r = MM["R"].base                                    # R-mem: not touched by the program
+    drv.write_words(r, [0x11])
+    drv.write_words(PROG.base, prog_words(*[encode(Op.MATMUL, **LONG_MM)] * 7,
+                                          encode(Op.HALT)))
     drv.start()
     assert drv.status().busy
     with pytest.raises(DeviceError, match=r"^START failed: device answered BUSY \(status 6\)$"):
         drv.start()
-    st = drv.wait_done(0.002)
-    assert (st.done, st.error_code) == (True, 0) and st.cycles > 100
+    drv.write_words(r, [0x22])                          # answered OK, but dropped
+    assert drv.status().busy
+    st = drv.wait_done(0.005)
+    assert (st.done, st.error_code) == (True, 0) and st.cycles > 7 * 140
+    assert drv.read_words(r, 1) == [0x11]
 
 
 def _feed(dut: Accelerator, requests: list[bytes], cycles: int) -> list[tuple[int, int, int]]:
