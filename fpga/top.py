@@ -23,7 +23,7 @@ top. Latency and throughput are the core's (plus nothing: ``rx``/``tx`` are wire
 to the core); the LEDs follow the core one cycle later.
 
 The default core is :func:`accelerator_core`: ``ivita.hw.accel.AcceleratorUART`` with
-:data:`DEFAULT_BLOCK`, imported only when used. :func:`testdevice_core` puts
+:data:`DEFAULT_BLOCK`, imported only when used. :func:`hostdevice_core` puts
 :class:`~ivita.hw.hostif_testdevice.HostTestDevice` on the pins instead (tests, bring-up).
 """
 
@@ -33,11 +33,11 @@ from collections.abc import Callable
 from typing import Any
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import Out
 
-__all__ = ["BoardTop", "CoreFactory", "uart_divisor", "host_timeout", "testdevice_core",
+__all__ = ["BoardTop", "CoreFactory", "uart_divisor", "host_timeout", "hostdevice_core",
            "accelerator_core", "DEFAULT_BLOCK", "LED_ORDER", "RESET_BUTTONS", "MAX_BAUD_ERROR"]
 
 #: a core factory: UART clocks per bit, frame timeout (cycles) -> the core component
@@ -115,7 +115,7 @@ class _TestDeviceCore(wiring.Component):
         return m
 
 
-def testdevice_core(**kwargs: Any) -> CoreFactory:
+def hostdevice_core(**kwargs: Any) -> CoreFactory:
     """A factory of the host test device on the UART pins (``kwargs``: ``addr_limit``,
     ``busy_cycles``, ``error_code`` of :class:`~ivita.hw.hostif_testdevice.HostTestDevice`)."""
     return lambda divisor, timeout: _TestDeviceCore(divisor, timeout, **kwargs)
@@ -151,6 +151,14 @@ class BoardTop(Elaboratable):
     def __init__(self, core: CoreFactory | Any = accelerator_core, *, clk_hz: float,
                  baud: int = 115200, divisor: int | None = None, timeout: int | None = None,
                  heartbeat_hz: float = 1.0) -> None:
+        try:
+            self._setup(core, clk_hz, baud, divisor, timeout, heartbeat_hz)
+        except Exception:
+            self._MustUse__silence = True      # not built: no "created but never used" warning
+            raise
+
+    def _setup(self, core: CoreFactory | Any, clk_hz: float, baud: int, divisor: int | None,
+               timeout: int | None, heartbeat_hz: float) -> None:
         from ivita.hw.uart import check_divisor
 
         if not clk_hz > 0:
@@ -212,14 +220,20 @@ class BoardTop(Elaboratable):
 
     def _connect_pins(self, m: Module, platform: Any) -> Any:
         """Clock, UART and LED pins; returns the asynchronous reset (button or configuring)."""
-        clk = platform.request(platform.default_clk)
+        def buf(direction: str, port: Any, name: str) -> Any:
+            m.submodules[name] = b = io.Buffer(direction, port)
+            return b
+
+        clk = buf("i", platform.request(platform.default_clk, dir="-"), "clk_buf")
         m.d.comb += ClockSignal("sync").eq(clk.i)
         name, number = RESET_BUTTONS.get(type(platform).__name__, ("button", 0))
-        button = platform.request(name, number)
+        button = buf("i", platform.request(name, number, dir="-"), "rst_buf")
         eos = Signal()
         m.submodules.startup = Instance("STARTUPE2", o_EOS=eos)
-        uart = platform.request("uart", 0)
-        m.d.comb += [self.rx.eq(uart.rx.i), uart.tx.o.eq(self.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        rx, tx = buf("i", uart.rx, "uart_rx_buf"), buf("o", uart.tx, "uart_tx_buf")
+        m.d.comb += [self.rx.eq(rx.i), tx.o.eq(self.tx)]
         for i in range(len(LED_ORDER)):
-            m.d.comb += platform.request("led", i).o.eq(self.leds[i])
+            led = buf("o", platform.request("led", i, dir="-"), f"led{i}_buf")
+            m.d.comb += led.o.eq(self.leds[i])
         return button.i | ~eos

@@ -32,8 +32,8 @@ def add_board_options(p: argparse.ArgumentParser) -> None:
 
 
 def _core(name: str) -> Any:
-    from ivita.fpga.top import accelerator_core, testdevice_core
-    return accelerator_core if name == "accel" else testdevice_core()
+    from ivita.fpga.top import accelerator_core, hostdevice_core
+    return accelerator_core if name == "accel" else hostdevice_core()
 
 
 def _report(res: Any, as_json: bool, bitstream: Path | None) -> None:
