@@ -183,7 +183,7 @@ def summary_text(report: Any, *, all_instances: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     """Entry of ``ivita synth``."""
     from ivita.fpga.synth import SynthError, SynthReport, synthesize
-    from ivita.fpga.units import build_unit
+    from ivita.fpga.units import NO_ABC9, build_unit
 
     parser = args._parser
     names = units_arg(parser, args.unit)
@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
                 parser.error(f"--unit {name}: {e}")
             units.append(synthesize(comp, name, unit=name, config=cfg.as_dict(),
                                     nodsp=args.nodsp, timing=not args.no_timing,
-                                    cache=not args.no_cache, progress=_progress))
+                                    cache=not args.no_cache, progress=_progress,
+                                    abc9=name not in NO_ABC9))
     except SynthError as e:
         print(f"ivita synth: {e}", file=sys.stderr)
         return EXIT_FAIL
