@@ -184,6 +184,7 @@ class BoardTop(Elaboratable):
             raise TypeError(f"core must be a component or a factory, not {type(core).__name__}")
         for name in ("rx", "tx", "busy", "done", "error"):
             if not hasattr(self.core, name):
+                self.core._MustUse__silence = True     # rejected, so never elaborated
                 raise TypeError(f"the core {type(self.core).__name__} has no port {name!r}")
         self.rx = Signal(init=1)
         self.tx = Signal(init=1)

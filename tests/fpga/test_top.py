@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 from amaranth import Module
+from amaranth.hdl import Fragment
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -106,8 +107,10 @@ def test_leds_follow_status_and_heartbeat_and_reset():
 
 
 def test_core_checks():
+    stub = _StubCore()
     with pytest.raises(ValueError, match="the core's divisor 8 differs from the top's 868"):
-        BoardTop(_StubCore(), clk_hz=100e6)
+        BoardTop(stub, clk_hz=100e6)
+    Fragment.get(stub, None)                      # used, so Amaranth does not warn
     with pytest.raises(TypeError, match="has no port 'busy'"):
         BoardTop(lambda d, t: _NoStatus(), clk_hz=1e6, divisor=8)
     with pytest.raises(ValueError, match=r"divisor=2 is out of range"):
