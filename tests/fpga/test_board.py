@@ -137,3 +137,18 @@ def test_board_reports_read_amaranths_report_names(tmp_path, capsys):
 def test_board_reports_missing(tmp_path):
     with pytest.raises(ReportError, match="no top_utilization_hierarchical_place.rpt"):
         board_reports(tmp_path)
+
+
+@pytest.mark.parametrize("returncode, message", [
+    (1, "vivado failed (exit 1, no bitstream)"), (0, "vivado failed (exit 0, no bitstream)")])
+def test_cli_vivado_failure_or_missing_bitstream_exits_1(tmp_path, capsys, monkeypatch,
+                                                         returncode, message):
+    import subprocess
+    monkeypatch.setattr("ivita.fpga.vivado.vivado_path", lambda: "/opt/vivado/bin/vivado")
+    monkeypatch.setattr("ivita.fpga.board.run_board_plan", lambda plan: subprocess.
+                        CompletedProcess(plan.command(), returncode, "", "ERROR: [Place 30-58]"))
+    rc = main(["build", "--board", "arty-s7-25", "--core", "testdevice", "--out",
+               str(tmp_path)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert message in err and "ERROR: [Place 30-58]" in err and f"{tmp_path}/top.log" in err

@@ -37,6 +37,13 @@ def test_uart_divisor_errors(clk_hz, baud, message):
         uart_divisor(clk_hz, baud)
 
 
+def test_heartbeat_is_1_hz_on_the_boards():
+    for clk_hz in (100e6, 12e6):
+        top = BoardTop(hostdevice_core(), clk_hz=clk_hz)
+        assert top.heartbeat_half == clk_hz / 2            # a toggle every half second
+        Fragment.get(top, None)
+
+
 def test_host_timeout_is_a_tenth_of_a_second_within_range():
     assert host_timeout(100e6) == 10_000_000 and host_timeout(12e6) == 1_200_000
     assert host_timeout(10.0) == 2 and host_timeout(1e10) == 1 << 28
