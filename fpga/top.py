@@ -55,9 +55,12 @@ RESET_BUTTONS = {"ArtyS7_50Platform": ("rst", 0), "ArtyS7_25Platform": ("rst", 0
 #: edge, so a total mismatch under about 5 % is tolerated; 2 % leaves the rest to the host.
 MAX_BAUD_ERROR = 0.02
 
-#: the accelerator's default block configuration (see :func:`accelerator_core`)
+#: the accelerator's default block configuration (see :func:`accelerator_core`): 4 x 4 at 4
+#: bits fits the xc7s25 (62.5 % of its LUT sites by ``ivita synth --unit attention --rows 4
+#: --cols 4 --bits 4 --tokens 16 --dim 16``), 8 x 8 does not (120 %); docs/fpga.md
 DEFAULT_BLOCK: dict[str, int] = {"rows": 4, "cols": 4, "a_bits": 4, "w_bits": 4,
-                                 "attn_bits": 4, "prob_bits": 4}
+                                 "attn_bits": 4, "prob_bits": 4, "max_tokens": 16,
+                                 "max_dim": 16}
 
 
 def uart_divisor(clk_hz: float, baud: int) -> int:

@@ -7,11 +7,13 @@ from amaranth.hdl import Fragment
 import ivita.fpga.synth as synth_mod
 from ivita.fpga.parts import PARTS, fit
 from ivita.fpga.synth import SynthError, synthesize
+from ivita.fpga.top import DEFAULT_BLOCK
 from ivita.fpga.units import ALL_UNITS, NO_ABC9, UNITS, UnitOptions, build_unit
 from ivita.hw.attention import AttentionBlock
 from ivita.model.block_config import BlockConfig
 
 SMALL = UnitOptions(rows=2, cols=2, a_bits=4, b_bits=4, tokens=4, dim=4)
+BOARD = UnitOptions(rows=4, cols=4, a_bits=4, b_bits=4, tokens=16, dim=16)   # DEFAULT_BLOCK
 
 
 def test_attention_unit_maps_the_options():
@@ -48,15 +50,22 @@ def test_map_luts_script(monkeypatch, synth_cache, abc9):
             script.index("stat -json")
 
 
+def test_board_default_block_is_the_unit_measured_in_the_docs():
+    _, cfg = build_unit("attention", BOARD)
+    assert cfg == BlockConfig(**DEFAULT_BLOCK)
+
+
 @pytest.mark.slow
 @pytest.mark.yosys
-def test_small_attention_block_synthesizes_and_fits_xc7s25(synth_cache):
-    comp, cfg = build_unit("attention", SMALL)
+def test_board_default_attention_block_synthesizes_and_fits_xc7s25(synth_cache):
+    """The board's default block (docs/fpga.md: 9129 LUT sites, 62.5 % of the xc7s25)."""
+    comp, cfg = build_unit("attention", BOARD)
     res = synthesize(comp, "attention", unit="attention", config=cfg.as_dict(), abc9=False,
                      timing=False)
     paths = {i.path for i in res.instances}
     assert {"", "ctrl", "datapath", "datapath.sm", "datapath.ln"} <= paths
-    assert res.total.lut > 1000 and res.total.ff > 500
+    assert res.pes() and len(res.pes()) == 16
+    assert 7000 < res.total.lut_sites < PARTS["xc7s25"].lut
     assert res.instance("").total == res.total
     assert "abc, not abc9" in res.source
     assert fit(res.total, PARTS["xc7s25"]).fits
