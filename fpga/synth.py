@@ -39,6 +39,13 @@ __all__ = ["synthesize", "UnitResult", "InstanceUtil", "SynthReport", "SynthErro
 
 #: bump when the script or the result format changes (invalidates the cache)
 FLOW_VERSION = 4
+
+#: ``synth_xilinx``'s ``map_luts`` step for xc7 with ``abc`` in place of ``abc9`` (Yosys 0.70
+#: ``help synth_xilinx``)
+MAP_LUTS_ABC = ("opt_expr -mux_undef -noclkinv; abc -luts 2:2,3,6:5,10,20; clean; "
+                "xilinx_srl -fixed -minlen 3; "
+                "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6; "
+                "xilinx_dffopt; opt_lut_ins -tech xilinx")
 PE_RE = re.compile(r"(?:^|\.)pe_r(\d+)_c(\d+)$")
 
 
@@ -250,12 +257,14 @@ def _natural(s: str) -> list[Any]:
 def synthesize(component: Any, top: str, *, unit: str = "", config: dict[str, Any] | None = None,
                nodsp: bool = False, timing: bool = True, cache: bool = True,
                progress: Callable[[str], None] | None = None,
-               timeout: float = 3600) -> UnitResult:
+               timeout: float = 3600, abc9: bool = True) -> UnitResult:
     """Synthesize ``component`` (top module ``top``) for xc7 and return a :class:`UnitResult`.
 
     ``nodsp``: no DSP48E1 (multipliers become LUTs and carries). ``timing``: also estimate the
     critical path (flattens a copy of the netlist). ``cache``: reuse a result of the same
     RTLIL and options. ``progress(msg)``: called with progress lines (e.g. print to stderr).
+    ``abc9=False``: map LUTs with the classic ``abc -luts`` (the steps of ``synth_xilinx``'s
+    ``map_luts`` with ``abc`` in place of ``abc9``) for designs on which ``abc9`` fails.
     Raises :class:`SynthError` when Yosys fails, ValueError for a bad ``top``.
     """
     from amaranth.back import rtlil
@@ -264,6 +273,8 @@ def synthesize(component: Any, top: str, *, unit: str = "", config: dict[str, An
         raise ValueError(f"top={top!r} must be a plain identifier")
     text = rtlil.convert(component, name=top)
     options = {"nodsp": bool(nodsp), "timing": bool(timing), "flow": FLOW_VERSION}
+    if not abc9:
+        options["abc9"] = False                    # (absent when True: old cache keys hold)
     version = yosys_version()
     key = hashlib.sha256(json.dumps([text, options, version, top, unit, config],
                                     sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -282,9 +293,13 @@ def synthesize(component: Any, top: str, *, unit: str = "", config: dict[str, An
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ivita-synth-") as tmp:
         Path(tmp, "design.il").write_text(text)
-        script = (f"read_rtlil design.il; "
-                  f"synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf"
-                  f"{' -nodsp' if nodsp else ''}; tee -q -o stat.json stat -json")
+        synth = f"synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf"
+        if abc9:
+            script = f"read_rtlil design.il; {synth}{' -nodsp' if nodsp else ''}; "
+        else:
+            script = (f"read_rtlil design.il; {synth}{' -nodsp' if nodsp else ''} "
+                      f"-run :map_luts; {MAP_LUTS_ABC}; {synth} -run finalize:; ")
+        script += "tee -q -o stat.json stat -json"
         if timing:
             script += "; flatten; opt_clean; write_json flat.json"
         _run_yosys(script, tmp, timeout, progress, label)
@@ -294,7 +309,8 @@ def synthesize(component: Any, top: str, *, unit: str = "", config: dict[str, An
     instances, total = _instances(stat.get("modules", {}), top)
     est = estimate_timing(netlist, top) if netlist is not None else None
     source = (f"{version}: synth_xilinx -family xc7 -noiopad -noclkbuf"
-              f"{' -nodsp' if nodsp else ''} (hierarchy kept, no place and route)")
+              f"{' -nodsp' if nodsp else ''}{'' if abc9 else ' (LUTs mapped by abc, not abc9)'}"
+              f" (hierarchy kept, no place and route)")
     res = UnitResult(unit=unit or top, top=top, config=dict(config or {}), instances=instances,
                      total=total, timing=est, wall_s=wall, cached=False, source=source,
                      options=options)

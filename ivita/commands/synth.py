@@ -99,8 +99,8 @@ def part_choice(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> Any:
 
 
 def units_arg(parser: argparse.ArgumentParser, text: str) -> list[str]:
-    from ivita.fpga.units import UNITS
-    names = list(UNITS) if text == "all" else [u.strip() for u in text.split(",") if u.strip()]
+    from ivita.fpga.units import ALL_UNITS, UNITS
+    names = list(ALL_UNITS) if text == "all" else [u.strip() for u in text.split(",") if u.strip()]
     bad = [u for u in names if u not in UNITS]
     if bad or not names:
         parser.error(f"--unit {text}: must be one or more of {', '.join(UNITS)} "
@@ -117,8 +117,9 @@ def register(subparsers: Any) -> None:
                     "the array), per unit and in total, fit against the part, and an "
                     "estimated Fmax from logic depth (an estimate, not a timing sign-off).")
     p.add_argument("--unit", default="array",
-                   help="array, requant, softmax, gelu, layernorm, a comma-separated list, or "
-                        "all (default array)")
+                   help="array, requant, softmax, gelu, layernorm, attention (the whole "
+                        "block), a comma-separated list, or all (the five parts; default "
+                        "array)")
     add_unit_options(p)
     p.add_argument("--nodsp", action="store_true", help="no DSP48E1: multipliers in LUTs")
     p.add_argument("--no-timing", action="store_true", help="skip the timing estimate")
@@ -183,7 +184,7 @@ def summary_text(report: Any, *, all_instances: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     """Entry of ``ivita synth``."""
     from ivita.fpga.synth import SynthError, SynthReport, synthesize
-    from ivita.fpga.units import build_unit
+    from ivita.fpga.units import NO_ABC9, build_unit
 
     parser = args._parser
     names = units_arg(parser, args.unit)
@@ -198,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
                 parser.error(f"--unit {name}: {e}")
             units.append(synthesize(comp, name, unit=name, config=cfg.as_dict(),
                                     nodsp=args.nodsp, timing=not args.no_timing,
-                                    cache=not args.no_cache, progress=_progress))
+                                    cache=not args.no_cache, progress=_progress,
+                                    abc9=name not in NO_ABC9))
     except SynthError as e:
         print(f"ivita synth: {e}", file=sys.stderr)
         return EXIT_FAIL

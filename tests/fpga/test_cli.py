@@ -17,7 +17,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "vivado"
     ("synth", ["--a-bits", "x"], "--a-bits x: must be an integer in 2..16"),
     ("synth", ["--k", "2000000"], "--k 2000000: must be in 1..1048576"),
     ("synth", ["--unit", "fft"], "--unit fft: must be one or more of array, requant, softmax, "
-                                 "gelu, layernorm (comma-separated) or all"),
+                                 "gelu, layernorm, attention (comma-separated) or "
+                                 "all"),
     ("synth", ["--part", "xc7a35t-1"], "--part xc7a35t-1: part 'xc7a35t-1' is not a known"),
     ("build", ["--clock", "0"], "--clock 0: must be in 1..1000 (MHz)"),
     ("build", ["--rows", "33"], "--rows 33: must be in 1..32"),
