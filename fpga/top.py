@@ -126,16 +126,8 @@ def hostdevice_core(**kwargs: Any) -> CoreFactory:
 
 def accelerator_core(divisor: int, timeout: int, cfg: Any = None) -> Any:
     """``ivita.hw.accel.AcceleratorUART(cfg, divisor=, timeout=)``, ``cfg`` by default
-    ``BlockConfig(**DEFAULT_BLOCK)``. ImportError naming the module when it is absent."""
-    try:
-        from ivita.hw.accel import AcceleratorUART
-    except ModuleNotFoundError as e:
-        if e.name not in ("ivita.hw.accel",):
-            raise
-        raise ImportError("the default board core ivita.hw.accel.AcceleratorUART (host "
-                          "interface + UART + attention block) is not in this tree; build "
-                          "the host test device instead (ivita build --board ... --core "
-                          "testdevice)") from e
+    ``BlockConfig(**DEFAULT_BLOCK)``."""
+    from ivita.hw.accel import AcceleratorUART
     from ivita.model.block_config import BlockConfig
     return AcceleratorUART(cfg if cfg is not None else BlockConfig(**DEFAULT_BLOCK),
                            divisor=divisor, timeout=timeout)
