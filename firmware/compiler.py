@@ -12,10 +12,11 @@ dim / cols``, ``d`` = head_dim):
 - R-mem: ``X`` and, in place, the output (word ``(token, channel block)``, stride ``DB``).
 - C-mem: LN, Q, K, V, Y constants (``DB`` words each), the score, P.V and residual words.
 
-Program: LAYERNORM; MATMUL Q (TRANSPOSE -> A), K (TRANSPOSE -> B), V (ROW -> B); per head:
-MATMUL scores (ROW -> S buffer ``h % 2``), SOFTMAX (-> P), MATMUL P.V (TRANSPOSE -> O columns
-of the head), with the scores of head ``h + 1`` issued before the P.V of head ``h`` so that
-they overlap Shiftmax; MATMUL Wo (RESIDUAL -> R); HALT.
+Program: LAYERNORM; MATMUL Q (TRANSPOSE -> A), K (TRANSPOSE -> B); per head: MATMUL scores
+(ROW -> S buffer ``h % 2``), SOFTMAX (-> P), MATMUL P.V (TRANSPOSE -> O columns of the head),
+with MATMUL V (ROW -> B) issued right after the first SOFTMAX and the scores of head ``h + 1``
+before the P.V of head ``h``, so that they run under Shiftmax (neither writes A-mem); MATMUL Wo
+(RESIDUAL -> R); HALT.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     the ``out`` tensor (R-mem, in place of ``x``). Rejects, with the numbers, a layer that does
     not fit ``cfg`` and a program that overruns a buffer.
 
-    Order per head ``h >= 1``: scores ``h`` (into S buffer ``h % 2``, overlapping Shiftmax of
-    head ``h - 1``), P.V of head ``h - 1``, Shiftmax of head ``h``; one ``SYNC`` keeps the
-    first Shiftmax behind the first scores. ``overlap=False`` puts a ``SYNC`` after every
+    Order: LAYERNORM, Q, K, scores 0, ``SYNC`` (keeps the first Shiftmax behind the first
+    scores), Shiftmax 0, V (overlapping Shiftmax 0); per head ``h >= 1``: scores ``h`` (into
+    S buffer ``h % 2``, overlapping Shiftmax of head ``h - 1``), P.V of head ``h - 1``,
+    Shiftmax of head ``h``; then P.V of the last head, Wo, HALT. ``overlap=False`` puts a ``SYNC`` after every
     instruction (strictly sequential execution; same results, more cycles)."""
     lc = params.config
     cfg.check_fits(lc)
@@ -166,8 +168,6 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                  dst_mem=MEMS["A"], dst_base=A_Q, s_row=1, s_col=dim)))
     prog.append((Op.MATMUL, dict(proj, b_base=B_W[1], const_base=C_K, mode=MODES["TRANSPOSE"],
                                  dst_mem=MEMS["B"], dst_base=B_K, s_row=1, s_col=dim)))
-    prog.append((Op.MATMUL, dict(proj, b_base=B_W[2], const_base=C_V, mode=MODES["ROW"],
-                                 dst_mem=MEMS["B"], dst_base=B_V, s_row=1, s_col=Tp)))
     S_BUF = Tp * TB                                   # the second scores buffer
 
     def scores(h: int) -> tuple[int, dict[str, int]]:
@@ -187,7 +187,10 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                 const_base=C_PV, mode=MODES["TRANSPOSE"], dst_mem=MEMS["A"],
                                 dst_base=A_H + h * d, s_row=1, s_col=dim, sat_bits=lc.a_bits))
 
-    prog += [scores(0), (Op.SYNC, {}), softmax(0)]
+    value = (Op.MATMUL, dict(proj, b_base=B_W[2], const_base=C_V, mode=MODES["ROW"],
+                             dst_mem=MEMS["B"], dst_base=B_V, s_row=1, s_col=Tp))
+    # V is first needed by P.V of head 0: it runs under Shiftmax of head 0 (it writes B-mem)
+    prog += [scores(0), (Op.SYNC, {}), softmax(0), value]
     for h in range(1, H):
         prog += [scores(h), pv(h - 1), softmax(h)]
     prog.append(pv(H - 1))
