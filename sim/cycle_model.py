@@ -17,15 +17,17 @@ sees it free again:
 - ``LAYERNORM``/``GELU``: the same with :class:`~ivita.hw.layernorm.IntLayerNorm` (or the
   element-wise :class:`~ivita.hw.gelu.ShiftGELU`), then :class:`~ivita.hw.row_affine.RowAffine`
   and the per-beat :class:`~ivita.hw.requant.Requantizer` latencies; the affine stage stalls
-  the row ``ceil(length/cols) - 1`` cycles (one per C-mem word change inside the row), which
-  stretches the unit's output stage (``ring_rows``).
+  a LayerNorm row ``ceil(length/cols) - 1`` cycles (one per C-mem word change inside the
+  row), which stretches the unit's output stage (``ring_rows``); GELU rows stream back to back
+  at the affine stage's pace (``RowAffine.timing(length).interval`` per row).
 
 Every latency is read from the units' own ``timing()``/cycle-model attributes, so a unit that
 gains a pipeline stage moves the prediction with it. Accuracy: the predicted ``cycles`` (the
 block's own counter) and every dispatch cycle equal the Amaranth simulation exactly for the
 programs of ``compile_attention`` when every MATMUL has ``k >= rows + cols``
-(``CycleEstimate.exact``); otherwise they are a lower bound (within 2 % on the tested layers).
-Checked by ``tests/sim/test_cycle_model.py``. The compute bound is
+(``CycleEstimate.exact``), and for the MLP programs of ``compile_mlp`` with a pipelined
+ShiftGELU; otherwise they are a lower bound (within 2 % on the tested layers). Checked by
+``tests/sim/test_cycle_model.py``. The compute bound is
 :func:`ivita.firmware.cycle_model.compute_bound`.
 """
 
@@ -77,7 +79,8 @@ class InstrCycles:
 class CycleEstimate:
     """``cycles``: the block's ``cycles`` counter at the end (``start`` is cycle 0);
     ``bound``: :func:`~ivita.firmware.cycle_model.compute_bound`; ``exact``: every MATMUL has
-    ``k >= rows + cols`` (else ``cycles`` is a lower bound)."""
+    ``k >= rows + cols`` and a GELU, if any, runs on a pipelined ShiftGELU (else ``cycles`` is
+    a lower bound)."""
 
     cycles: int
     bound: int
@@ -145,12 +148,21 @@ def unit_cycles(op: int, f: dict[str, int], cfg: BlockConfig) -> int:
     if op == Op.GELU:
         ge = ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n, sig_bits=cfg.sig_bits))
         t, n = ge.timing(), f["length"]
-        per_row = max(n * t.interval, n + _affine_stall(n, cfg.cols))
         aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits, rq=gelu_requant_config(cfg))
+        # an element-wise unit: the rows stream back to back, so the affine stage's bubbles
+        # (RowAffine.timing: one per C-mem word change, the last one after the last element)
+        # set the pace
+        per_row = max(n * t.interval, aff.timing(n).interval)
+        last_bubble = 1 if aff.timing(n).interval > n else 0
         tail = (t.latency + aff.timing().latency
                 + Requantizer(gelu_requant_config(cfg), per_beat=True).timing().latency)
-        return ser + f["rows"] * per_row - 1 + tail + lw + BUSY_CLEAR
+        return ser + f["rows"] * per_row - 1 - last_bubble + tail + lw + BUSY_CLEAR
     raise ValueError(f"opcode {op} ({OP_NAMES.get(op, '?')}) does not occupy a unit")
+
+
+def _gelu_interval(cfg: BlockConfig) -> int | float:
+    return ShiftGELU(GeluConfig(in_bits=cfg.gelu_bits, n=cfg.n, sig_bits=cfg.sig_bits)
+                     ).timing().interval
 
 
 def _may_start(op: int, f: dict[str, int], free: dict[int, int], mm_writes_a: bool) -> int:
@@ -178,7 +190,8 @@ def predict_cycles(program: Any, cfg: BlockConfig | None = None) -> CycleEstimat
     free = {u: 0 for u in set(UNITS.values())}
     mm_writes_a, check = False, FETCH
     out: list[InstrCycles] = []
-    exact = all(f["k"] >= cfg.rows + cfg.cols for op, f in program if op == Op.MATMUL)
+    exact = (all(f["k"] >= cfg.rows + cfg.cols for op, f in program if op == Op.MATMUL)
+             and (not any(op == Op.GELU for op, _ in program) or _gelu_interval(cfg) == 1))
     for pc, (op, f) in enumerate(program):
         name = OP_NAMES.get(op, str(op))
         if op in (Op.SYNC, Op.HALT):

@@ -68,6 +68,28 @@ def test_exact_against_simulation_small() -> None:
     check_exact(compiled(8, 16, 2, 4))
 
 
+def test_mlp_program_exact() -> None:
+    from ivita.firmware.mlp_compiler import compile_mlp
+    from ivita.model import MlpConfig, MlpParams
+    rng = np.random.default_rng(5)
+    T, dim, hid = 6, 8, 16
+    mult = lambda n=None: rng.integers(1 << 15, 1 << 16, size=n)  # noqa: E731
+    p = MlpParams(config=MlpConfig(dim=dim, hidden=hid), ln_b=mult(dim),
+                  ln_c=rng.integers(37, 40, size=dim),
+                  ln_beta=rng.integers(-(1 << 28), 1 << 28, size=dim), h_zero=0,
+                  w1=rng.integers(-128, 128, size=(hid, dim)),
+                  b1=rng.integers(-4000, 4000, size=hid), f_b=mult(hid),
+                  f_c=rng.integers(22, 25, size=hid), x0=-23, u_b=int(mult()), u_c=21,
+                  u_off=-37, u_zero=0, w2=rng.integers(-128, 128, size=(dim, hid)),
+                  b2=rng.integers(-4000, 4000, size=dim), y_b=mult(dim),
+                  y_c=rng.integers(14, 17, size=dim), rx_b=int(mult()), rx_c=16,
+                  ry_b=int(mult()), ry_c=16)
+    cfg = BlockConfig(rows=4, cols=4, max_tokens=T, max_dim=dim, max_heads=1, max_hidden=hid)
+    cb = compile_mlp(p, cfg, rng.integers(-30000, 30000, size=(T, dim)))
+    assert [op for op, _ in cb.program].count(Op.GELU) == 1
+    check_exact(cb)
+
+
 def test_sequential_program_exact_and_slower() -> None:
     seq, ovl = compiled(8, 16, 2, 4, overlap=False), compiled(8, 16, 2, 4)
     check_exact(seq)
