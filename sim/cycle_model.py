@@ -16,10 +16,11 @@ sees it free again:
   then 2 (``finished``, the busy bit).
 - ``LAYERNORM``/``GELU``: the same with :class:`~ivita.hw.layernorm.IntLayerNorm` (or the
   element-wise :class:`~ivita.hw.gelu.ShiftGELU`), then :class:`~ivita.hw.row_affine.RowAffine`
-  and the per-beat :class:`~ivita.hw.requant.Requantizer` latencies; the affine stage stalls
-  a LayerNorm row ``ceil(length/cols) - 1`` cycles (one per C-mem word change inside the
-  row), which stretches the unit's output stage (``ring_rows``); GELU rows stream back to back
-  at the affine stage's pace (``RowAffine.timing(length).interval`` per row).
+  and the per-beat :class:`~ivita.hw.requant.Requantizer` latencies; the affine stage's
+  stalls inside a row (:meth:`RowAffine.bubbles <ivita.hw.row_affine.RowAffine.bubbles>`)
+  stretch the LayerNorm's output stage (``ring_rows``; those after a row hide in its
+  ``c_lead``); GELU rows stream back to back at the affine stage's pace
+  (``RowAffine.timing(length).interval`` per row).
 
 Every latency is read from the units' own ``timing()``/cycle-model attributes, so a unit that
 gains a pipeline stage moves the prediction with it. Accuracy: the predicted ``cycles`` (the
@@ -117,10 +118,6 @@ def ring_rows(lengths: list[int], *, banks: int, b_cycles: Any, c_lead: int,
     return c1
 
 
-def _affine_stall(length: int, cols: int) -> int:
-    return -(-length // cols) - 1 if length > cols else 0
-
-
 def unit_cycles(op: int, f: dict[str, int], cfg: BlockConfig) -> int:
     """Cycles from the dispatch of instruction ``(op, f)`` until the controller sees its unit
     free (see the module docstring)."""
@@ -139,10 +136,14 @@ def unit_cycles(op: int, f: dict[str, int], cfg: BlockConfig) -> int:
         return ser + last + lw + BUSY_CLEAR
     if op == Op.LAYERNORM:
         ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits, channels=cfg.max_dim))
-        n = f["channels"]
+        n, aff = f["channels"], RowAffine(cfg)
+        inside, after = aff.bubbles(n)
+        if after > ln.c_lead:
+            raise NotImplementedError(f"RowAffine's {after} bubbles after a row exceed the "
+                                      f"LayerNorm's c_lead={ln.c_lead}")
         last = ring_rows([n] * f["tokens"], banks=ln.banks, b_cycles=lambda _n: ln.b_cycles,
-                         c_lead=ln.c_lead, c_stall=_affine_stall(n, cfg.cols))
-        tail = (RowAffine(cfg).timing().latency
+                         c_lead=ln.c_lead, c_stall=inside)
+        tail = (aff.timing().latency
                 + Requantizer(ln_requant_config(cfg), per_beat=True).timing().latency)
         return ser + last + tail + lw + BUSY_CLEAR
     if op == Op.GELU:
@@ -150,13 +151,11 @@ def unit_cycles(op: int, f: dict[str, int], cfg: BlockConfig) -> int:
         t, n = ge.timing(), f["length"]
         aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits, rq=gelu_requant_config(cfg))
         # an element-wise unit: the rows stream back to back, so the affine stage's bubbles
-        # (RowAffine.timing: one per C-mem word change, the last one after the last element)
-        # set the pace
+        # (RowAffine.bubbles; those after the last row cost nothing) set the pace
         per_row = max(n * t.interval, aff.timing(n).interval)
-        last_bubble = 1 if aff.timing(n).interval > n else 0
         tail = (t.latency + aff.timing().latency
                 + Requantizer(gelu_requant_config(cfg), per_beat=True).timing().latency)
-        return ser + f["rows"] * per_row - 1 - last_bubble + tail + lw + BUSY_CLEAR
+        return ser + f["rows"] * per_row - 1 - aff.bubbles(n)[1] + tail + lw + BUSY_CLEAR
     raise ValueError(f"opcode {op} ({OP_NAMES.get(op, '?')}) does not occupy a unit")
 
 
