@@ -4,18 +4,21 @@ images (pure Python + numpy; the hardware is :class:`ivita.hw.attention.Attentio
 Memory plan (``T`` tokens, ``Tp`` = ``T`` rounded up to ``rows``, ``TB = Tp / rows``, ``DB =
 dim / cols``, ``d`` = head_dim):
 
-- A-mem: ``H`` (LayerNorm output, later ``O``) and ``Q`` in A-layout (stride ``dim``), ``P``
-  (one head, stride ``Tp``).
+- A-mem: ``H`` (LayerNorm output, kept to the end) and ``Q`` (later ``O``: the P.V of head
+  ``h`` writes its columns over the Q columns of head ``h``, dead once its scores are done) in
+  A-layout (stride ``dim``), ``P`` (one head, stride ``Tp``).
 - B-mem: ``Wq^T, Wk^T, Wv^T, Wo^T`` in B-layout (stride ``dim``), ``K^T`` (word ``(token
   block, channel)``, stride ``dim``), ``V`` (word ``(channel block, token)``, stride ``Tp``).
 - S-mem: two scores buffers (heads alternate; word ``(query, key block)``, stride ``TB``).
 - R-mem: ``X`` and, in place, the output (word ``(token, channel block)``, stride ``DB``).
 - C-mem: LN, Q, K, V, Y constants (``DB`` words each), the score, P.V and residual words.
 
-Program: LAYERNORM; MATMUL Q (TRANSPOSE -> A), K (TRANSPOSE -> B), V (ROW -> B); per head:
-MATMUL scores (ROW -> S buffer ``h % 2``), SOFTMAX (-> P), MATMUL P.V (TRANSPOSE -> O columns
-of the head), with the scores of head ``h + 1`` issued before the P.V of head ``h`` so that
-they overlap Shiftmax; MATMUL Wo (RESIDUAL -> R); HALT.
+Program: LAYERNORM; MATMUL Q (TRANSPOSE -> A), K of head 0 (TRANSPOSE -> B), scores 0 (ROW
+-> S buffer 0), SYNC, SOFTMAX 0 (-> P); per head ``h >= 1``: K of head ``h``, V of head
+``h - 1`` (ROW -> B), scores ``h`` (S buffer ``h % 2``) -- these three write B-mem or S-mem, so
+they run under the Shiftmax of head ``h - 1`` -- then P.V of head ``h - 1`` (TRANSPOSE -> O
+columns of the head), SOFTMAX ``h``; V and P.V of the last head (V under its Shiftmax); MATMUL
+Wo (RESIDUAL -> R); HALT.
 """
 
 from __future__ import annotations
@@ -105,9 +108,9 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     the ``out`` tensor (R-mem, in place of ``x``). Rejects, with the numbers, a layer that does
     not fit ``cfg`` and a program that overruns a buffer.
 
-    Order per head ``h >= 1``: scores ``h`` (into S buffer ``h % 2``, overlapping Shiftmax of
-    head ``h - 1``), P.V of head ``h - 1``, Shiftmax of head ``h``; one ``SYNC`` keeps the
-    first Shiftmax behind the first scores. ``overlap=False`` puts a ``SYNC`` after every
+    Order (module docstring): K and V of each head are computed under the Shiftmax of the
+    previous head, the scores of head ``h + 1`` under the Shiftmax of head ``h``; one ``SYNC``
+    keeps the first Shiftmax behind the first scores. ``overlap=False`` puts a ``SYNC`` after every
     instruction (strictly sequential execution; same results, more cycles)."""
     lc = params.config
     cfg.check_fits(lc)
@@ -126,6 +129,7 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     mm = memory_map(cfg)
     # ---- regions
     A_H, A_Q = 0, TB * dim
+    A_O = A_Q                                         # O replaces Q head by head
     A_P = 2 * TB * dim
     B_W = [i * DB * dim for i in range(4)]
     B_K = 4 * DB * dim
@@ -164,10 +168,6 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                 sat_bits=lc.a_bits)
     prog.append((Op.MATMUL, dict(proj, b_base=B_W[0], const_base=C_Q, mode=MODES["TRANSPOSE"],
                                  dst_mem=MEMS["A"], dst_base=A_Q, s_row=1, s_col=dim)))
-    prog.append((Op.MATMUL, dict(proj, b_base=B_W[1], const_base=C_K, mode=MODES["TRANSPOSE"],
-                                 dst_mem=MEMS["B"], dst_base=B_K, s_row=1, s_col=dim)))
-    prog.append((Op.MATMUL, dict(proj, b_base=B_W[2], const_base=C_V, mode=MODES["ROW"],
-                                 dst_mem=MEMS["B"], dst_base=B_V, s_row=1, s_col=Tp)))
     S_BUF = Tp * TB                                   # the second scores buffer
 
     def scores(h: int) -> tuple[int, dict[str, int]]:
@@ -185,13 +185,27 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
         return (Op.MATMUL, dict(a_base=A_P, a_stride=Tp, b_base=B_V + (h * d // cols) * Tp,
                                 b_stride=Tp, row_blocks=TB, col_blocks=d // cols, k=T,
                                 const_base=C_PV, mode=MODES["TRANSPOSE"], dst_mem=MEMS["A"],
-                                dst_base=A_H + h * d, s_row=1, s_col=dim, sat_bits=lc.a_bits))
+                                dst_base=A_O + h * d, s_row=1, s_col=dim, sat_bits=lc.a_bits))
 
-    prog += [scores(0), (Op.SYNC, {}), softmax(0)]
+    hb = d // cols                                    # column blocks of one head
+
+    def key(h: int) -> tuple[int, dict[str, int]]:    # K^T columns of head h
+        return (Op.MATMUL, dict(proj, b_base=B_W[1] + h * hb * dim, const_base=C_K + h * hb,
+                                col_blocks=hb, mode=MODES["TRANSPOSE"], dst_mem=MEMS["B"],
+                                dst_base=B_K + h * d, s_row=1, s_col=dim))
+
+    def value(h: int) -> tuple[int, dict[str, int]]:  # V columns of head h
+        return (Op.MATMUL, dict(proj, b_base=B_W[2] + h * hb * dim, const_base=C_V + h * hb,
+                                col_blocks=hb, mode=MODES["ROW"], dst_mem=MEMS["B"],
+                                dst_base=B_V + h * hb * Tp, s_row=1, s_col=Tp))
+
+    # K and V of a head are computed just before they are needed, under the Shiftmax of the
+    # previous head (they write B-mem; H stays intact because O replaces the dead Q columns)
+    prog += [key(0), scores(0), (Op.SYNC, {}), softmax(0)]
     for h in range(1, H):
-        prog += [scores(h), pv(h - 1), softmax(h)]
-    prog.append(pv(H - 1))
-    prog.append((Op.MATMUL, dict(a_base=A_H, a_stride=dim, b_base=B_W[3], b_stride=dim,
+        prog += [key(h), value(h - 1), scores(h), pv(h - 1), softmax(h)]
+    prog += [value(H - 1), pv(H - 1)]
+    prog.append((Op.MATMUL, dict(a_base=A_O, a_stride=dim, b_base=B_W[3], b_stride=dim,
                                  row_blocks=TB, col_blocks=DB, k=dim, const_base=C_Y,
                                  mode=MODES["RESIDUAL"], dst_mem=MEMS["R"], dst_base=0,
                                  s_row=DB, s_col=1, sat_bits=lc.resid_bits, aux=C_RES)))
@@ -204,7 +218,7 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     check_program(cfg, prog)
     tensors = {
         "x": Tensor("R", "rows", 0, DB, (T, dim)), "out": Tensor("R", "rows", 0, DB, (T, dim)),
-        "h": Tensor("A", "a", A_H, dim, (T, dim)), "o": Tensor("A", "a", A_H, dim, (T, dim)),
+        "h": Tensor("A", "a", A_H, dim, (T, dim)), "o": Tensor("A", "a", A_O, dim, (T, dim)),
         "q": Tensor("A", "a", A_Q, dim, (T, dim)), "k": Tensor("B", "a", B_K, dim, (T, dim)),
         "v": Tensor("B", "b", B_V, Tp, (T, dim)),
         "a": Tensor("S", "rows", ((H - 1) % 2) * S_BUF, TB, (T, T)),

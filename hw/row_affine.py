@@ -36,8 +36,10 @@ class RowAffine(wiring.Component):
     ``{acc: n + bias, b, c}`` from lane ``ch % cols`` of C-mem word ``const_base + ch // cols``
     (the model's ``requantize(n + ln_beta, ln_b, ln_c, a_bits)`` or ``requantize(g + u_off,
     u_b, u_c, a_bits)`` input; ``in_bits`` is the input width, ``rq`` the requantizer it
-    feeds, default the LayerNorm one). One register stage,
-    one bubble per C-mem word change; ``i_stream.ready`` never depends on ``i_stream.valid``.
+    feeds, default the LayerNorm one). One register stage. The constants of the word in use
+    are held in a register while the next word is prefetched, so a row streams without a
+    bubble; a row that spans more than one word reloads word 0 after its last element (2
+    bubble cycles, :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16, *, in_bits: int = 31,
@@ -56,33 +58,48 @@ class RowAffine(wiring.Component):
 
     def timing(self, n: int | None = None) -> Timing:
         """Rows of ``n`` elements (default ``max_dim``, a LayerNorm row): latency 1 from each
-        element; a row takes ``n`` cycles plus one bubble per C-mem word change, ``n +
-        ceil(n / cols)`` when it spans more than one word (the last change returns to word 0
-        for the next row), else ``n``."""
+        element; a row takes ``n`` cycles, plus 2 (word 0 reloaded after its last element)
+        when it spans more than one C-mem word (``n > cols``)."""
         n = self._cfg.max_dim if n is None else check_int(n, "n", 1, 65535)
-        cols = self._cfg.cols
-        return Timing(latency=1, latency_from="first",
-                      interval=n + -(-n // cols) if n > cols else n, per="row")
+        return Timing(latency=1, latency_from="first", interval=n + sum(self.bubbles(n)),
+                      per="row")
+
+    def bubbles(self, n: int) -> tuple[int, int]:
+        """``(inside, after)``: the cycles a row of ``n`` elements offered back to back is held
+        (``i_stream.ready`` low) between its first and last element, and after its last
+        element before the next row's first may enter: ``(0, 2)`` if ``n > cols``, else
+        ``(0, 0)``; with ``cols == 1`` every element is a word change, ``(n - 1, 3)``."""
+        n, cols = check_int(n, "n", 1, 65535), self._cfg.cols
+        if n <= cols:
+            return (0, 0)
+        return (n - 1, 3) if cols == 1 else (0, 2)
 
     def elaborate(self, platform: object) -> Module:
         m, cols = Module(), self._cfg.cols
         i, o = self.i_stream, self.o_stream
         w, lane = Signal(16), Signal(range(max(cols, 2)))
-        m.d.comb += self.c_addr.eq(self.const_base + w)
-        ok = const_ready(m, self.c_addr, self.start, "cst")
-        m.d.comb += i.ready.eq(ok & (~o.valid | o.ready))
-        k = Array(self.c_data[n] for n in range(cols))[lane]
+        cur = Signal.like(self.c_data, name="cur")      # constants of word w
+        cur_ok = Signal()
+        # while cur holds word w, the port reads word w + 1 (the next word of the row)
+        m.d.comb += self.c_addr.eq(self.const_base + w + cur_ok)
+        pre = const_ready(m, self.c_addr, self.start, "cst")
+        boundary = lane == cols - 1
+        m.d.comb += i.ready.eq(cur_ok & (~boundary | pre) & (~o.valid | o.ready))
+        k = Array(cur[n] for n in range(cols))[lane]
         with m.If(o.ready):
             m.d.sync += o.valid.eq(0)
         with m.If(self.start):
-            m.d.sync += [w.eq(0), lane.eq(0), o.valid.eq(0)]
+            m.d.sync += [w.eq(0), lane.eq(0), o.valid.eq(0), cur_ok.eq(0)]
+        with m.Elif(~cur_ok):
+            with m.If(pre):
+                m.d.sync += [cur.eq(self.c_data), cur_ok.eq(1)]
         with m.Elif(i.valid & i.ready):
             m.d.sync += [o.valid.eq(1), o.payload.last.eq(i.payload.last),
                          o.payload.acc[0].eq(i.payload.y + k.bias),
                          o.payload.b[0].eq(k.b), o.payload.c[0].eq(k.c),
                          lane.eq(lane + 1)]
-            with m.If(lane == cols - 1):
-                m.d.sync += [lane.eq(0), w.eq(w + 1)]
-            with m.If(i.payload.last):
-                m.d.sync += [lane.eq(0), w.eq(0)]
+            with m.If(i.payload.last):        # the next row starts at word 0
+                m.d.sync += [lane.eq(0), w.eq(0), cur_ok.eq(w == 0)]
+            with m.Elif(boundary):
+                m.d.sync += [lane.eq(0), w.eq(w + 1), cur.eq(self.c_data)]
         return m

@@ -30,9 +30,10 @@ from ivita.model.int_vit import IntViT, int_vit_tail, int_vit_trace
 __all__ = ["HW_TENSORS", "VitBlockRun", "vit_block_config", "run_vit_on_block"]
 
 #: Tensors of ``compile_encoder`` still intact in the block's memories when the encoder program
-#: has finished (the MLP overwrites the attention's ``h``/``o``, ``p`` and, in place, ``out``),
-#: as ``compiled name -> int_vit_trace key suffix``. ``attn_a`` is the last head's scores.
-HW_TENSORS = {"attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_a": "attn.a",
+#: has finished (the MLP overwrites the attention's ``h``, ``p`` and, in place, ``out``; the
+#: attention's ``o`` has replaced its ``q``), as ``compiled name -> int_vit_trace key suffix``.
+#: ``attn_a`` is the last head's scores.
+HW_TENSORS = {"attn_o": "attn.o", "attn_k": "attn.k", "attn_v": "attn.v", "attn_a": "attn.a",
               "mlp_h": "mlp.h", "mlp_f": "mlp.f", "mlp_u": "mlp.u", "out": "mlp.out"}
 
 

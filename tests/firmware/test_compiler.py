@@ -58,8 +58,21 @@ def test_program_shape_and_asm_round_trip() -> None:
     lc, params, x = _layer()
     cb = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
     ops = [op for op, _ in cb.program]
-    assert ops == ([Op.LAYERNORM] + [Op.MATMUL] * 3 + [Op.MATMUL, Op.SYNC, Op.SOFTMAX]
-                   + [Op.MATMUL, Op.MATMUL, Op.SOFTMAX] + [Op.MATMUL, Op.MATMUL, Op.HALT])
+    MM, SM = Op.MATMUL, Op.SOFTMAX
+    assert ops == ([Op.LAYERNORM, MM, MM, MM, Op.SYNC, SM]          # LN, Q, K0, scores 0
+                   + [MM, MM, MM, MM, SM]                            # K1, V0, scores 1, P.V 0
+                   + [MM, MM, MM, Op.HALT])                          # V1, P.V 1, Wo
+    mm = [f for op, f in cb.program if op == MM]
+    # K and V one head at a time (B-mem: they may run under Shiftmax), O over Q
+    d, dim = 4, 8
+    assert [(f["dst_mem"], f["dst_base"], f["col_blocks"]) for f in (mm[1], mm[3], mm[4],
+                                                                     mm[7])] == \
+        [(1, cb.tensors["k"].base, 1), (1, cb.tensors["k"].base + d, 1),
+         (1, cb.tensors["v"].base, 1), (1, cb.tensors["v"].base + cb.tensors["v"].stride, 1)]
+    assert [f["dst_base"] for f in (mm[6], mm[8])] == [cb.tensors["q"].base,
+                                                      cb.tensors["q"].base + d]
+    assert cb.tensors["o"].base == cb.tensors["q"].base != cb.tensors["h"].base
+    assert mm[9]["a_base"] == cb.tensors["o"].base and mm[0]["col_blocks"] == dim // 4
     assert [f["dst_base"] for op, f in cb.program if op == Op.MATMUL and f["dst_mem"] == 2] \
         == [0, cb.tensors["a"].base]                      # the two scores buffers
     seq = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x, overlap=False)
@@ -94,7 +107,7 @@ def test_head_dim_must_be_a_multiple_of_cols() -> None:
 def test_short_input_rejected_and_program_too_long() -> None:
     lc, params, x = _layer()
     cfg = BlockConfig.for_attention(lc, rows=4, prog_depth=10)
-    with pytest.raises(ProgramError, match=re.escape("program has 13 instructions; "
+    with pytest.raises(ProgramError, match=re.escape("program has 15 instructions; "
                                                      "prog_depth=10")):
         compile_attention(params, cfg, x)
     with pytest.raises(ValueError, match=re.escape("tokens=9 exceeds max_tokens=8")):

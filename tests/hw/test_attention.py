@@ -62,9 +62,9 @@ def test_block_matches_trace(tokens, dim, heads, rows, seed) -> None:  # type: i
     cfg = BlockConfig.for_attention(lc, rows=rows)
     cb = compile_attention(params, cfg, x)
     tr = attention_block_trace(x, params)
-    run, got = run_compiled(cb, ["q", "k", "v", "a", "p", "o", "out"])
+    run, got = run_compiled(cb, ["h", "k", "v", "a", "p", "o", "out"])
     assert (run.done, run.error, run.error_code) == (1, 0, 0)
-    for n in ("q", "k", "v", "o", "out"):
+    for n in ("h", "k", "v", "o", "out"):       # Q is overwritten by O (test_q_projection)
         assert (got[n] == tr[n]).all(), (n, seed)
     assert (got["a"] == tr["a"][-1]).all() and (got["p"] == tr["p"][-1]).all()
     assert run.cycles == run.wall
@@ -92,11 +92,21 @@ def test_layernorm_stage_matches_trace() -> None:
     assert run.done == 1 and (got["h"] == attention_block_trace(x, params)["h"]).all()
 
 
+@pytest.mark.parametrize(("tokens", "dim", "heads", "rows", "seed"), [
+    (8, 8, 2, 4, 7), (6, 8, 1, 4, 11)])
+def test_q_projection(tokens, dim, heads, rows, seed) -> None:  # type: ignore[no-untyped-def]
+    """Q before the P.V instructions overwrite it with O (LN, Q, K of head 0, then stop)."""
+    lc, params, x = layer(tokens, dim, heads, seed)
+    cb = compile_attention(params, BlockConfig.for_attention(lc, rows=rows), x)
+    run, got = run_compiled(cb, ["q"], stop=3)
+    assert run.done == 1 and (got["q"] == attention_block_trace(x, params)["q"]).all()
+
+
 def test_first_head_scores_and_probabilities() -> None:
     lc, params, x = layer(8, 8, 2, 29)
     cb = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
     tr = attention_block_trace(x, params)
     cb.tensors["a"] = dataclasses.replace(cb.tensors["a"], base=0)   # head 0: buffer 0
-    run, got = run_compiled(cb, ["a", "p"], stop=7)   # LN, Q, K, V, scores 0, SYNC, softmax 0
+    run, got = run_compiled(cb, ["a", "p"], stop=6)   # LN, Q, K0, scores 0, SYNC, softmax 0
     assert run.done == 1
     assert (got["a"] == tr["a"][0]).all() and (got["p"] == tr["p"][0]).all()

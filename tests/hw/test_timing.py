@@ -77,6 +77,8 @@ SMX = SoftmaxConfig(in_bits=4, n=7, out_bits=6, max_tokens=8, x0_bits=5)
 BLK = BlockConfig(rows=2, cols=2, max_tokens=16, max_dim=16, max_heads=1, prog_depth=16)
 #: the block units' constant port (``c_data``, one C-mem word), held for the whole run
 BLK_CONST = pack_const(BLK, [{"bias": 5, "b": 3, "c": 1}, {"bias": -7, "b": 9, "c": 2}])
+BLK1 = BlockConfig(rows=1, cols=1, max_tokens=4, max_dim=4, max_heads=1, prog_depth=16)
+BLK1_CONST = pack_const(BLK1, [{"bias": 5, "b": 3, "c": 1}])
 
 CASES = {
     "ShiftExp": Case(lambda: ShiftExp(z_bits=6, x0_bits=4, n=7),
@@ -111,6 +113,9 @@ CASES = {
     **{f"RowAffine-N{N}": Case(lambda: RowAffine(BLK), lambda i, N=N: [
         {"y": i * 3 + k, "last": int(k == N - 1)} for k in range(N)], outs_per_item=N, n=N,
         setup={"const_base": 0, "c_data": BLK_CONST}) for N in (2, 4, 5)},
+    "RowAffine-cols1-N3": Case(lambda: RowAffine(BLK1), lambda i: [
+        {"y": i * 3 + k, "last": int(k == 2)} for k in range(3)], outs_per_item=3, n=3,
+        setup={"const_base": 0, "c_data": BLK1_CONST}),
     "DequantFirstConverter": Case(lambda: DequantFirstConverter(A43DF, mult_bits=6),
                                   _tile(A43DF, 1)),
     "SystolicArray-K6": Case(lambda: SystolicArray(A43), _tile(A43, 6), outs_per_item=4, n=6),
