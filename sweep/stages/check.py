@@ -9,11 +9,15 @@ mismatch fails the point with the bench's first-mismatch message.
 Units: the array (``a_bits x w_bits``, ``k_max`` from the point) and, for integer points, the
 requantizer (the array's accumulator, ``a_bits`` outputs), Shiftmax and ShiftGELU at
 ``a_bits``. The dequant-first baseline checks its array (16-bit PEs) only.
+
+Self-check: the point option ``corrupt_expected`` (tests only) changes one expected value of
+every bench, so the stage must fail (``ivita sim --corrupt-expected``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 from typing import Any
 
 from . import Context, PointFailure
@@ -77,7 +81,10 @@ def run(ctx: Context) -> dict[str, Any]:
                                    f"{res.first_mismatch} (seed={seed})")
             continue
         from ivita.sim.bench import run_bench
-        res = run_bench(tb, simulator="amaranth", seed=seed, stall_in=STALL, stall_out=STALL)
+        with tempfile.TemporaryDirectory(prefix=f"ivita-sweep-check-{tb.unit}-") as tmp:
+            res = run_bench(tb, simulator="amaranth", seed=seed, stall_in=STALL,
+                            stall_out=STALL, work_dir=tmp,
+                            corrupt_expected=bool(ctx.option("corrupt_expected", False)))
         units[tb.unit] = {"engine": "bench amaranth", "work": res.work,
                           "mismatches": res.result.get("mismatches"),
                           "checked": res.result.get("checked", res.result.get("elements")),

@@ -1,0 +1,29 @@
+"""Fixtures of the sweep tests: a private synthesis cache and helpers to build databases."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """``$IVITA_CACHE`` in the test's folder (worker processes inherit it)."""
+    path = tmp_path / "cache"
+    path.mkdir()
+    monkeypatch.setenv("IVITA_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_synth_cache(tmp_path_factory):
+    """One synthesis cache for the session's end-to-end sweeps (the same 2x2 designs)."""
+    path = tmp_path_factory.mktemp("sweep-cache")
+    old = os.environ.get("IVITA_CACHE")
+    os.environ["IVITA_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("IVITA_CACHE", None)
+    else:
+        os.environ["IVITA_CACHE"] = old
