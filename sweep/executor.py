@@ -28,8 +28,10 @@ class ExecutorUnavailable(RuntimeError):
 
 @contextlib.contextmanager
 def open_executor(kind: str = "local", *, jobs: int = 2,
-                  scheduler: str | None = None) -> Iterator[Executor]:
-    """Yield an executor of ``kind``; shut it down (and close the Dask client) afterwards."""
+                  scheduler: str | None = None, connect_timeout: float = 20
+                  ) -> Iterator[Executor]:
+    """Yield an executor of ``kind``; shut it down (and close the Dask client) afterwards.
+    ``connect_timeout``: seconds to reach the Dask scheduler."""
     if kind == "local":
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ValueError(f"jobs={jobs!r} must be a positive integer")
@@ -51,7 +53,7 @@ def open_executor(kind: str = "local", *, jobs: int = 2,
             "--executor dask needs dask.distributed, which is not installed; install the "
             "extra: pip install -e \".[dask]\"") from None
     try:
-        client: Any = Client(scheduler, timeout="20s")
+        client: Any = Client(scheduler, timeout=f"{connect_timeout}s")
     except (OSError, TimeoutError) as e:
         raise ExecutorUnavailable(f"--scheduler {scheduler}: cannot connect: {e}") from None
     try:
