@@ -16,7 +16,7 @@ from typing import Any
 
 from ._common import EXIT_OK
 
-__all__ = ["register", "run", "CSV_COLUMNS"]
+__all__ = ["register", "run", "profile", "CSV_COLUMNS"]
 
 #: CSV columns: the point's identity, status, the metric columns, provenance
 CSV_COLUMNS = ("config_hash", "run_id", "label", "a_bits", "w_bits", "rows", "cols", "baseline",
@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
                    help="only points whose COLUMN equals VALUE, e.g. a_bits=4 (repeatable)")
     p.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"),
                    help="compare the metrics of two runs point by point (by label)")
+    p.add_argument("--profile", action="store_true",
+                   help="where the time went: seconds per stage summed over the points, and "
+                        "the slowest points")
     p.add_argument("--csv", metavar="FILE", help="write the points as CSV to FILE (- = stdout)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run, _parser=p)
@@ -72,6 +75,19 @@ def _compare(db: Any, a: int, b: int) -> list[dict[str, Any]]:
         row["same_config"] = bool(x and y and x["config_hash"] == y["config_hash"])
         out.append(row)
     return out
+
+
+def profile(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds per stage summed over ``points`` (from each point's stored result), the
+    points' summed wall time and the five slowest points."""
+    stages: dict[str, float] = {}
+    for r in points:
+        for name, st in json.loads(r["result"] or "{}").get("stages", {}).items():
+            stages[name] = stages.get(name, 0.0) + float(st.get("wall_s") or 0.0)
+    slow = sorted(((r["label"], float(r["wall_s"] or 0.0)) for r in points),
+                  key=lambda x: -x[1])[:5]
+    return {"points": len(points), "point_s": sum(float(r["wall_s"] or 0.0) for r in points),
+            "stages": stages, "slowest": slow}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +131,19 @@ def run(args: argparse.Namespace) -> int:
             points = db.points(run_id=args.run, status=args.status, where=where)
         except ValueError as e:
             parser.error(str(e))
+    if args.profile:
+        prof = profile(points)
+        if args.json:
+            print(json.dumps(prof))
+        else:
+            total = sum(prof["stages"].values()) or 1.0
+            print(f"{prof['points']} points, {prof['point_s']:.1f} s in the points "
+                  f"(worker time, summed)")
+            for name, sec in sorted(prof["stages"].items(), key=lambda kv: -kv[1]):
+                print(f"  {name:<11}{sec:9.1f} s  {100 * sec / total:5.1f} %")
+            for label, sec in prof["slowest"]:
+                print(f"  slowest: {label} {sec:.1f} s")
+        return EXIT_OK
     cols = _columns()
     if args.csv:
         f = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")

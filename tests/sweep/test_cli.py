@@ -82,6 +82,11 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys, shared_synth_cache):
     assert main(["results", "--db", db, "--runs", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert [(r["n"], r["reused"], r["status"]) for r in runs] == [(2, 0, "done"), (2, 2, "done")]
+    assert main(["results", "--db", db, "--profile", "--run", "1", "--json"]) == 0
+    prof = json.loads(capsys.readouterr().out)
+    assert prof["points"] == 2 and set(prof["stages"]) == {"check", "synth", "timing",
+                                                           "accuracy", "throughput"}
+    assert prof["stages"]["synth"] > 0 and prof["point_s"] >= sum(prof["stages"].values()) - 1
     with pytest.raises(SystemExit) as e:
         main(["results", "--db", db, "--run", "9"])
     assert e.value.code == 2 and "run 9 is not in" in capsys.readouterr().err
@@ -111,3 +116,14 @@ def test_check_stage_catches_a_mismatch(tmp_path):
     units = json.loads(rows[False]["result"])["stages"]["check"]["values"]["units"]
     assert set(units) == {"array", "requant", "softmax", "gelu"}
     assert all(u["mismatches"] == 0 for u in units.values())
+
+
+@pytest.mark.slow
+def test_vit_accuracy_stage_equals_ivita_accuracy():
+    """The sweep's ViT top-1 at equal widths is the number ``ivita accuracy`` reports."""
+    from ivita.model import load_digits_split, load_tiny_vit, vit_accuracy
+    from ivita.sweep.stages.accuracy import vit_top1
+
+    got = vit_top1(4, 4)
+    ref = vit_accuracy(load_tiny_vit(), load_digits_split(), 4, "ptq", "split")
+    assert got["top1"] == ref.top1 and got["float_top1"] == ref.float_top1
