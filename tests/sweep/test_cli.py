@@ -127,3 +127,13 @@ def test_vit_accuracy_stage_equals_ivita_accuracy():
     got = vit_top1(4, 4)
     ref = vit_accuracy(load_tiny_vit(), load_digits_split(), 4, "ptq", "split")
     assert got["top1"] == ref.top1 and got["float_top1"] == ref.float_top1
+
+
+def test_sweep_ctrl_c_exits_130(tmp_path, capsys, monkeypatch):
+    import ivita.sweep.runner
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ivita.sweep.runner, "run_sweep", interrupted)
+    assert main(["sweep", "--out", str(tmp_path / "o"), "--no-progress"]) == 130
+    assert capsys.readouterr().err == "ivita: interrupted\n"

@@ -137,3 +137,24 @@ def test_many_points_from_two_workers_lose_nothing(tmp_path):
     s = run_sweep(pts, db_path=tmp_path / "r.sqlite", jobs=2)
     with ResultsDB(tmp_path / "r.sqlite") as d:
         assert len(d.points()) == len(pts) == s.computed == 21
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_points(tmp_path, monkeypatch):
+    import ivita.sweep.runner as runner
+
+    db = tmp_path / "r.sqlite"
+    run_sweep(_points(widths=(2,)), db_path=db, jobs=1)
+    real_wait = runner.wait
+
+    def wait_then_interrupt(*a, **kw):
+        real_wait(*a, **kw)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "wait", wait_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(_points(widths=(2, 3)), db_path=db, jobs=1)
+    with ResultsDB(db) as d:
+        assert [r["status"] for r in d.runs()] == ["done", "interrupted"]
+        assert [r["label"] for r in d.points()] == ["a2w2 2x2"]
+    monkeypatch.setattr(runner, "wait", real_wait)
+    s = run_sweep(_points(widths=(2, 3)), db_path=db, jobs=1)         # resumes
+    assert (s.computed, s.reused) == (1, 1)
