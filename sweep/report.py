@@ -20,6 +20,7 @@ COLUMNS = (("label", "point", "{}"), ("status", "status", "{}"),
            ("ff_total", "FF total", "{:.0f}"), ("fit_pct", "LUT % of part", "{:.2f}"),
            ("fmax_mhz", "Fmax est. (MHz)", "{:.0f}"), ("pe_mw", "mW/PE", "{:.3f}"),
            ("energy_per_mac_pj", "pJ/MAC", "{:.3f}"), ("accuracy", "accuracy", "{:.2f}"),
+           ("accuracy_kind", "accuracy kind", "{}"),
            ("block_rel_l2", "block rel. L2", "{:.4f}"),
            ("gmacs_fmax", "GMAC/s @Fmax est.", "{:.2f}"), ("gmacs_ref", "GMAC/s @ref", "{:.2f}"))
 
