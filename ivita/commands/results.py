@@ -78,16 +78,18 @@ def _compare(db: Any, a: int, b: int) -> list[dict[str, Any]]:
 
 
 def profile(points: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seconds per stage summed over ``points`` (from each point's stored result), the
-    points' summed wall time and the five slowest points."""
+    """Wall and CPU seconds per stage summed over ``points`` (from each point's stored
+    result), the points' summed wall time and the five slowest points."""
     stages: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for r in points:
         for name, st in json.loads(r["result"] or "{}").get("stages", {}).items():
             stages[name] = stages.get(name, 0.0) + float(st.get("wall_s") or 0.0)
+            cpu[name] = cpu.get(name, 0.0) + float(st.get("cpu_s") or 0.0)
     slow = sorted(((r["label"], float(r["wall_s"] or 0.0)) for r in points),
                   key=lambda x: -x[1])[:5]
     return {"points": len(points), "point_s": sum(float(r["wall_s"] or 0.0) for r in points),
-            "stages": stages, "slowest": slow}
+            "stages": stages, "stages_cpu": cpu, "slowest": slow}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
             total = sum(prof["stages"].values()) or 1.0
             print(f"{prof['points']} points, {prof['point_s']:.1f} s in the points "
                   f"(worker time, summed)")
+            print(f"  {'stage':<11}{'wall':>9}  {'share':>7}{'CPU':>9}")
             for name, sec in sorted(prof["stages"].items(), key=lambda kv: -kv[1]):
-                print(f"  {name:<11}{sec:9.1f} s  {100 * sec / total:5.1f} %")
+                print(f"  {name:<11}{sec:9.1f} s{100 * sec / total:6.1f} %"
+                      f"{prof['stages_cpu'].get(name, 0.0):9.1f} s")
             for label, sec in prof["slowest"]:
                 print(f"  slowest: {label} {sec:.1f} s")
         return EXIT_OK

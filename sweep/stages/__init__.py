@@ -14,6 +14,7 @@ still run where they can, and the point's status is ``failed``.
 from __future__ import annotations
 
 import importlib
+import resource
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -85,19 +86,28 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its waited-for children (Yosys)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), \
+        resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def evaluate_point(point_dict: dict[str, Any]) -> dict[str, Any]:
     """Run the point's stages (in a worker process); never raises for a stage's failure.
 
     Returns ``{"status": "ok"|"failed", "message", "stages": {name: {"status", "message",
-    "values", "wall_s"}}, "started_at", "finished_at", "wall_s"}``.
+    "values", "wall_s", "cpu_s"}}, "started_at", "finished_at", "wall_s", "cpu_s"}``; ``cpu_s``
+    is the worker process's CPU time with its children (:func:`cpu_seconds`; in a threaded
+    Dask worker it includes the other threads).
     """
     point = SweepPoint.from_dict(point_dict)
     ctx = Context(point)
-    started, t0 = now_iso(), time.monotonic()
+    started, t0, c0 = now_iso(), time.monotonic(), cpu_seconds()
     stages: dict[str, dict[str, Any]] = {}
     failures = []
     for name in point.stages:
-        s0 = time.monotonic()
+        s0, sc0 = time.monotonic(), cpu_seconds()
         rec: dict[str, Any] = {"status": "ok", "message": "", "values": {}}
         try:
             values = stage_module(name).run(ctx)
@@ -113,9 +123,11 @@ def evaluate_point(point_dict: dict[str, Any]) -> dict[str, Any]:
             tail = traceback.format_exc().strip().splitlines()[-3:]
             rec.update(status="failed", message=f"{type(e).__name__}: {e} [{' | '.join(tail)}]")
         rec["wall_s"] = round(time.monotonic() - s0, 2)
+        rec["cpu_s"] = round(cpu_seconds() - sc0, 2)
         if rec["status"] == "failed":
             failures.append(f"{name}: {rec['message']}")
         stages[name] = rec
     return {"status": "failed" if failures else "ok", "message": "; ".join(failures),
             "stages": stages, "started_at": started, "finished_at": now_iso(),
-            "wall_s": round(time.monotonic() - t0, 2)}
+            "wall_s": round(time.monotonic() - t0, 2),
+            "cpu_s": round(cpu_seconds() - c0, 2)}

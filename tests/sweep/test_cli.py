@@ -87,6 +87,7 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys, shared_synth_cache):
     assert prof["points"] == 2 and set(prof["stages"]) == {"check", "synth", "timing",
                                                            "accuracy", "throughput"}
     assert prof["stages"]["synth"] > 0 and prof["point_s"] >= sum(prof["stages"].values()) - 1
+    assert prof["stages_cpu"]["synth"] > 0 and set(prof["stages_cpu"]) == set(prof["stages"])
     with pytest.raises(SystemExit) as e:
         main(["results", "--db", db, "--run", "9"])
     assert e.value.code == 2 and "run 9 is not in" in capsys.readouterr().err

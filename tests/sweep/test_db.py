@@ -42,6 +42,9 @@ def test_provenance_and_resume(tmp_path):
         assert set(cfg["versions"]) == set(FAST)
         assert r["git"] == run["git"] and json.loads(r["tools"]) == tools
         assert r["started_at"] and r["finished_at"] and r["wall_s"] >= 0
+        res = json.loads(r["result"])
+        assert res["cpu_s"] > 0 and set(res["stages"]) == set(FAST)
+        assert all(st["cpu_s"] >= 0 and st["wall_s"] >= 0 for st in res["stages"].values())
         assert r["gmacs_ref"] == pytest.approx(2 * 2 * 100e6 / 1e9)   # 2x2 at 100 MHz, K >= rows
         assert 0 < r["block_rel_l2"] < 1 and r["accuracy"] == pytest.approx(1 - r["block_rel_l2"])
     # the same points again: nothing recomputed; one more width: only it is computed
