@@ -138,3 +138,45 @@ def test_sweep_ctrl_c_exits_130(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(ivita.sweep.runner, "run_sweep", interrupted)
     assert main(["sweep", "--out", str(tmp_path / "o"), "--no-progress"]) == 130
     assert capsys.readouterr().err == "ivita: interrupted\n"
+
+
+FAST_ARGV = ["sweep", "--widths", "2,3", "--mixed", "none", "--no-baseline", "--shapes", "2x2",
+             "--stages", "throughput", "--jobs", "1"]
+
+
+def test_a_failed_point_exits_1_and_is_printed(tmp_path, capsys, monkeypatch):
+    from ivita.sweep.stages import PointFailure, throughput
+
+    orig = throughput.run
+
+    def flaky(ctx):
+        if ctx.point.a_bits == 3:
+            raise PointFailure("injected")
+        return orig(ctx)
+    monkeypatch.setattr(throughput, "run", flaky)
+    assert main([*FAST_ARGV, "--out", str(tmp_path / "o"), "--progress"]) == 1
+    cap = capsys.readouterr()
+    assert "FAILED a3w3 2x2: throughput: injected" in cap.out
+    assert "2 points, 2 computed, 0 reused, 1 failed" in cap.out
+    # the progress bar: the run's size, then one line per point (stderr is not a terminal)
+    lines = cap.err.splitlines()
+    assert lines[0].startswith("ivita sweep: 2 points, stages throughput, local executor")
+    assert "] 2/2 points, 1 failed, " in lines[-1]
+
+
+def test_dask_unavailable_exits_3(tmp_path, capsys, monkeypatch):
+    import contextlib
+
+    import ivita.sweep.runner as runner
+    from ivita.sweep.executor import ExecutorUnavailable
+
+    @contextlib.contextmanager
+    def unavailable(*a, **k):
+        raise ExecutorUnavailable("--executor dask needs dask.distributed, which is not "
+                                  "installed")
+        yield
+    monkeypatch.setattr(runner, "open_executor", unavailable)
+    argv = [*FAST_ARGV, "--out", str(tmp_path / "o"), "--executor", "dask", "--scheduler",
+            "tcp://127.0.0.1:8786", "--no-progress"]
+    assert main(argv) == 3
+    assert "dask.distributed, which is not installed" in capsys.readouterr().err
