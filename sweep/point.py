@@ -20,7 +20,8 @@ __all__ = ["SweepPoint", "config_hash", "default_points", "parse_widths", "parse
 
 #: operand widths a point may have (ArrayConfig's code range is 2..16)
 WIDTH_RANGE = (2, 16)
-#: the default array: 4x4 keeps a cold default sweep within 10 minutes on 2 cores (docs/sweep.md)
+#: the default array: 4x4, because synthesis of an 8x8 array takes 70-300 s per point here
+#: (docs/sweep.md: the choice and the measured profile)
 DEFAULT_SHAPE = (4, 4)
 DEFAULT_WIDTHS = (2, 3, 4, 5, 6, 7, 8)
 #: (a_bits, w_bits) mixed pairs of the default sweep

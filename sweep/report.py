@@ -12,7 +12,7 @@ from typing import Any
 from .plots import make_plots
 from .stages import STAGES
 
-__all__ = ["enrich", "write_reports", "table_rows", "COLUMNS"]
+__all__ = ["enrich", "write_reports", "table_rows", "stage_notes", "COLUMNS"]
 
 #: report columns: (key, header, format)
 COLUMNS = (("label", "point", "{}"), ("status", "status", "{}"),
@@ -55,7 +55,9 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [[_fmt(r.get(k), f) for k, _, f in COLUMNS] for r in rows]
 
 
-def _notes(rows: list[dict[str, Any]]) -> list[str]:
+def stage_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per (stage, reason) that gave no numbers, with the number of points
+    (``power: unavailable: ivita.power is not installed (11 points)``); failures included."""
     notes = []
     for stage in STAGES:
         msgs = sorted({r["stage_status"][stage] for r in rows if stage in r["stage_status"]
@@ -108,7 +110,7 @@ def write_reports(rows: list[dict[str, Any]], out_dir: str | Path, *,
     headers = [h for _, h, _ in COLUMNS]
     body = table_rows(rows)
     failed = [[r["label"], r["message"] or ""] for r in rows if r["status"] == "failed"]
-    notes = _notes(rows)
+    notes = stage_notes(rows)
     prov = []
     if run:
         prov = [f"run {run.get('run_id')}: started {run.get('started_at')}, finished "

@@ -50,8 +50,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-baseline", action="store_true",
                    help="leave out the dequant-first baseline (8-bit codes, 16-bit PEs)")
     p.add_argument("--shapes", default="4x4",
-                   help="array shapes ROWSxCOLS, comma-separated, each 1..32 (default 4x4: "
-                        "a cold default sweep fits 10 minutes on 2 cores; docs/sweep.md)")
+                   help="array shapes ROWSxCOLS, comma-separated, each 1..32 (default 4x4: an "
+                        "8x8 array takes 70-300 s of synthesis per point; docs/sweep.md)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--part", help=f"Spartan-7 part for the fit and power (default "
                                   f"{DEFAULT_PART})")
@@ -148,9 +148,10 @@ def run(args: argparse.Namespace) -> int:
                                       "message": r["message"], "config_hash": r["config_hash"]}
                                      for r in rows]}))
     else:
-        from ivita.sweep.report import COLUMNS, enrich, table_rows
+        from ivita.sweep.report import COLUMNS, enrich, stage_notes, table_rows
         heads = [h for _, h, _ in COLUMNS]
-        body = table_rows(enrich(rows))
+        rich = enrich(rows)
+        body = table_rows(rich)
         widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(heads)]
         print("  ".join(h.ljust(w) for h, w in zip(heads, widths)))
         for b in body:
@@ -158,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         for r in rows:
             if r["status"] == "failed":
                 print(f"FAILED {r['label']}: {r['message']}")
+        for note in stage_notes(rich):
+            print(f"no numbers: {note}")
         print(f"run {summary.run_id}: {len(summary.hashes)} points, {summary.computed} "
               f"computed, {summary.reused} reused, {summary.failed} failed in "
               f"{summary.wall_s:.1f} s; database {db_path}; report {paths['html']}")
