@@ -158,6 +158,7 @@ def test_a_failed_point_exits_1_and_is_printed(tmp_path, capsys, monkeypatch):
     cap = capsys.readouterr()
     assert "FAILED a3w3 2x2: throughput: injected" in cap.out
     assert "2 points, 2 computed, 0 reused, 1 failed" in cap.out
+    assert "no numbers: throughput: injected (1 point)" in cap.out
     # the progress bar: the run's size, then one line per point (stderr is not a terminal)
     lines = cap.err.splitlines()
     assert lines[0].startswith("ivita sweep: 2 points, stages throughput, local executor")
