@@ -130,7 +130,7 @@ def test_power_unavailable_is_not_a_number(tmp_path):
     st = json.loads(row["result"])["stages"]["power"]
     assert s.failed == 0 and row["status"] == "ok"
     assert st == {"status": "unavailable", "message": "unavailable: ivita.power is not installed",
-                  "values": {}, "wall_s": st["wall_s"]}
+                  "values": {}, "wall_s": st["wall_s"], "cpu_s": st["cpu_s"]}
     assert row["pe_mw"] is None and row["energy_per_mac_pj"] is None
 
 
