@@ -2,8 +2,8 @@
 
 Two measures, both from the numpy reference model (:mod:`ivita.model`):
 
-- ``vit`` (``accuracy`` option ``vit``, ``ivita sweep --accuracy vit``): top-1 of the shipped tiny ViT on the digits test
-  split, integer-only at ``a_bits``/``w_bits`` (probabilities at ``a_bits``, the adopted
+- ``vit`` (``accuracy`` option ``vit``, ``ivita sweep --accuracy vit``): top-1 of the shipped
+  tiny ViT on the digits test split, integer-only at ``a_bits``/``w_bits`` (probabilities at ``a_bits``, the adopted
   ``split`` mode), calibrated on the calibration split -- as ``ivita accuracy`` computes it
   (:func:`ivita.model.vit_accuracy`), about 30 s per point here;
 - always: the attention block's integer-vs-float error (``ivita accuracy --block``,
