@@ -1,19 +1,10 @@
-"""Fixtures of the sweep tests: a private synthesis cache and helpers to build databases."""
+"""Fixtures of the sweep tests: a synthesis cache private to the session."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-
-
-@pytest.fixture
-def private_cache(tmp_path, monkeypatch):
-    """``$IVITA_CACHE`` in the test's folder (worker processes inherit it)."""
-    path = tmp_path / "cache"
-    path.mkdir()
-    monkeypatch.setenv("IVITA_CACHE", str(path))
-    return path
 
 
 @pytest.fixture(scope="session")
