@@ -56,6 +56,8 @@ __all__ = ["AttentionCase", "AttentionResult", "TENSORS", "make_case", "attentio
 TENSORS = ("q", "k", "v", "a", "p", "o", "out")
 SIMULATORS = ("icarus", "verilator", "amaranth")
 TOPLEVEL = "ivita_attention"
+#: Verilog of the block configurations elaborated in this process (emitting takes seconds)
+_VERILOG: dict[BlockConfig, str] = {}
 
 
 @dataclass(frozen=True)
@@ -318,13 +320,19 @@ def _run(case: AttentionCase, run_dir: Path, *, simulator: str, max_cycles: int 
         from ivita.hw.attention import AttentionBlock
 
         from .emit import emit
-        from .runner import run_cocotb
+        from .runner import check_simulator, run_cocotb
+        check_simulator(simulator)          # before the (slow) elaboration
         phase("writing Verilog")
-        em = emit(AttentionBlock(cfg), TOPLEVEL, run_dir, config=cfg)
+        verilog = run_dir / f"{TOPLEVEL}.v"
+        if cfg in _VERILOG:         # elaborated before in this process: the same text
+            verilog.write_text(_VERILOG[cfg])
+        else:
+            verilog = emit(AttentionBlock(cfg), TOPLEVEL, run_dir, config=cfg).verilog
+            _VERILOG[cfg] = verilog.read_text()
         timings["emit_s"] = time.perf_counter() - t0
         params = {"writes": bus_writes(mmap, cb.images), "reads": [a for _, _, a in plan],
                   "max_cycles": limit, "simulator": simulator}
-        sr = run_cocotb(verilog=em.verilog, toplevel=em.name, test_module="ivita.sim.cocotb_block",
+        sr = run_cocotb(verilog=verilog, toplevel=TOPLEVEL, test_module="ivita.sim.cocotb_block",
                         simulator=simulator, params=params, run_dir=run_dir, waves=waves,
                         build_root=build_root, on_phase=phase)
         status = {k: sr.result.get(k) for k in ("done", "error", "error_code", "cycles", "wall",
