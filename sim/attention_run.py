@@ -343,8 +343,9 @@ def _run(case: AttentionCase, run_dir: Path, *, simulator: str, max_cycles: int 
         build_cached, waves_path = sr.build_cached, sr.waves
         timings["build_s"], timings["sim_s"] = sr.build_s, sr.sim_s
     if status.get("timeout"):
-        errors.append(f"timeout: busy still high {limit} cycles after start (pc "
-                      f"{status.get('pc')}); the block hangs or --max-cycles is too low")
+        pc = f" (pc {status['pc']})" if status.get("pc") is not None else ""
+        errors.append(f"timeout: busy still high {limit} cycles after start{pc}; the block "
+                      f"hangs or the cycle limit (--max-cycles) is too low")
     elif status and (status.get("done"), status.get("error")) != (1, 0):
         errors.append(f"the block stopped with done={status.get('done')} error="
                       f"{status.get('error')} error_code={status.get('error_code')}")
