@@ -100,12 +100,13 @@ def test_a_corrupted_value_fails_with_the_summary(capsys: pytest.CaptureFixture[
     assert f"run directory: {tmp_path}" in out
 
 
-def test_a_cycle_limit_too_low_exits_1(capsys: pytest.CaptureFixture[str],
+def test_a_cycle_limit_too_low_exits_1_and_waves_are_written(capsys: pytest.CaptureFixture[str],
                                        tmp_path: Path) -> None:
-    rc = main(["sim", "attention", *SMALL, "--max-cycles", "30", "--json", "--out",
-               str(tmp_path)])
+    rc = main(["sim", "attention", *SMALL, "--max-cycles", "30", "--json", "--waves",
+               "--out", str(tmp_path)])
     d = json.loads(capsys.readouterr().out)
     assert rc == 1 and d["check"] == "FAIL" and d["cycles"] is None
+    assert d["waves"] == str(tmp_path / "ivita_attention.vcd") and Path(d["waves"]).stat().st_size
     assert "timeout: busy still high 30 cycles after start" in d["errors"][0]
 
 
