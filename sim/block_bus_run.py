@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 
 from amaranth.sim import Simulator
 
-from ivita.firmware.memory_map import BUS_BITS
-
 from ivita.hw.attention import AttentionBlock
 
-__all__ = ["BlockRun", "BlockTimeout", "run_block"]
+from .bus_plan import assemble, bus_reads, bus_writes
 
-_MASK = (1 << BUS_BITS) - 1
+__all__ = ["BlockRun", "BlockTimeout", "run_block"]
 
 
 class BlockTimeout(AssertionError):
@@ -37,19 +35,21 @@ def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
               vcd: str | None = None) -> BlockRun:
     """Write ``images`` (``{region: {word: value}}``) through the bus, pulse ``start``, wait
     for ``busy`` to fall (``BlockTimeout`` after ``max_cycles``), then read ``reads``
-    (``{region: words}``) through the bus (1-cycle read latency)."""
+    (``{region: words}``) through the bus (1-cycle read latency). The bus transfers are those
+    of :mod:`ivita.sim.bus_plan`, shared with the cocotb bench (:mod:`ivita.sim.cocotb_block`)."""
     mmap = dut.memory_map
     res = BlockRun(0, 0, 0, 0)
 
+    writes = bus_writes(mmap, images)
+    reads = dict(reads)
+    plan = bus_reads(mmap, reads)
+
     async def bench(ctx):
-        for name, words in images.items():
-            reg = mmap[name]
-            for word, value in words.items():
-                for sub in range(reg.sub_words):
-                    ctx.set(dut.addr, reg.bus_address(word, sub))
-                    ctx.set(dut.w_data, (value >> (BUS_BITS * sub)) & _MASK)
-                    ctx.set(dut.w_en, 1)
-                    await ctx.tick()
+        for addr, value in writes:
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.w_data, value)
+            ctx.set(dut.w_en, 1)
+            await ctx.tick()
         ctx.set(dut.w_en, 0)
         ctx.set(dut.start, 1)
         await ctx.tick()
@@ -66,18 +66,16 @@ def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
         res.wall = n
         res.done, res.error = ctx.get(dut.done), ctx.get(dut.error)
         res.error_code, res.cycles = ctx.get(dut.error_code), ctx.get(dut.cycles)
-        for name, words in dict(reads).items():
-            reg = mmap[name]
-            out = res.reads.setdefault(name, {})
-            for word in words:
-                value = 0
-                for sub in range(reg.sub_words):
-                    ctx.set(dut.addr, reg.bus_address(word, sub))
-                    ctx.set(dut.r_en, 1)
-                    await ctx.tick()
-                    ctx.set(dut.r_en, 0)
-                    value |= ctx.get(dut.r_data) << (BUS_BITS * sub)
-                out[word] = value & ((1 << reg.word_bits) - 1)
+        values = []
+        for _name, _word, addr in plan:
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.r_en, 1)
+            await ctx.tick()
+            ctx.set(dut.r_en, 0)
+            values.append(ctx.get(dut.r_data))
+        res.reads = {name: {} for name in reads}
+        for name, words in assemble(mmap, plan, values).items():
+            res.reads[name].update(words)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

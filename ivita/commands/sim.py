@@ -1,6 +1,8 @@
 """``ivita sim UNIT``: run a unit's bench bit-exact against the reference model.
 
-``UNIT`` is a name from :data:`ivita.sim.registry.UNITS` (``array``, ``requant``, ...). The
+``UNIT`` is a name from :data:`ivita.sim.registry.UNITS` (``array``, ``requant``, ...) or
+``attention``, the whole attention block through its host bus
+(:mod:`ivita.commands.sim_attention`). The
 unit's own options (shapes, widths) come from its TB class and are parsed only once the unit is
 known, so listing the units imports no bench and a broken bench only breaks its own unit.
 ``ivita sim UNIT --help`` lists them. A thin wrapper over :func:`ivita.sim.bench.run_bench`.
@@ -27,17 +29,19 @@ from typing import Any
 from ._common import (EXIT_FAIL, EXIT_NO_TOOL, EXIT_USAGE, add_int, add_prob,
                       add_progress_options, add_seed, available_memory, progress_wanted)
 
-__all__ = ["register", "unit_parser", "run", "main"]
+__all__ = ["register", "add_run_options", "unit_parser", "run", "main"]
 
 EXIT_MISMATCH, EXIT_NO_SIMULATOR = EXIT_FAIL, EXIT_NO_TOOL
 MAX_CYCLES = 1 << 40
+#: the attention block's bench (``ivita.commands.sim_attention``), next to the registry's units
+ATTENTION = "attention"
 
 
 def register(subparsers: Any) -> None:
     """Add ``sim`` to the ``ivita`` subcommands."""
     from ivita.sim.registry import units
 
-    names = units()
+    names = [*units(), ATTENTION]
     p = subparsers.add_parser(
         "sim", help="run a unit's bench (cocotb on Icarus/Verilator, or amaranth.sim)",
         description="Run a unit's bench bit-exact against ivita.model: random and corner "
@@ -52,20 +56,23 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
-    """The option parser of one unit: run options plus the TB's own."""
+def add_run_options(g: Any, *, stalls: bool = True,
+                    max_cycles_default: str = "from the beat count",
+                    seed_help: str = "seed of vectors and stalls") -> None:
+    """The run options every ``ivita sim`` bench takes (``stalls``: the stream stall options,
+    which only the stream benches have)."""
     from ivita.sim.bench import SIMULATORS
 
-    parser = argparse.ArgumentParser(prog=f"ivita sim {unit}", description=tb_cls.summary)
-    g = parser.add_argument_group("run")
     g.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                    help="icarus or verilator (cocotb on the generated Verilog) or amaranth "
                         "(amaranth.sim); default icarus")
-    add_seed(g, default=1, help="seed of vectors and stalls")
-    add_prob(g, "--stall", default=0.0,
-             help="probability of an idle input cycle and of back-pressure on the output")
-    add_prob(g, "--stall-in", help="input idle probability", default_text="--stall")
-    add_prob(g, "--stall-out", help="output back-pressure probability", default_text="--stall")
+    add_seed(g, default=1, help=seed_help)
+    if stalls:
+        add_prob(g, "--stall", default=0.0,
+                 help="probability of an idle input cycle and of back-pressure on the output")
+        add_prob(g, "--stall-in", help="input idle probability", default_text="--stall")
+        add_prob(g, "--stall-out", help="output back-pressure probability",
+                 default_text="--stall")
     g.add_argument("--waves", action="store_true", default=None,
                    help="write waves (Icarus FST, Verilator VCD, amaranth VCD); also IVITA_WAVES=1")
     g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -77,10 +84,16 @@ def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
     g.add_argument("--build-dir", metavar="DIR",
                    help="simulator build cache (default $IVITA_SIM_BUILD or ~/.cache/ivita/sim)")
     add_int(g, "--max-cycles", lo=1, hi=MAX_CYCLES, help="cycle budget",
-            default_text="from the beat count")
+            default_text=max_cycles_default)
     g.add_argument("--corrupt-expected", action="store_true",
                    help="change one expected value on purpose: the run must fail (self-check)")
     add_progress_options(g)
+
+
+def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
+    """The option parser of one unit: run options plus the TB's own."""
+    parser = argparse.ArgumentParser(prog=f"ivita sim {unit}", description=tb_cls.summary)
+    add_run_options(parser.add_argument_group("run"))
     tb_cls.add_arguments(parser)
     return parser
 
@@ -92,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from ivita.sim.registry import get_tb
     from ivita.sim.runner import SimulatorMissing
 
+    if args.unit == ATTENTION:     # the whole block through its bus, not a stream unit
+        from .sim_attention import run_attention_cli
+        return run_attention_cli(args.unit_args)
     try:
         tb_cls = get_tb(args.unit)
     except Exception as e:  # an import error in one bench module must not look like a crash
