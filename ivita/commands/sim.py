@@ -58,9 +58,9 @@ def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=f"ivita sim {unit}", description=tb_cls.summary)
     g = parser.add_argument_group("run")
-    g.add_argument("--simulator", choices=SIMULATORS, default="icarus",
+    g.add_argument("--simulator", choices=SIMULATORS, default=None,
                    help="icarus or verilator (cocotb on the generated Verilog) or amaranth "
-                        "(amaranth.sim); default icarus")
+                        "(amaranth.sim); default icarus (verilator with --bulk)")
     add_seed(g, default=1, help="seed of vectors and stalls")
     add_prob(g, "--stall", default=0.0,
              help="probability of an idle input cycle and of back-pressure on the output")
@@ -80,6 +80,11 @@ def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
             default_text="from the beat count")
     g.add_argument("--corrupt-expected", action="store_true",
                    help="change one expected value on purpose: the run must fail (self-check)")
+    add_int(g, "--bulk", lo=1, hi=10**9, metavar="N",
+            help="bulk check: N random vectors through the compiled bench (sim/bulk_tb.v, no "
+                 "Python in the loop), compared with the model afterwards (ivita.sim.bulk); "
+                 "the unit's count option (--tiles / --rows) is replaced by N",
+            default_text="off")
     add_progress_options(g)
     tb_cls.add_arguments(parser)
     return parser
@@ -106,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         parser.error(str(e))
     stall_in = ns.stall_in if ns.stall_in is not None else ns.stall
     stall_out = ns.stall_out if ns.stall_out is not None else ns.stall
+    if ns.bulk is not None:
+        from ._sim_bulk import run_bulk
+        return run_bulk(args.unit, tb, ns, parser, stall_in=stall_in, stall_out=stall_out)
+    ns.simulator = ns.simulator or "icarus"
     planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
     avail = available_memory()
     if planned is not None and avail is not None and planned.vector_bytes > avail:
