@@ -196,3 +196,16 @@ def test_verilator_agrees_with_icarus_cycle_for_cycle(need_simulator: Any,
         assert r.passed, r.summary_text()
     assert runs[0].cycles == runs[1].cycles and runs[0].stalls == runs[1].stalls
     assert runs[0].simulator == "verilator" and runs[0].cycles_per_cpu_s
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.timeout(1800)
+def test_full_width_8x8_array_one_chunk(need_simulator: Any, build_root: Path) -> None:
+    """16 384 tiles of the 8x8 8-bit array (one full chunk, the reliability matrix's build)."""
+    need_simulator("verilator")
+    r = bulk_check("array", n_vectors=16_384, seed=11, simulator="verilator",
+                   build_root=build_root, bits=8, rows=8, cols=8, k=16)
+    assert r.passed, r.summary_text()
+    assert r.vectors == 16_384 and r.chunks == 1 and r.elements_checked == 16_384 * 64 * 9 // 8
+    assert r.stalls["in_idle_cycles"] > 0 and r.stalls["out_stall_cycles"] > 0
