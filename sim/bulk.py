@@ -293,7 +293,10 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
     finally:
         if temp:
             shutil.rmtree(run_dir, ignore_errors=True)
-    return _combine(tb, chunks, simulator=simulator, seed=seed, stall_in=stall_in,
+    options = tb.params()
+    if n_vectors is not None:             # the count option over all chunks, not the template's
+        options[plan.count_field] = sum(getattr(t, plan.count_field) for t in chunk_tbs)
+    return _combine(tb, chunks, options, simulator=simulator, seed=seed, stall_in=stall_in,
                     stall_out=stall_out, build_s=b.seconds, build_cached=b.cached,
                     wall_s=time.perf_counter() - t_start, timings=timings)
 
@@ -439,7 +442,7 @@ def score(tb: TB, stim: Stimulus, sidecar: Sidecar, out_hex: bytes, status: dict
                        errors)
 
 
-def _combine(tb: TB, chunks: list[ChunkResult], *, simulator: str, seed: int, stall_in: float,
+def _combine(tb: TB, chunks: list[ChunkResult], options: dict[str, Any], *, simulator: str, seed: int, stall_in: float,
              stall_out: float, build_s: float, build_cached: bool, wall_s: float,
              timings: dict[str, float]) -> BulkResult:
     vectors = sum(c.vectors for c in chunks)
@@ -462,7 +465,6 @@ def _combine(tb: TB, chunks: list[ChunkResult], *, simulator: str, seed: int, st
     errors = [f"chunk {c.chunk}: {e}" if len(chunks) > 1 else e for c in chunks
               for e in c.errors]
     config = tb.config.as_dict() if hasattr(tb.config, "as_dict") else None
-    options = {k: v for k, v in tb.params().items()}
     return BulkResult(tb.unit, vectors, cycles, sum(c.mismatches for c in chunks), wall_s,
                       cycles / sim_s if sim_s > 0 else 0.0, first, simulator, seed,
                       sum(c.elements_checked for c in chunks), sim_s,

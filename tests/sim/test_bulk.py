@@ -147,6 +147,7 @@ def test_chunks_have_their_own_seeds(icarus: Path, monkeypatch: pytest.MonkeyPat
     r = bulk_check("requant", n_vectors=150, seed=4, simulator="icarus", build_root=icarus,
                    bits=3, lanes=2)                 # 4 vectors per tile, 12 tiles per chunk
     assert r.passed and r.chunks == 4 and r.vectors == 152, r.summary_text()
+    assert r.options["tiles"] == 38 and r.options["rows"] == 4
 
 
 def test_make_tb_and_argument_errors() -> None:
