@@ -63,9 +63,11 @@ def add_run_options(g: Any, *, stalls: bool = True,
     which only the stream benches have)."""
     from ivita.sim.bench import SIMULATORS
 
-    g.add_argument("--simulator", choices=SIMULATORS, default="icarus",
+    bulk = stalls        # the bulk mode exists for the stream benches (sim/bulk.py)
+    g.add_argument("--simulator", choices=SIMULATORS, default=None if bulk else "icarus",
                    help="icarus or verilator (cocotb on the generated Verilog) or amaranth "
-                        "(amaranth.sim); default icarus")
+                        "(amaranth.sim); default icarus" + (" (verilator with --bulk)" if bulk
+                                                            else ""))
     add_seed(g, default=1, help=seed_help)
     if stalls:
         add_prob(g, "--stall", default=0.0,
@@ -87,6 +89,12 @@ def add_run_options(g: Any, *, stalls: bool = True,
             default_text=max_cycles_default)
     g.add_argument("--corrupt-expected", action="store_true",
                    help="change one expected value on purpose: the run must fail (self-check)")
+    if bulk:
+        add_int(g, "--bulk", lo=1, hi=10**9, metavar="N",
+                help="bulk check: N random vectors through the compiled bench (sim/bulk_tb.v, no "
+                     "Python in the loop), compared with the model afterwards (ivita.sim.bulk); "
+                     "the unit's count option (--tiles / --rows) is replaced by N",
+                default_text="off")
     add_progress_options(g)
 
 
@@ -122,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
         parser.error(str(e))
     stall_in = ns.stall_in if ns.stall_in is not None else ns.stall
     stall_out = ns.stall_out if ns.stall_out is not None else ns.stall
+    if ns.bulk is not None:
+        from ._sim_bulk import run_bulk
+        return run_bulk(args.unit, tb, ns, parser, stall_in=stall_in, stall_out=stall_out)
+    ns.simulator = ns.simulator or "icarus"
     planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
     avail = available_memory()
     if planned is not None and avail is not None and planned.vector_bytes > avail:

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PURE = ["ivita.sim.payload", "ivita.sim.sidecar", "ivita.sim.scoreboard", "ivita.sim.loop",
         "ivita.sim.bench", "ivita.sim.registry", "ivita.sim.runner", "ivita.sim._objcache",
         "ivita.sim.tools", "ivita.sim.jsonio", "ivita.sim.rows", "ivita.sim.formal",
-        "ivita.sim.bus_plan", "ivita.sim.attention_run", "ivita.sim.attention_matrix"]
+        "ivita.sim.bus_plan", "ivita.sim.attention_run", "ivita.sim.attention_matrix",
+        "ivita.sim.bulk", "ivita.sim.bulk_files", "ivita.sim.bulk_units", "ivita.sim.bulk_build"]
 
 
 def test_pure_modules_import_without_cocotb_and_amaranth() -> None:

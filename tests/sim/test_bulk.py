@@ -1,0 +1,212 @@
+"""ivita.sim.bulk: bulk bit-exact checks pass on every unit, can fail, stall, and time out.
+
+Icarus runs the small counts (its builds take well under a second); one Verilator run shares
+its build with later runs through the build cache and must agree with Icarus cycle for cycle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from amaranth import Module
+
+from ivita.cli import main
+from ivita.sim import bulk_units
+from ivita.sim.bulk import bulk_check, bulk_check_tb, make_tb, score
+from ivita.sim.sidecar import Sidecar
+
+from toy_bench import ToyAdder, ToyConfig, ToyTB
+
+SMALL = {
+    "array": ({"bits": 4, "rows": 2, "cols": 3, "k": 5}, 12),
+    "requant": ({"bits": 4, "lanes": 3}, 40),
+    "softmax": ({"bits": 4, "max_tokens": 8}, 12),
+    "gelu": ({"bits": 4, "tokens": 4}, 12),
+    "layernorm": ({"bits": 4, "channels": 4}, 10),
+}
+
+
+@pytest.fixture
+def icarus(need_simulator: Any, build_root: Path) -> Path:
+    need_simulator("icarus")
+    return build_root
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("unit", list(SMALL))
+def test_every_unit_passes_with_stalls(unit: str, icarus: Path) -> None:
+    cfg, n = SMALL[unit]
+    r = bulk_check(unit, n_vectors=n, seed=5, simulator="icarus", stall_in=0.3, stall_out=0.3,
+                   build_root=icarus, **cfg)
+    assert r.passed, r.summary_text()
+    assert r.mismatches == 0 and r.first_mismatch is None and r.errors == []
+    assert r.vectors >= n and r.elements_checked > 0 and r.cycles > 0
+    # the seeded pattern really held the input back and really back-pressured the output
+    assert r.stalls["in_idle_cycles"] > 0 and r.stalls["out_stall_cycles"] > 0, r.stalls
+    assert r.cycles_per_s > 0 and r.wall_s > 0 and r.simulator == "icarus"
+
+
+@pytest.mark.icarus
+def test_no_stalls_without_a_pattern_and_stalls_cost_cycles(icarus: Path) -> None:
+    cfg, n = SMALL["requant"]
+    free = bulk_check("requant", n_vectors=n, seed=2, simulator="icarus", stall_in=0.0,
+                      stall_out=0.0, build_root=icarus, **cfg)
+    held = bulk_check("requant", n_vectors=n, seed=2, simulator="icarus", stall_in=0.5,
+                      stall_out=0.5, build_root=icarus, **cfg)
+    assert free.passed and held.passed
+    assert free.stalls["in_idle_cycles"] == 0 and free.stalls["out_stall_cycles"] == 0
+    assert held.cycles > free.cycles + n // 2, (free.cycles, held.cycles)
+
+
+@pytest.mark.icarus
+def test_corrupted_expected_value_is_a_mismatch_with_its_index(icarus: Path) -> None:
+    r = bulk_check("requant", n_vectors=40, seed=7, simulator="icarus", build_root=icarus,
+                   corrupt_expected=True, bits=4, lanes=3)
+    assert not r.passed and r.mismatches == 1
+    fm = r.first_mismatch
+    assert fm is not None and fm["chunk"] == 0 and fm["field"] == "q"
+    assert fm["got"] != fm["expected"] and abs(fm["got"] - fm["expected"]) == 1
+    assert fm["vector"] == fm["beat"]           # requant: one vector per beat
+    assert f"vector {fm['vector']}" in fm["message"] and "seed 7" in fm["message"]
+
+
+@pytest.mark.icarus
+def test_corrupted_output_file_is_a_mismatch_with_its_index(icarus: Path, tmp_path: Path
+                                                            ) -> None:
+    tb = make_tb("requant", bits=4, lanes=3, tiles=5)
+    r = bulk_check_tb(tb, seed=3, simulator="icarus", build_root=icarus, work_dir=tmp_path)
+    assert r.passed, r.summary_text()
+    sidecar = Sidecar.load(tmp_path / "design" / f"{tb.module_name}.json")
+    status = dict(line.split(" ", 1) for line in (tmp_path / "status.txt").read_text()
+                  .splitlines())
+    out = (tmp_path / "out.hex").read_bytes()
+    stim = tb.stimulus(3)
+    assert score(tb, stim, sidecar, out, status).mismatches == 0
+    lines = [ln for ln in out.split(b"\n") if ln and not ln.startswith(b"//")]
+    bad = bytearray(lines[6])
+    bad[-1] = ord("0") if bad[-1] != ord("0") else ord("1")   # lane 0's low bits of beat 6
+    lines[6] = bytes(bad)
+    res = score(tb, stim, sidecar, b"\n".join(lines) + b"\n", status)
+    assert res.mismatches >= 1 and res.first_mismatch is not None
+    assert res.first_mismatch["beat"] == 6 and res.first_mismatch["vector"] == 6
+    # a missing beat is reported too
+    res = score(tb, stim, sidecar, b"\n".join(lines[:-1]) + b"\n", status)
+    assert res.mismatches > 0 and any("received 19 of 20" in e for e in res.errors)
+
+
+@pytest.mark.icarus
+def test_a_wrong_design_fails(icarus: Path) -> None:
+    """The comparison catches a real hardware bug (lane 0 off by one on the most negative a)."""
+    tb = ToyTB(config=ToyConfig(width=3, lanes=2, bug=True), beats=60)
+    r = bulk_check_tb(tb, seed=1, simulator="icarus", build_root=icarus, stall_in=0.2,
+                      stall_out=0.2)
+    assert not r.passed and r.mismatches > 0
+    fm = r.first_mismatch
+    assert fm is not None and fm["field"] == "s" and fm["index"] == [0]
+    assert fm["got"] == fm["expected"] + 1
+    ok = bulk_check_tb(ToyTB(config=ToyConfig(width=3, lanes=2), beats=60), seed=1,
+                       simulator="icarus", build_root=icarus, stall_in=0.2, stall_out=0.2)
+    assert ok.passed, ok.summary_text()
+
+
+class NeverOutputs(ToyAdder):
+    """Accepts every input beat and never offers an output beat."""
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.d.comb += self.i_stream.ready.eq(1)
+        m.d.sync += self.o_stream.payload.last.eq(self.i_stream.payload.last)
+        return m
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangTB(ToyTB):
+    def build_component(self) -> NeverOutputs:
+        return NeverOutputs(self.config)
+
+
+@pytest.mark.icarus
+def test_a_hang_ends_at_the_cycle_limit(icarus: Path) -> None:
+    tb = HangTB(config=ToyConfig(width=3, lanes=2), beats=20)
+    r = bulk_check_tb(tb, seed=1, simulator="icarus", build_root=icarus, max_cycles=300)
+    assert not r.passed and r.cycles == 300
+    assert any("timeout: the run reached its cycle limit of 300 cycles with 0 of 20 output "
+               "beats received and 20 input beats accepted" in e for e in r.errors), r.errors
+    # the default budget comes from the beat counts; the run ends by itself as well
+    r = bulk_check_tb(tb, seed=1, simulator="icarus", build_root=icarus)
+    assert not r.passed and any("cycle limit" in e for e in r.errors) and r.cycles < 2000
+
+
+@pytest.mark.icarus
+def test_chunks_have_their_own_seeds(icarus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk_units, "MAX_CHUNK_BEATS", 48)
+    r = bulk_check("requant", n_vectors=150, seed=4, simulator="icarus", build_root=icarus,
+                   bits=3, lanes=2)                 # 4 vectors per tile, 12 tiles per chunk
+    assert r.passed and r.chunks == 4 and r.vectors == 152, r.summary_text()
+    assert r.options["tiles"] == 38 and r.options["rows"] == 4
+
+
+def test_make_tb_and_argument_errors() -> None:
+    tb = make_tb("array", bits=3, rows=2, cols=2, k=4, corners=False)
+    assert tb.config.a_bits == 3 and tb.k == 4 and tb.corners is False
+    with pytest.raises(ValueError, match="array has no option 'widht'; options: .*bits"):
+        make_tb("array", widht=3)
+    with pytest.raises(ValueError, match="--bits 1: must be in 2..16"):
+        make_tb("array", bits=1)
+    with pytest.raises(ValueError, match="n_vectors=0 is out of range"):
+        bulk_check("requant", n_vectors=0, seed=1)
+    with pytest.raises(ValueError, match="simulator='amaranth' is not one of verilator, icarus"):
+        bulk_check("requant", n_vectors=1, seed=1, simulator="amaranth")
+    with pytest.raises(ValueError, match=r"stall_out=1.0 is out of range; it must be in \[0, 1\)"):
+        bulk_check("requant", n_vectors=1, seed=1, stall_out=1.0)
+    with pytest.raises(ValueError, match="m/n products are not supported"):
+        bulk_check("array", n_vectors=1, seed=1, m=4, n=4)
+
+
+@pytest.mark.icarus
+def test_cli_bulk(icarus: Path, capsys: pytest.CaptureFixture[str],
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVITA_SIM_BUILD", str(icarus))
+    argv = ["sim", "requant", "--bulk", "30", "--simulator", "icarus", "--bits", "4",
+            "--lanes", "3", "--stall", "0.2", "--json"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"] and d["vectors"] == 32 and d["mismatches"] == 0 and d["cycles"] > 0
+    assert main([*argv, "--corrupt-expected"]) == 1
+    assert json.loads(capsys.readouterr().out)["mismatches"] == 1
+    with pytest.raises(SystemExit) as e:
+        main(["sim", "requant", "--bulk", "3", "--simulator", "amaranth"])
+    assert e.value.code == 2
+    assert "--bulk runs on verilator or icarus" in capsys.readouterr().err
+
+
+@pytest.mark.verilator
+@pytest.mark.icarus
+def test_verilator_agrees_with_icarus_cycle_for_cycle(need_simulator: Any,
+                                                      build_root: Path) -> None:
+    need_simulator("verilator")
+    need_simulator("icarus")
+    cfg, n = SMALL["requant"]
+    runs = [bulk_check("requant", n_vectors=n, seed=9, simulator=sim, build_root=build_root,
+                       **cfg) for sim in ("verilator", "icarus")]
+    for r in runs:
+        assert r.passed, r.summary_text()
+    assert runs[0].cycles == runs[1].cycles and runs[0].stalls == runs[1].stalls
+    assert runs[0].simulator == "verilator" and runs[0].cycles_per_cpu_s
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.timeout(1800)
+def test_full_width_8x8_array_one_chunk(need_simulator: Any, build_root: Path) -> None:
+    """16 384 tiles of the 8x8 8-bit array (one full chunk, the reliability matrix's build)."""
+    need_simulator("verilator")
+    r = bulk_check("array", n_vectors=16_384, seed=11, simulator="verilator",
+                   build_root=build_root, bits=8, rows=8, cols=8, k=16)
+    assert r.passed, r.summary_text()
+    assert r.vectors == 16_384 and r.chunks == 1 and r.elements_checked == 16_384 * 64 * 9 // 8
+    assert r.stalls["in_idle_cycles"] > 0 and r.stalls["out_stall_cycles"] > 0
