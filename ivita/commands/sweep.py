@@ -66,6 +66,11 @@ def register(subparsers: Any) -> None:
                         "top-1 on the digits test split, about 30 s per point on an idle core)")
     add_int(p, "--vectors", lo=16, hi=1 << 20, default=256,
             help="sampled input vectors per unit for the bit-exact check")
+    p.add_argument("--check-engine", choices=("bench", "icarus", "verilator"), default="bench",
+                   help="bit-exact check engine: bench (the unit benches in amaranth.sim, "
+                        "Python per cycle: fine for the default few hundred vectors; default) "
+                        "or the bulk mode on icarus or verilator (ivita.sim.bulk: vectors in "
+                        "memory files, no Python in the loop: for 10^4+ vectors)")
     add_seed(p, default=1, help="seed of the check's vectors and stalls and of the power data")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"report folder: report.html, report.md, PNGs (default {DEFAULT_OUT})")
@@ -106,7 +111,7 @@ def points_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         msg = str(e)
         parser.error(msg if msg.startswith("--") else f"--part {part}: {msg}")
     opts = {"accuracy": args.accuracy, "check_vectors": args.vectors, "seed": args.seed,
-            "k": 197}
+            "k": 197, "check_engine": args.check_engine}
     return default_points(widths=widths, mixed=mixed, shapes=shapes,
                           baseline=not args.no_baseline, part=part, freq_hz=args.freq * 1e6,
                           stages=stages, options=opts)

@@ -1,9 +1,13 @@
 """Stage ``check``: bit-exact check of the array and the units at the point's widths.
 
-Engine: ``ivita.sim.bulk.bulk_check`` (the simulator without Python in the loop) when that
-module is importable, otherwise today's unit benches (:func:`ivita.sim.bench.run_bench` on
-``amaranth.sim``) with about ``check_vectors`` sampled input vectors per unit, seeded random
-stalls (10 %) on both stream sides, corner vectors first. Hardware vs model with ``==``; any
+Engine (point option ``check_engine``, ``ivita sweep --check-engine``): ``bench`` (default),
+the unit benches (:func:`ivita.sim.bench.run_bench` on ``amaranth.sim``); or ``icarus`` /
+``verilator``, the same benches in bulk mode (:func:`ivita.sim.bulk.bulk_check_tb`: vectors and
+stall patterns in memory files, the simulator without Python in the loop, compared afterwards),
+for large ``check_vectors``. Either way about ``check_vectors`` sampled input vectors per unit,
+seeded random stalls (10 %) on both stream sides, corner vectors first. For the default few
+hundred vectors the bench is the cheaper engine (a bulk run pays a simulator build per unit
+configuration: about 5 s on Icarus, 15 s on Verilator here). Hardware vs model with ``==``; any
 mismatch fails the point with the bench's first-mismatch message.
 
 Units: the array (``a_bits x w_bits``, ``k_max`` from the point) and, for integer points, the
@@ -30,14 +34,14 @@ def _bulk() -> Any:
     try:
         if importlib.util.find_spec("ivita.sim.bulk") is None:
             return None
-        from ivita.sim.bulk import bulk_check  # type: ignore[import-not-found]
-        return bulk_check
+        from ivita.sim.bulk import bulk_check_tb  # type: ignore[import-not-found]
+        return bulk_check_tb
     except ImportError:
         return None
 
 
 def implementation() -> str:
-    return "bulk" if _bulk() is not None else "bench amaranth"
+    return "bench amaranth or bulk" if _bulk() is not None else "bench amaranth"
 
 
 def _benches(ctx: Context) -> list[Any]:
@@ -68,17 +72,23 @@ def _benches(ctx: Context) -> list[Any]:
 
 def run(ctx: Context) -> dict[str, Any]:
     seed = int(ctx.option("seed", 1))
-    bulk = _bulk()
+    engine = str(ctx.option("check_engine", "bench"))
+    bulk = None if engine == "bench" else _bulk()
+    if engine != "bench" and bulk is None:
+        raise PointFailure(f"check engine {engine!r} needs ivita.sim.bulk, which is not "
+                           f"installed")
     units: dict[str, Any] = {}
     for tb in _benches(ctx):
-        if bulk is not None:
-            res = bulk(tb.unit, n_vectors=int(ctx.option("check_vectors", 256)), seed=seed,
-                       **tb.config.as_dict())
-            units[tb.unit] = {"engine": "bulk", "vectors": res.vectors, "cycles": res.cycles,
-                              "mismatches": res.mismatches, "wall_s": res.wall_s}
-            if res.mismatches:
-                raise PointFailure(f"{tb.unit}: {res.mismatches} mismatches; first "
-                                   f"{res.first_mismatch} (seed={seed})")
+        if bulk is not None:        # the same bench, compiled, no Python in the loop
+            res = bulk(tb, seed=seed, simulator=engine, stall_in=STALL, stall_out=STALL,
+                       corrupt_expected=bool(ctx.option("corrupt_expected", False)))
+            units[tb.unit] = {"engine": "bulk", "simulator": res.simulator,
+                              "vectors": res.vectors, "cycles": res.cycles,
+                              "mismatches": res.mismatches, "wall_s": round(res.wall_s, 2)}
+            if not res.passed:
+                raise PointFailure(f"{tb.unit} bit-exact check failed (seed={seed}, stalls "
+                                   f"{STALL}): {res.mismatches} mismatches; first "
+                                   f"{res.first_mismatch}; {'; '.join(res.errors)}")
             continue
         from ivita.sim.bench import run_bench
         with tempfile.TemporaryDirectory(prefix=f"ivita-sweep-check-{tb.unit}-") as tmp:
@@ -92,4 +102,4 @@ def run(ctx: Context) -> dict[str, Any]:
         if not res.passed:
             raise PointFailure(f"{tb.unit} bit-exact check failed (seed={seed}, stalls "
                                f"{STALL}): {res.failure_message()}")
-    return {"engine": implementation(), "seed": seed, "units": units, "passed": True}
+    return {"engine": engine, "seed": seed, "units": units, "passed": True}

@@ -96,13 +96,15 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys, shared_synth_cache):
     assert e.value.code == 2 and "--where nope=1: unknown column" in capsys.readouterr().err
 
 
-def test_check_stage_catches_a_mismatch(tmp_path):
-    """Mutation check: with one expected value corrupted on purpose the point must fail."""
+@pytest.mark.parametrize("engine", ["bench", pytest.param("icarus", marks=pytest.mark.icarus)])
+def test_check_stage_catches_a_mismatch(tmp_path, engine):
+    """Mutation check: with one expected value corrupted on purpose the point must fail, with
+    the amaranth.sim benches and with the bulk mode (compiled bench, no Python in the loop)."""
     from ivita.sweep.db import ResultsDB
     from ivita.sweep.point import SweepPoint
     from ivita.sweep.runner import run_sweep
 
-    opts = {"check_vectors": 32, "seed": 1, "k": 197}
+    opts = {"check_vectors": 32, "seed": 1, "k": 197, "check_engine": engine}
     good = SweepPoint(a_bits=3, w_bits=3, rows=2, cols=2, stages=("check",), options=opts)
     bad = SweepPoint(a_bits=3, w_bits=3, rows=2, cols=2, stages=("check",),
                      options={**opts, "corrupt_expected": True})
@@ -117,6 +119,8 @@ def test_check_stage_catches_a_mismatch(tmp_path):
     units = json.loads(rows[False]["result"])["stages"]["check"]["values"]["units"]
     assert set(units) == {"array", "requant", "softmax", "gelu"}
     assert all(u["mismatches"] == 0 for u in units.values())
+    assert all(u["engine"] == ("bench amaranth" if engine == "bench" else "bulk")
+               for u in units.values())
 
 
 @pytest.mark.slow
