@@ -114,7 +114,7 @@ def stall_pipeline(m: Module, i_s: object, o_s: object) -> tuple[list[Value], Vi
     nxt = Signal(o_s.payload.shape(), name="pipe_next")
     valid = [Signal(name=f"stage{s}_valid") for s in range(1, stages + 1)]
     last = [Signal(name=f"stage{s}_last") for s in range(1, stages + 1)]
-    en = output_skid(m, o_s, nxt, valid[-1], name="pipe_skid")
+    en, _ = output_skid(m, o_s, nxt, valid[-1], name="pipe_skid")
     m.d.comb += i_s.ready.eq(en)
     loads = [Signal(name="pipe_accept")] + [Signal(name=f"stage{s}_load")
                                              for s in range(1, stages)]

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.model.checks import check_int
 from ivita.model.config import ArrayConfig
 
-from ._skid import output_skid
+from ._skid import EnableCopy, output_skid
 from .pe import MULTIPLIERS, ProcessingElement
 from .timing import Timing
 
@@ -139,8 +139,14 @@ class SystolicArray(wiring.Component):
         vline, lline = self._control_line(m, en, accept)
         pes = self._grid(m, en, vline, lline)
         nxt, nxt_valid = self._drain(m, en, vline, lline, pes)
-        # en is the output skid's flip-flop: no combinational path from o_stream.ready
-        m.d.comb += en.eq(output_skid(m, o_s, nxt, nxt_valid, name="out_skid"))
+        # en is the output skid's flip-flop: no combinational path from o_stream.ready; every
+        # PE gets a flip-flop copy of it (EnableCopy), so no net fans out to the whole grid
+        skid_en, en_next = output_skid(m, o_s, nxt, nxt_valid, name="out_skid")
+        m.d.comb += en.eq(skid_en)
+        for r, pe_row in enumerate(pes):
+            for c, pe in enumerate(pe_row):
+                copy = m.submodules[f"en_r{r}_c{c}"] = EnableCopy()
+                m.d.comb += [copy.d.eq(en_next), pe.en.eq(copy.q)]
         return m
 
     def _input_control(self, m: Module, en: Value) -> Signal:
@@ -214,7 +220,6 @@ class SystolicArray(wiring.Component):
                 pe = ProcessingElement(a_bits=cfg.pe_a_bits, b_bits=cfg.pe_b_bits,
                                        acc_bits=cfg.acc_bits, multiplier=self._multiplier)
                 m.submodules[pe_name(r, c)] = pe
-                m.d.comb += pe.en.eq(en)
                 if c == 0:
                     m.d.comb += [pe.a_in.eq(a_edge[r]), pe.valid_in.eq(vline[r + 1]),
                                  pe.last_in.eq(lline[r + 1])]
