@@ -23,12 +23,12 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.model.checks import check_bool, check_int
 
-from ._nlutil import StallPipe, check_shape, quiet_on_error
+from ._nlutil import StallPipe, check_shape, quiet_on_error, split_product
 from .timing import Timing
 
 __all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of", "recip_div_timing"]
 
-#: pipeline stages of :class:`RecipMul` (product in two: the DSP48E1's M and P registers;
+#: pipeline stages of :class:`RecipMul` (product in two: partial products, their sum;
 #: coarse shift; fine shift; round and clamp)
 RECIP_MUL_STAGES = 5
 #: stages of :class:`Reciprocal` in front of its divider (leading one; ``2^L - s``)
@@ -352,7 +352,7 @@ class RecipMul(wiring.Component):
     §4.1 (rounded half up, revision 2).
 
     Normative model: the last line of :func:`ivita.model.recip_div`. Five stages: the product
-    (maps to DSP48E1 slices; two stages, their M and P registers), the shift by the multiple of 4 in ``L + 1``, the shift by the
+    (partial products of one DSP48E1 each, then their sum: two stages), the shift by the multiple of 4 in ``L + 1``, the shift by the
     rest, then the rounding and the saturation (short stages for the 250 MHz timing
     estimate). The rounding uses
     ``(P + 2^(L+1)) >> (L+2) == ((P >> (L+1)) + 1) >> 1``, so only ``out_bits + 1`` bits of
@@ -393,16 +393,18 @@ class RecipMul(wiring.Component):
                          o_ready=self.o_stream.ready, name="rmul")
         m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
         p = self.i_stream.payload
-        prod = Signal(self._num_bits + ob + 3, reset_less=True)
+        prod = Signal(self._num_bits + ob + 3)
         sh = Signal(range(self._s_bits + 3), reset_less=True)
         tags = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True)
                 for k in range(1, RECIP_MUL_STAGES)]
-        prod_m = Signal(self._num_bits + ob + 3, reset_less=True)
         sh_m = Signal(range(self._s_bits + 3), reset_less=True)
-        with m.If(pipe.load(0)):       # the product's M register, then its P register
-            m.d.sync += [prod_m.eq(p.num * p.f), sh_m.eq(p.L + 1)]
+        # the product in two stages: partial products, one DSP48E1 each, then their sum
+        m.d.comb += prod.eq(split_product(m, p.f, p.num, loads=(pipe.load(0), pipe.load(1)),
+                                          name="prod_sum"))
+        with m.If(pipe.load(0)):
+            m.d.sync += sh_m.eq(p.L + 1)
         with m.If(pipe.load(1)):
-            m.d.sync += [prod.eq(prod_m), sh.eq(sh_m)]
+            m.d.sync += sh.eq(sh_m)
         with m.If(pipe.adv):
             m.d.sync += tags[0].eq(p.tag)
             m.d.sync += [tags[k].eq(tags[k - 1]) for k in range(1, len(tags))]

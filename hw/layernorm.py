@@ -14,7 +14,7 @@ from ivita.model.config import LayerNormConfig
 from ivita.model.core import ceil_log2
 from ivita.model.layernorm import G_NUM
 
-from ._nlutil import check_config, const_mul, quiet_on_error
+from ._nlutil import check_config, const_mul, quiet_on_error, split_product
 from .bank_ring import ring_schedule, steady_period
 from .divider import Divider
 from .isqrt import ISqrt
@@ -221,6 +221,9 @@ class IntLayerNorm(wiring.Component):
         mt = Signal(signed(ib + sb + 2))   # mu * tt
         var = Signal(vb)
         std = Signal(sqrt.root_bits)
+        # request flip-flops, set on entering SQRT / GAIN and cleared on acceptance: the
+        # units' input valids come from a register, not from decoding the FSM state
+        sqrt_req, gain_req = Signal(), Signal()
         m.d.comb += [
             t.eq(S + C // 2),
             mdiv.i_stream.payload.dividend.eq(Mux(t < 0, -t, t)),
@@ -254,18 +257,20 @@ class IntLayerNorm(wiring.Component):
                 m.d.sync += mt.eq(mu * tt)
                 m.next = "VAR2"
             with m.State("VAR2"):
-                m.d.sync += var.eq(Q - mt)
+                m.d.sync += [var.eq(Q - mt), sqrt_req.eq(1)]
                 m.next = "SQRT"
             with m.State("SQRT"):
                 with m.If(sqrt.i_stream.ready):
+                    m.d.sync += sqrt_req.eq(0)
                     m.next = "SQRTW"
             with m.State("SQRTW"):
                 with m.If(sqrt.o_stream.valid):
                     root = sqrt.o_stream.payload.root
-                    m.d.sync += std.eq(Mux(root == 0, 1, root))
+                    m.d.sync += [std.eq(Mux(root == 0, 1, root)), gain_req.eq(1)]
                     m.next = "GAIN"
             with m.State("GAIN"):
                 with m.If(gdiv.i_stream.ready):
+                    m.d.sync += gain_req.eq(0)
                     m.next = "GAINW"
             with m.State("GAINW"):
                 with m.If(gdiv.o_stream.valid):
@@ -277,9 +282,9 @@ class IntLayerNorm(wiring.Component):
             # the results are always taken: each arrives (latency >= 1) while the FSM waits in
             # its *W state, so no path runs from the FSM state into the units' enables
             mdiv.o_stream.ready.eq(1 if not pow2 else 0),
-            sqrt.i_stream.valid.eq(b_fsm.ongoing("SQRT")),
+            sqrt.i_stream.valid.eq(sqrt_req),          # high exactly in state SQRT
             sqrt.o_stream.ready.eq(1),
-            gdiv.i_stream.valid.eq(b_fsm.ongoing("GAIN")),
+            gdiv.i_stream.valid.eq(gain_req),          # high exactly in state GAIN
             gdiv.o_stream.ready.eq(1),
             ring.b_done.eq(b_fsm.ongoing("GAINW") & gdiv.o_stream.valid),
         ]
@@ -295,7 +300,6 @@ class IntLayerNorm(wiring.Component):
         v_y, v_m, v_p = Signal(), Signal(), Signal()
         l_y, l_m, l_p = Signal(), Signal(), Signal()
         y = Signal(signed(ib + 1))
-        prod_m = Signal(signed(ib + 1 + 31))
         prod = Signal(signed(ib + 1 + 31))
         rd = RowReader(m, buf=buf, port=buf.rp[0], count=C, length=C, adv=adv,
                        last_taken=o.valid & o.ready & o.payload.last)
@@ -312,7 +316,9 @@ class IntLayerNorm(wiring.Component):
             m.d.sync += [v_y.eq(rd.rv), v_m.eq(v_y), v_p.eq(v_m)]
             with m.If(rd.rv):
                 m.d.sync += [y.eq(buf.rp[0].data - c_mu), l_y.eq(rd.rlast)]
-            with m.If(v_y):                # the product's M register, then its P register
-                m.d.sync += [prod_m.eq(y * c_g), l_m.eq(l_y)]
+            with m.If(v_y):
+                m.d.sync += l_m.eq(l_y)
             with m.If(v_m):
-                m.d.sync += [prod.eq(prod_m), l_p.eq(l_m)]
+                m.d.sync += l_p.eq(l_m)
+        # the product in two stages: partial products (one DSP48E1 each), then their sum
+        m.d.comb += prod.eq(split_product(m, y, c_g, loads=(adv & v_y, adv & v_m), name="prod"))
