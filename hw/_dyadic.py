@@ -1,17 +1,24 @@
 """Lane-wise dyadic scaling shared by :class:`~ivita.hw.requant.Requantizer` and
 :class:`~ivita.hw.dequant.DequantFirstConverter` (private to ``ivita.hw``).
 
-``saturate(round_shift(x * b, c), out_bits)`` (NUMERICS.md §0, §2) in three registered stages
-of a global-stall pipeline:
+``saturate(round_shift(x * b, c), out_bits)`` (NUMERICS.md §0, §2) in six registered stages
+of a global-stall pipeline (:data:`DYADIC_LATENCY`; each stage is short enough for the 250 MHz
+timing estimate, docs/fpga.md):
 
 1. ``p = x * b`` (signed ``x``, unsigned ``b``: ``x_bits + mult_bits`` signed bits hold every
-   product), and the lane's ``c`` captured with it (so a later table write cannot reach a
-   vector already accepted);
-2. ``t = (2 * p) >> c``, i.e. ``floor(p / 2^(c-1))`` (for ``c = 0``: ``2p``);
-3. ``q = saturate((t + 1) >> 1, out_bits)``.
+   product; the DSP48E1's M register), and the lane's ``c`` captured with it (so a later table
+   write cannot reach a vector already accepted);
+2. ``p`` and ``c`` again (the DSP48E1's P register: the shifter below starts from a
+   flip-flop, not from the multiplier);
+3. ``(2 * p) >> (c - c % 4)`` (the coarse half of the shifter);
+4. ``t = that >> (c % 4)`` = ``(2 * p) >> c``, i.e. ``floor(p / 2^(c-1))`` (for ``c = 0``:
+   ``2p``);
+5. ``u = (t + 1) >> 1``;
+6. ``q = saturate(u, out_bits)``, the output register: the head of an output skid buffer
+   (:func:`~ivita.hw._skid.output_skid`) whose enable is a flip-flop.
 
 ``(floor(p / 2^(c-1)) + 1) >> 1 = floor((p + 2^(c-1)) / 2^c)`` for ``c >= 1`` and ``p`` for
-``c = 0``, so stage 3 is exactly ``round_shift(p, c)`` (round half up) without a ``2^(c-1)``
+``c = 0``, so stage 5 is exactly ``round_shift(p, c)`` (round half up) without a ``2^(c-1)``
 constant generator. Shifts past the product width give ``t`` in ``{-1, 0}`` and ``q = 0``,
 as in the model.
 
@@ -25,10 +32,13 @@ from collections.abc import Sequence
 
 from amaranth import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.hdl import Value
+from amaranth.lib.data import View
+
+from ._skid import output_skid
 
 __all__ = ["DYADIC_LATENCY", "dyadic_table", "dyadic_lane", "stall_pipeline"]
 
-DYADIC_LATENCY = 3
+DYADIC_LATENCY = 6
 
 
 def dyadic_table(m: Module, *, lanes: int, mult_bits: int, shift_bits: int, max_shift: int,
@@ -55,48 +65,69 @@ def dyadic_table(m: Module, *, lanes: int, mult_bits: int, shift_bits: int, max_
 def dyadic_lane(m: Module, *, loads: Sequence[Value], x: Value, x_bits: int, b: Value,
                 mult_bits: int, c: Value, shift_bits: int, out: Signal, out_bits: int,
                 name: str) -> None:
-    """Add the three stages for one lane; ``loads[i]`` enables the registers of stage ``i+1``.
-
-    ``out`` (signed ``out_bits``) is the stage-3 register, driven here.
+    """Add the five registered stages for one lane; ``loads[i]`` enables the registers of stage
+    ``i+1``. ``out`` (signed ``out_bits``, combinational) is the saturated result that the
+    output register (:func:`stall_pipeline`'s skid) loads: stage 6.
     """
     prod_bits = x_bits + mult_bits
-    prod = Signal(signed(prod_bits), name=f"{name}_prod")
+    prod = Signal(signed(prod_bits), name=f"{name}_prod")         # DSP48E1 M register
+    prod_p = Signal(signed(prod_bits), name=f"{name}_prod_p")     # DSP48E1 P register
     shift = Signal(unsigned(shift_bits), name=f"{name}_shift")
+    shift_p = Signal(unsigned(shift_bits), name=f"{name}_shift_p")
     floor_half = Signal(signed(prod_bits + 1), name=f"{name}_half")   # floor(p / 2^(c-1))
+    rounded = Signal(signed(prod_bits + 1), name=f"{name}_round")
     lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
     with m.If(loads[0]):
         m.d.sync += [prod.eq(x * b), shift.eq(c)]
     with m.If(loads[1]):
-        m.d.sync += floor_half.eq(Cat(Const(0, 1), prod).as_signed() >> shift)
-    rounded = Signal(signed(prod_bits + 1), name=f"{name}_round")
-    m.d.comb += rounded.eq((floor_half + 1) >> 1)
+        m.d.sync += [prod_p.eq(prod), shift_p.eq(shift)]
+    # the shift in two stages: by the multiple of 4 in c, then by the rest (each a short mux)
+    coarse = Signal(signed(prod_bits + 1), name=f"{name}_coarse")
+    fine = Signal(2, name=f"{name}_fine")
     with m.If(loads[2]):
-        with m.If(rounded > hi):
-            m.d.sync += out.eq(hi)
-        with m.Elif(rounded < lo):
-            m.d.sync += out.eq(lo)
-        with m.Else():
-            m.d.sync += out.eq(rounded)
+        m.d.sync += [coarse.eq(Cat(Const(0, 1), prod_p).as_signed()
+                               >> Cat(Const(0, 2), shift_p[2:])),
+                     fine.eq(shift_p[:2])]
+    with m.If(loads[3]):
+        m.d.sync += floor_half.eq(coarse >> fine)
+    with m.If(loads[4]):
+        m.d.sync += rounded.eq((floor_half + 1) >> 1)
+    with m.If(rounded > hi):
+        m.d.comb += out.eq(hi)
+    with m.Elif(rounded < lo):
+        m.d.comb += out.eq(lo)
+    with m.Else():
+        m.d.comb += out.eq(rounded)
 
 
-def stall_pipeline(m: Module, i_s: object, o_s: object) -> tuple[Value, Value, Value]:
-    """Valid/``last`` bookkeeping of the three-stage global-stall pipeline.
+def stall_pipeline(m: Module, i_s: object, o_s: object) -> tuple[list[Value], View]:
+    """Valid/``last`` bookkeeping of the global-stall pipeline, ending in an output skid.
 
-    ``en = ~o_s.valid | o_s.ready`` advances every stage; ``i_s.ready = en``. ``last`` travels
-    with the valid bits to ``o_s.payload.last``. Returns the load enables of stages 1, 2, 3.
+    The five stages before the output register advance together on ``en``, a flip-flop
+    (:func:`~ivita.hw._skid.output_skid`: high while its spare entry is free), and
+    ``i_s.ready = en``: no combinational path from ``o_s.ready``. ``last`` travels with the
+    valid bits. Returns the load enables of stages 1..5 and ``nxt``, a signal of
+    ``o_s.payload``'s layout that the caller drives combinationally from stage 5 with the next
+    output (``nxt.last`` is driven here).
     """
-    en = Signal(name="pipe_en")
-    m.d.comb += [en.eq(~o_s.valid | o_s.ready), i_s.ready.eq(en)]
-    accept = Signal(name="pipe_accept")
-    m.d.comb += accept.eq(i_s.valid & en)
-    v1, v2 = Signal(name="stage1_valid"), Signal(name="stage2_valid")
-    l1, l2 = Signal(name="stage1_last"), Signal(name="stage2_last")
+    stages = DYADIC_LATENCY - 1
+    nxt = Signal(o_s.payload.shape(), name="pipe_next")
+    valid = [Signal(name=f"stage{s}_valid") for s in range(1, stages + 1)]
+    last = [Signal(name=f"stage{s}_last") for s in range(1, stages + 1)]
+    en, _ = output_skid(m, o_s, nxt, valid[-1], name="pipe_skid")
+    m.d.comb += i_s.ready.eq(en)
+    loads = [Signal(name="pipe_accept")] + [Signal(name=f"stage{s}_load")
+                                             for s in range(1, stages)]
+    m.d.comb += loads[0].eq(i_s.valid & en)
+    for s in range(1, stages):
+        m.d.comb += loads[s].eq(en & valid[s - 1])
     with m.If(en):
-        m.d.sync += [v1.eq(accept), v2.eq(v1), o_s.valid.eq(v2)]
-    with m.If(accept):
-        m.d.sync += l1.eq(i_s.payload.last)
-    with m.If(en & v1):
-        m.d.sync += l2.eq(l1)
-    with m.If(en & v2):
-        m.d.sync += o_s.payload.last.eq(l2)
-    return accept, en & v1, en & v2
+        m.d.sync += valid[0].eq(loads[0])
+        m.d.sync += [valid[s].eq(valid[s - 1]) for s in range(1, stages)]
+    with m.If(loads[0]):
+        m.d.sync += last[0].eq(i_s.payload.last)
+    for s in range(1, stages):
+        with m.If(loads[s]):
+            m.d.sync += last[s].eq(last[s - 1])
+    m.d.comb += nxt.last.eq(last[-1])
+    return loads, nxt

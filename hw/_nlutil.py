@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from amaranth import Module, Signal
+from amaranth import Module, Signal, signed, unsigned
 from amaranth.hdl import ShapeLike, Value
 
 __all__ = ["StallPipe", "quiet_on_error", "check_shape", "check_config", "const_mul"]
@@ -101,3 +101,33 @@ class StallPipe:
     @property
     def o_valid(self) -> Value:
         return self.valid[-1]
+
+
+def split_product(m: Module, a: Value, b: Value, *, loads: tuple[Value, Value], name: str,
+                  chunk: int = 17) -> Signal:
+    """``a * b`` in two registered stages: the partial products of ``a`` with the ``chunk``-bit
+    pieces of ``b`` (each fits one DSP48E1 without a cascade), then their shifted sum (a carry
+    chain). ``loads`` enables the two stages; returns the stage-2 register (no reset).
+
+    A product wider than one DSP48E1 would otherwise be a cascade whose first slice has no
+    register between its inputs and the cascade (a Yosys mapping limit), which the 250 MHz
+    timing estimate does not allow. ``b`` must be unsigned when it is split."""
+    a, b = Value.cast(a), Value.cast(b)
+    width = len(a) + len(b)
+    pieces = [b[i:i + chunk] for i in range(0, len(b), chunk)] if len(b) > chunk else [b]
+    parts = []
+    for k, piece in enumerate(pieces):
+        sgn = a.shape().signed or Value.cast(piece).shape().signed
+        part = Signal(signed(len(a) + len(piece) + 1) if sgn else
+                      unsigned(len(a) + len(piece)), name=f"{name}_pp{k}", reset_less=True)
+        with m.If(loads[0]):
+            m.d.sync += part.eq(a * piece)
+        parts.append(part)
+    out = Signal(signed(width) if a.shape().signed or b.shape().signed else unsigned(width),
+                 name=name, reset_less=True)
+    total = parts[0]
+    for k in range(1, len(parts)):
+        total = total + (parts[k] << (k * chunk))
+    with m.If(loads[1]):
+        m.d.sync += out.eq(total)
+    return out

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.model.checks import check_int
 from ivita.model.config import ArrayConfig
 
+from ._skid import EnableCopy, output_skid
 from .pe import MULTIPLIERS, ProcessingElement
 from .timing import Timing
 
@@ -80,12 +81,14 @@ class SystolicArray(wiring.Component):
 
     Back-pressure
     -------------
-    Only at the boundary, through one global enable ``en = ~o_stream.valid | o_stream.ready``:
-    while an output beat waits (``o_stream.valid & ~o_stream.ready``) every register of the
-    array freezes and ``i_stream.ready`` is low. ``i_stream.ready`` therefore depends
-    combinationally on ``o_stream.ready`` (and on ``i_stream.payload.last`` for the ``K < rows``
-    rule); it never depends on ``i_stream.valid``. Input gaps (``i_stream.valid`` low) enter
-    the array as bubbles and cost nothing else.
+    Only at the boundary, through one global enable ``en`` that is a flip-flop: the output
+    register is the head of a two-entry skid buffer (``hw/_skid.py``) and ``en`` is high while
+    its spare entry is free. When an output beat waits (``o_stream.valid & ~o_stream.ready``)
+    the next beat the array produces goes to the spare and from the following cycle every
+    register of the array freezes and ``i_stream.ready`` is low, until the head is taken.
+    ``i_stream.ready`` therefore does not depend combinationally on ``o_stream.ready`` (nor on
+    ``i_stream.valid``); it depends on ``i_stream.payload.last`` for the ``K < rows`` rule.
+    Input gaps (``i_stream.valid`` low) enter the array as bubbles and cost nothing else.
 
     ``multiplier`` (keyword-only): the PEs' multiplier structure, ``"booth"`` (default, LUT
     fabric) or ``"infer"`` (``*``, a DSP48E1 per PE from 5 bits on); see
@@ -130,13 +133,20 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         i_s, o_s = self.i_stream, self.o_stream
-        # Global enable: freeze everything while an output beat waits.
+        # Global enable (driven below by the output skid): freezes every register.
         en = Signal()
-        m.d.comb += en.eq(~o_s.valid | o_s.ready)
         accept = self._input_control(m, en)
         vline, lline = self._control_line(m, en, accept)
         pes = self._grid(m, en, vline, lline)
-        self._drain(m, en, vline, lline, pes)
+        nxt, nxt_valid = self._drain(m, en, vline, lline, pes)
+        # en is the output skid's flip-flop: no combinational path from o_stream.ready; every
+        # PE gets a flip-flop copy of it (EnableCopy), so no net fans out to the whole grid
+        skid_en, en_next = output_skid(m, o_s, nxt, nxt_valid, name="out_skid")
+        m.d.comb += en.eq(skid_en)
+        for r, pe_row in enumerate(pes):
+            for c, pe in enumerate(pe_row):
+                copy = m.submodules[f"en_r{r}_c{c}"] = EnableCopy()
+                m.d.comb += [copy.d.eq(en_next), pe.en.eq(copy.q)]
         return m
 
     def _input_control(self, m: Module, en: Value) -> Signal:
@@ -210,7 +220,6 @@ class SystolicArray(wiring.Component):
                 pe = ProcessingElement(a_bits=cfg.pe_a_bits, b_bits=cfg.pe_b_bits,
                                        acc_bits=cfg.acc_bits, multiplier=self._multiplier)
                 m.submodules[pe_name(r, c)] = pe
-                m.d.comb += pe.en.eq(en)
                 if c == 0:
                     m.d.comb += [pe.a_in.eq(a_edge[r]), pe.valid_in.eq(vline[r + 1]),
                                  pe.last_in.eq(lline[r + 1])]
@@ -227,8 +236,9 @@ class SystolicArray(wiring.Component):
         return pes
 
     def _drain(self, m: Module, en: Value, vline: list[Value], lline: list[Value],
-               pes: list[list[ProcessingElement]]) -> None:
-        """Drain control, per-column read multiplexers and the deskew onto ``o_stream``."""
+               pes: list[list[ProcessingElement]]) -> tuple[Value, Value]:
+        """Drain control, per-column read multiplexers and the deskew; returns the next output
+        beat (``o_stream``'s layout) and its valid, which the output skid loads."""
         cfg, o_s = self._config, self.o_stream
         rows, cols = cfg.rows, cfg.cols
         # Column c reads row r in cycle T + 2 + r + c (T = last beat accepted), the first
@@ -245,17 +255,17 @@ class SystolicArray(wiring.Component):
             for c in range(1, cols):
                 m.d.sync += [rd_valid[c].eq(rd_valid[c - 1]), rd_row[c].eq(rd_row[c - 1])]
 
-        # Read multiplexers and deskew: column c's stage j loads when rd_valid[c + j].
+        # Read multiplexers and deskew: column c's stage j loads when rd_valid[c + j]; the last
+        # stage of every column is the output register, the head of the output skid buffer.
+        nxt = Signal(o_s.payload.shape(), name="out_next")
         for c in range(cols):
             column = Array(pes[r][c].result for r in range(rows))
-            prev = None
-            for j in range(cols - c):
+            prev = column[rd_row[c]]
+            for j in range(cols - 1 - c):
                 reg = Signal(signed(cfg.acc_bits), name=f"deskew_c{c}_d{j}")
                 with m.If(en & rd_valid[c + j]):
-                    m.d.sync += reg.eq(column[rd_row[c]] if j == 0 else prev)
+                    m.d.sync += reg.eq(prev)
                 prev = reg
-            m.d.comb += o_s.payload.c[c].eq(prev)
-        with m.If(en):
-            m.d.sync += o_s.valid.eq(rd_valid[cols - 1])
-            with m.If(rd_valid[cols - 1]):
-                m.d.sync += o_s.payload.last.eq(rd_row[cols - 1] == rows - 1)
+            m.d.comb += nxt.c[c].eq(prev)
+        m.d.comb += nxt.last.eq(rd_row[cols - 1] == rows - 1)
+        return nxt, rd_valid[cols - 1]

@@ -47,9 +47,9 @@ class DequantFirstConverter(wiring.Component):
     Table write port, timing and back-pressure are those of
     :class:`~ivita.hw.requant.Requantizer`: ``table_we``/``table_lane``/``table_b``/``table_c``,
     a write applies to beats accepted after it, ``table_c > max_shift`` (or a lane
-    ``>= rows + cols``) is dropped and sets the sticky ``table_error``; :meth:`timing`: latency 3,
-    one beat per cycle, global-stall pipeline with ``i_stream.ready = ~o_stream.valid |
-    o_stream.ready``.
+    ``>= rows + cols``) is dropped and sets the sticky ``table_error``; :meth:`timing`: latency 6,
+    one beat per cycle, global-stall pipeline ending in an output skid buffer, so
+    ``i_stream.ready`` is a flip-flop (no combinational path from ``o_stream.ready``).
 
     Parameters
     ----------
@@ -114,8 +114,8 @@ class DequantFirstConverter(wiring.Component):
         return DEQUANT_FIRST_BITS
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency 3 from each beat accepted to its output valid, one beat per cycle (``n`` is
-        ignored)."""
+        """Latency ``DYADIC_LATENCY`` (6) from each beat accepted to its output valid, one
+        beat per cycle (``n`` is ignored)."""
         return Timing(latency=DYADIC_LATENCY, latency_from="first", interval=1, per="beat")
 
     def elaborate(self, platform: object) -> Module:
@@ -123,16 +123,16 @@ class DequantFirstConverter(wiring.Component):
         m = Module()
         i_s, o_s = self.i_stream, self.o_stream
 
-        loads = stall_pipeline(m, i_s, o_s)
+        loads, nxt = stall_pipeline(m, i_s, o_s)
 
         bs, cs = dyadic_table(m, lanes=self._lanes, mult_bits=self._mult_bits,
                               shift_bits=self.shift_bits, max_shift=self._max_shift,
                               we=self.table_we, lane=self.table_lane, b=self.table_b,
                               c=self.table_c, error=self.table_error)
 
-        sources = ([(i_s.payload.a[r], cfg.a_bits, o_s.payload.a[r], f"a{r}")
+        sources = ([(i_s.payload.a[r], cfg.a_bits, nxt.a[r], f"a{r}")
                     for r in range(cfg.rows)] +
-                   [(i_s.payload.b[c], cfg.b_bits, o_s.payload.b[c], f"b{c}")
+                   [(i_s.payload.b[c], cfg.b_bits, nxt.b[c], f"b{c}")
                     for c in range(cfg.cols)])
         for lane, (x, x_bits, dst, name) in enumerate(sources):
             q = Signal(signed(DEQUANT_FIRST_BITS), name=f"lane_{name}_q")

@@ -23,21 +23,24 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.model.checks import check_bool, check_int
 
-from ._nlutil import StallPipe, check_shape, quiet_on_error
+from ._nlutil import StallPipe, check_shape, quiet_on_error, split_product
 from .timing import Timing
 
 __all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of", "recip_div_timing"]
 
-#: pipeline stages of :class:`RecipMul` (product; shift and saturation)
-RECIP_MUL_STAGES = 2
+#: pipeline stages of :class:`RecipMul` (product in two: partial products, their sum;
+#: coarse shift; fine shift; round and clamp)
+RECIP_MUL_STAGES = 5
+#: stages of :class:`Reciprocal` in front of its divider (leading one; ``2^L - s``)
+RECIP_FRONT_STAGES = 2
 
 
 def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
-    """:meth:`RecipDiv.timing` without building one: latency ``out_bits + 4`` (stage 0, the
-    ``out_bits + 1`` restoring steps, the two :class:`RecipMul` stages), interval 1 pipelined
-    or ``out_bits + 1`` sequential."""
+    """:meth:`RecipDiv.timing` without building one: latency ``out_bits + 8`` (the reciprocal's
+    stages A and B, the ``out_bits + 1`` restoring steps, the five :class:`RecipMul` stages),
+    interval 1 pipelined or ``out_bits + 1`` sequential."""
     steps = out_bits + 1
-    return Timing(latency=1 + steps + RECIP_MUL_STAGES, latency_from="first",
+    return Timing(latency=RECIP_FRONT_STAGES + steps + RECIP_MUL_STAGES, latency_from="first",
                   interval=1 if pipelined else steps, per="division")
 
 
@@ -208,25 +211,21 @@ class Divider(wiring.Component):
         ]
         with m.If(self.o_stream.valid & self.o_stream.ready):
             m.d.sync += done.eq(0)
-        idx = Signal.like(cnt, name="idx")
-        m.d.comb += idx.eq(cnt - 1)
         with m.If(self.i_stream.valid & self.i_stream.ready):
             # first step (quotient bit qb-1) while accepting
             ge, r_next = self._step(r0, low[qb - 1], p.divisor)
-            m.d.sync += [r.eq(r_next), q.eq(ge), d.eq(p.divisor), tag.eq(p.tag)]
-            if self._dividend is None:
-                m.d.sync += lo.eq(low)
+            # lo is a shift register: its top bit is the next bit to bring down (no
+            # multiplexer indexed by the step counter on the critical path)
+            m.d.sync += [r.eq(r_next), q.eq(ge), d.eq(p.divisor), tag.eq(p.tag),
+                         lo.eq(low << 1)]
             if qb == 1:
                 m.d.sync += done.eq(1)
             else:
                 m.d.sync += [busy.eq(1), cnt.eq(qb - 1)]
         with m.Elif(busy):
-            if self._dividend is None:
-                bit = lo.bit_select(idx, 1)
-            else:
-                bit = Const(self._dividend, self._dividend_bits).bit_select(idx, 1)
-            ge, r_next = self._step(r, bit, d)
-            m.d.sync += [r.eq(r_next), q.eq(Cat(ge, q)[:qb]), cnt.eq(cnt - 1)]
+            ge, r_next = self._step(r, lo[qb - 1], d)
+            m.d.sync += [r.eq(r_next), q.eq(Cat(ge, q)[:qb]), cnt.eq(cnt - 1),
+                         lo.eq(lo << 1)]
             with m.If(cnt == 1):
                 m.d.sync += [busy.eq(0), done.eq(1)]
         return m
@@ -238,9 +237,11 @@ class Reciprocal(wiring.Component):
     Normative model: the ``f`` and ``L`` of :func:`ivita.model.recip_div`. ``s >= 1``;
     ``2^(out_bits+1) < f <= 2^(out_bits+2)``, so ``f`` is ``out_bits + 3`` bits wide.
 
-    With ``k = out_bits + 1``: stage 0 registers ``L`` (a priority encoder), whether ``s`` is a
-    power of two (then ``f = 2^(k+1)``) and ``r = 2^L - s`` (twice the isolated leading one
-    minus ``s``; ``r < s`` otherwise). The two top quotient bits are thereby known (``f =
+    With ``k = out_bits + 1``: stage A registers the isolated leading one of ``s``; stage B
+    ``L`` (encoded from it), whether ``s`` is a power of two (then ``f = 2^(k+1)``) and
+    ``r = 2^L - s`` (twice the isolated leading one minus ``s``; ``r < s`` otherwise). Two
+    stages so that neither the priority logic nor the subtraction limits the clock
+    (docs/fpga.md, timing estimate). The two top quotient bits are thereby known (``f =
     2^k + ...``), and a restoring :class:`Divider` of ``k`` steps computes the rest,
     ``(r * 2^k) // s``: no barrel shifter, no normalization of ``s``.
 
@@ -250,8 +251,9 @@ class Reciprocal(wiring.Component):
     Ports: ``i_stream`` ``{"s": unsigned(s_bits), "tag"}``; ``o_stream`` ``{"f":
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``out_bits + 2`` cycles. Throughput: one per cycle
-    pipelined, one per ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
+    Timing (:meth:`timing`): latency ``out_bits + 3`` cycles (stages A and B, then the
+    ``out_bits + 1`` restoring steps). Throughput: one per cycle pipelined, one per
+    ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
     """
 
     @quiet_on_error
@@ -279,9 +281,9 @@ class Reciprocal(wiring.Component):
         return self._out_bits + 1
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``out_bits + 2`` (stage 0 and the restoring steps); interval 1 pipelined,
-        else ``out_bits + 1`` (``n`` is ignored)."""
-        return Timing(latency=1 + self.steps, latency_from="first",
+        """Latency ``out_bits + 3`` (stages A and B, and the restoring steps); interval 1
+        pipelined, else ``out_bits + 1`` (``n`` is ignored)."""
+        return Timing(latency=RECIP_FRONT_STAGES + self.steps, latency_from="first",
                       interval=1 if self._pipelined else self.steps, per="division")
 
     def elaborate(self, platform):
@@ -291,19 +293,24 @@ class Reciprocal(wiring.Component):
         m.submodules.div = div = Divider(
             dividend_bits=sb + k, divisor_bits=sb, quotient_bits=k,
             pipelined=self._pipelined, tag_shape=inner)
-        s = self.i_stream.payload.s
-        L = bit_length_of(m, s, "L_in")
+        # stage A: the leading one of s, isolated, and L = bit_length(s) (priority logic)
+        s_in = self.i_stream.payload.s
         msb = Signal(sb)                       # the isolated leading one, 2^(L-1)
-        seen = Const(0, 1)
-        bits = []
-        for i in reversed(range(sb)):
-            bits.append(s[i] & ~seen)
-            seen = seen | s[i]
-        m.d.comb += msb.eq(Cat(*reversed(bits)))
+        # each bit against the OR of the bits above it: a tree per bit, not a chain
+        m.d.comb += msb.eq(Cat(*[s_in[i] & ~s_in[i + 1:].any() if i + 1 < sb else s_in[i]
+                                 for i in range(sb)]))
+        va = Signal()
+        s_a = Signal(sb, reset_less=True)
+        msb_a = Signal(sb, reset_less=True)
+        tag_a = Signal(self._tag_shape, reset_less=True)
+        # L = bit_length(s) from the one-hot leading one (an OR tree per bit of L)
+        L = Signal(self._l_shape, name="L_in")
+        for j in range(len(L)):
+            m.d.comb += L[j].eq(Cat(*[msb_a[i] for i in range(sb) if (i + 1) >> j & 1]).any())
+        # stage B: r = 2^L - s (< 2^(L-1) when s is no power of two), in front of the divider
         pow2 = Signal()
-        r = Signal(sb)                         # 2^L - s < 2^(L-1) when s is no power of two
-        m.d.comb += [pow2.eq(s == msb), r.eq(Mux(pow2, 0, (msb << 1) - s))]
-        # stage 0 register (in front of the divider)
+        r = Signal(sb)
+        m.d.comb += [pow2.eq(s_a == msb_a), r.eq(Mux(pow2, 0, (msb_a << 1) - s_a))]
         v = Signal()
         s_r = Signal(sb, reset_less=True)
         r_r = Signal(sb, reset_less=True)
@@ -311,12 +318,17 @@ class Reciprocal(wiring.Component):
         L_r = Signal(self._l_shape, reset_less=True)
         tag_r = Signal(self._tag_shape, reset_less=True)
         adv = ~v | div.i_stream.ready
-        m.d.comb += self.i_stream.ready.eq(adv)
-        with m.If(adv):
-            m.d.sync += v.eq(self.i_stream.valid)
+        adv_a = ~va | adv
+        m.d.comb += self.i_stream.ready.eq(adv_a)
+        with m.If(adv_a):
+            m.d.sync += va.eq(self.i_stream.valid)
             with m.If(self.i_stream.valid):
-                m.d.sync += [s_r.eq(s), r_r.eq(r), pow2_r.eq(pow2), L_r.eq(L),
-                             tag_r.eq(self.i_stream.payload.tag)]
+                m.d.sync += [s_a.eq(s_in), msb_a.eq(msb), tag_a.eq(self.i_stream.payload.tag)]
+        with m.If(adv):
+            m.d.sync += v.eq(va)
+            with m.If(va):
+                m.d.sync += [s_r.eq(s_a), r_r.eq(r), pow2_r.eq(pow2), L_r.eq(L),
+                             tag_r.eq(tag_a)]
         q = div.o_stream.payload.quotient
         dt = div.o_stream.payload.tag
         m.d.comb += [
@@ -339,8 +351,10 @@ class RecipMul(wiring.Component):
     """``y = min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1) - 1)``: the per-element half of
     §4.1 (rounded half up, revision 2).
 
-    Normative model: the last line of :func:`ivita.model.recip_div`. Two stages: the product
-    (maps to DSP48E1 slices), then the rounding shift and the saturation. The rounding uses
+    Normative model: the last line of :func:`ivita.model.recip_div`. Five stages: the product
+    (partial products of one DSP48E1 each, then their sum: two stages), the shift by the multiple of 4 in ``L + 1``, the shift by the
+    rest, then the rounding and the saturation (short stages for the 250 MHz timing
+    estimate). The rounding uses
     ``(P + 2^(L+1)) >> (L+2) == ((P >> (L+1)) + 1) >> 1``, so only ``out_bits + 1`` bits of
     ``P >> (L+1)`` are formed and the adder is ``out_bits + 1`` bits wide, not product-wide.
 
@@ -350,7 +364,7 @@ class RecipMul(wiring.Component):
     Ports: ``i_stream`` ``{"num": unsigned(num_bits), "f": unsigned(out_bits+3), "L":
     unsigned(bit_length(s_bits)), "tag"}``; ``o_stream`` ``{"y": unsigned(out_bits), "tag"}``.
 
-    Timing (:meth:`timing`): latency 2 cycles, throughput one per cycle, global stall.
+    Timing (:meth:`timing`): latency 5 cycles, throughput one per cycle, global stall.
     """
 
     @quiet_on_error
@@ -369,7 +383,7 @@ class RecipMul(wiring.Component):
         })
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency 2, one element per cycle (``n`` is ignored)."""
+        """Latency 5, one element per cycle (``n`` is ignored)."""
         return Timing(latency=RECIP_MUL_STAGES, latency_from="first", interval=1, per="element")
 
     def elaborate(self, platform):
@@ -379,21 +393,37 @@ class RecipMul(wiring.Component):
                          o_ready=self.o_stream.ready, name="rmul")
         m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
         p = self.i_stream.payload
-        prod = Signal(self._num_bits + ob + 3, reset_less=True)
+        prod = Signal(self._num_bits + ob + 3)
         sh = Signal(range(self._s_bits + 3), reset_less=True)
-        tag1 = Signal(self._tag_shape, reset_less=True)
+        tags = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True)
+                for k in range(1, RECIP_MUL_STAGES)]
+        sh_m = Signal(range(self._s_bits + 3), reset_less=True)
+        # the product in two stages: partial products, one DSP48E1 each, then their sum
+        m.d.comb += prod.eq(split_product(m, p.f, p.num, loads=(pipe.load(0), pipe.load(1)),
+                                          name="prod_sum"))
         with m.If(pipe.load(0)):
-            m.d.sync += [prod.eq(p.num * p.f), sh.eq(p.L + 1)]
-        with m.If(pipe.adv):
-            m.d.sync += tag1.eq(p.tag)
-        half = Signal(ob + 1)          # P >> (L+1) <= 2^ob for num <= s
-        y = Signal(ob + 1)             # ((P >> (L+1)) + 1) >> 1 <= 2^(ob-1)
-        m.d.comb += [half.eq(prod >> sh), y.eq((half + 1) >> 1)]
-        cap = (1 << (ob - 1)) - 1
+            m.d.sync += sh_m.eq(p.L + 1)
         with m.If(pipe.load(1)):
+            m.d.sync += sh.eq(sh_m)
+        with m.If(pipe.adv):
+            m.d.sync += tags[0].eq(p.tag)
+            m.d.sync += [tags[k].eq(tags[k - 1]) for k in range(1, len(tags))]
+        # P >> (L+1) <= 2^ob for num <= s: the shift in two stages (by the multiple of 4,
+        # then the rest), keeping ob + 4 and then ob + 1 bits
+        coarse = Signal(ob + 4, reset_less=True)
+        fine = Signal(2, reset_less=True)
+        with m.If(pipe.load(2)):
+            m.d.sync += [coarse.eq(prod >> Cat(Const(0, 2), sh[2:])), fine.eq(sh[:2])]
+        half = Signal(ob + 1, reset_less=True)
+        with m.If(pipe.load(3)):
+            m.d.sync += half.eq(coarse >> fine)
+        y = Signal(ob + 1)             # ((P >> (L+1)) + 1) >> 1 <= 2^(ob-1)
+        m.d.comb += y.eq((half + 1) >> 1)
+        cap = (1 << (ob - 1)) - 1
+        with m.If(pipe.load(4)):
             m.d.sync += [
                 self.o_stream.payload.y.eq(Mux(y > cap, cap, y)),
-                self.o_stream.payload.tag.eq(tag1),
+                self.o_stream.payload.tag.eq(tags[-1]),
             ]
         return m
 
@@ -409,7 +439,7 @@ class RecipDiv(wiring.Component):
     ``tag_shape``. Ports: ``i_stream`` ``{"num", "s", "tag"}``, ``o_stream`` ``{"y":
     unsigned(out_bits), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``out_bits + 4`` cycles. Throughput: one per cycle
+    Timing (:meth:`timing`): latency ``out_bits + 8`` cycles. Throughput: one per cycle
     pipelined; one per ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
     """
 

@@ -56,8 +56,8 @@ class ShiftGELU(wiring.Component):
     An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
     ``last`` passes through): every input beat still yields exactly one output beat.
 
-    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 7`` cycles (``P =
-    bit_length(n) + 2`` ShiftExp, ``sig_bits + 4`` RecipDiv, 1 product); throughput one element
+    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 14`` cycles (``P =
+    bit_length(n) + 5`` ShiftExp, ``sig_bits + 8`` RecipDiv, 1 product); throughput one element
     per cycle (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a
     global stall of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
     """
@@ -87,7 +87,7 @@ class ShiftGELU(wiring.Component):
         return self._pipelined
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``bit_length(n) + sig_bits + 7`` from each element (ShiftExp, RecipDiv, the
+        """Latency ``bit_length(n) + sig_bits + 14`` from each element (ShiftExp, RecipDiv, the
         product); interval 1 pipelined or ``sig_bits + 1`` (the argument, a row length, is
         ignored)."""
         div = recip_div_timing(self._config.sig_bits, pipelined=self._pipelined)

@@ -14,7 +14,7 @@ from ivita.model.config import LayerNormConfig
 from ivita.model.core import ceil_log2
 from ivita.model.layernorm import G_NUM
 
-from ._nlutil import check_config, const_mul, quiet_on_error
+from ._nlutil import check_config, const_mul, quiet_on_error, split_product
 from .bank_ring import ring_schedule, steady_period
 from .divider import Divider
 from .isqrt import ISqrt
@@ -29,15 +29,15 @@ __all__ = ["IntLayerNorm", "LAYERNORM_ERRORS", "layernorm_b_cycles", "layernorm_
 #: ``error_flags`` layout: one sticky bit per cause.
 LAYERNORM_ERRORS = data.StructLayout({"row_too_long": 1, "row_too_short": 1})
 
-C_LEAD = 4      # cycles from stage C taking a row to its first output
+C_LEAD = 5      # cycles from stage C taking a row to its first output
 
 
 def layernorm_b_cycles(config: LayerNormConfig) -> int:
-    """``D``: stage B's cycles per row: ``1 + M + 2 + (1 + ceil(var_bits/2)) + (1 + 31)`` with
+    """``D``: stage B's cycles per row: ``1 + M + 3 + (1 + ceil(var_bits/2)) + (1 + 31)`` with
     ``M = 1`` for a power-of-two ``C``, else ``1 + in_bits`` (the mean divider)."""
     C = config.channels
     mean = 1 if C & (C - 1) == 0 else 1 + config.in_bits
-    return 1 + mean + 2 + (1 + (config.var_bits + 1) // 2) + (1 + 31)
+    return 1 + mean + 3 + (1 + (config.var_bits + 1) // 2) + (1 + 31)
 
 
 def layernorm_schedule(config: LayerNormConfig, rows: int, *, banks: int = 3
@@ -94,10 +94,10 @@ class IntLayerNorm(wiring.Component):
     up to and including ``last``; a too-short row ends at its ``last``. Nothing is output for a
     bad row; the next beat starts a new row.
 
-    Timing (``o_stream`` ready, a free bank; ``D`` = :attr:`b_cycles`, 57 for 16-bit inputs and
+    Timing (``o_stream`` ready, a free bank; ``D`` = :attr:`b_cycles`, 58 for 16-bit inputs and
     ``C = 64``): a row whose last element is accepted in cycle ``t`` has its first output in
-    cycle ``t + D + 5`` and its last ``C - 1`` cycles later. Stage occupancy per row: A ``C``
-    cycles, B ``D``, C ``C + 4``; with ``banks = 3`` rows stream at one per ``max(D, C + 4)``
+    cycle ``t + D + 6`` and its last ``C - 1`` cycles later. Stage occupancy per row: A ``C``
+    cycles, B ``D``, C ``C + 5``; with ``banks = 3`` rows stream at one per ``max(D, C + 5)``
     cycles. :meth:`schedule` is the exact model for any ``banks``; :meth:`timing` states it in
     the uniform form (latency from a row's ``last`` beat, interval = cycles per row); both are
     checked against simulation.
@@ -138,8 +138,8 @@ class IntLayerNorm(wiring.Component):
     """Cycles from stage C taking a row to its first output."""
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``D + 5`` from a row's ``last`` beat to its first output; interval = steady
-        cycles per row (``max(D, C + 4)`` with 3 banks). ``n``, if given, must be ``C``."""
+        """Latency ``D + 6`` from a row's ``last`` beat to its first output; interval = steady
+        cycles per row (``max(D, C + 5)`` with 3 banks). ``n``, if given, must be ``C``."""
         C = self._config.channels
         if n is not None and check_int(n, "n") != C:
             raise ValueError(f"n={n}: IntLayerNorm rows have exactly channels={C} elements")
@@ -218,8 +218,12 @@ class IntLayerNorm(wiring.Component):
         neg = Signal()
         mu = Signal(signed(ib))
         tt = Signal(signed(sb + 2))        # 2S - C*mu
+        mt = Signal(signed(ib + sb + 2))   # mu * tt
         var = Signal(vb)
         std = Signal(sqrt.root_bits)
+        # request flip-flops, set on entering SQRT / GAIN and cleared on acceptance: the
+        # units' input valids come from a register, not from decoding the FSM state
+        sqrt_req, gain_req = Signal(), Signal()
         m.d.comb += [
             t.eq(S + C // 2),
             mdiv.i_stream.payload.dividend.eq(Mux(t < 0, -t, t)),
@@ -249,19 +253,24 @@ class IntLayerNorm(wiring.Component):
             with m.State("VAR0"):
                 m.d.sync += tt.eq(2 * S - const_mul(mu, C))
                 m.next = "VAR1"
-            with m.State("VAR1"):
-                m.d.sync += var.eq(Q - mu * tt)
+            with m.State("VAR1"):          # the product alone (DSP48E1), then the difference
+                m.d.sync += mt.eq(mu * tt)
+                m.next = "VAR2"
+            with m.State("VAR2"):
+                m.d.sync += [var.eq(Q - mt), sqrt_req.eq(1)]
                 m.next = "SQRT"
             with m.State("SQRT"):
                 with m.If(sqrt.i_stream.ready):
+                    m.d.sync += sqrt_req.eq(0)
                     m.next = "SQRTW"
             with m.State("SQRTW"):
                 with m.If(sqrt.o_stream.valid):
                     root = sqrt.o_stream.payload.root
-                    m.d.sync += std.eq(Mux(root == 0, 1, root))
+                    m.d.sync += [std.eq(Mux(root == 0, 1, root)), gain_req.eq(1)]
                     m.next = "GAIN"
             with m.State("GAIN"):
                 with m.If(gdiv.i_stream.ready):
+                    m.d.sync += gain_req.eq(0)
                     m.next = "GAINW"
             with m.State("GAINW"):
                 with m.If(gdiv.o_stream.valid):
@@ -270,11 +279,13 @@ class IntLayerNorm(wiring.Component):
                     m.next = "IDLE"
         m.d.comb += [
             mdiv.i_stream.valid.eq(b_fsm.ongoing("MEAN") if not pow2 else 0),
-            mdiv.o_stream.ready.eq(b_fsm.ongoing("MEANW") if not pow2 else 0),
-            sqrt.i_stream.valid.eq(b_fsm.ongoing("SQRT")),
-            sqrt.o_stream.ready.eq(b_fsm.ongoing("SQRTW")),
-            gdiv.i_stream.valid.eq(b_fsm.ongoing("GAIN")),
-            gdiv.o_stream.ready.eq(b_fsm.ongoing("GAINW")),
+            # the results are always taken: each arrives (latency >= 1) while the FSM waits in
+            # its *W state, so no path runs from the FSM state into the units' enables
+            mdiv.o_stream.ready.eq(1 if not pow2 else 0),
+            sqrt.i_stream.valid.eq(sqrt_req),          # high exactly in state SQRT
+            sqrt.o_stream.ready.eq(1),
+            gdiv.i_stream.valid.eq(gain_req),          # high exactly in state GAIN
+            gdiv.o_stream.ready.eq(1),
             ring.b_done.eq(b_fsm.ongoing("GAINW") & gdiv.o_stream.valid),
         ]
 
@@ -286,8 +297,8 @@ class IntLayerNorm(wiring.Component):
         c_mu = Signal(signed(ib))
         c_g = Signal(31)
         adv = Signal()
-        v_y, v_p = Signal(), Signal()
-        l_y, l_p = Signal(), Signal()
+        v_y, v_m, v_p = Signal(), Signal(), Signal()
+        l_y, l_m, l_p = Signal(), Signal(), Signal()
         y = Signal(signed(ib + 1))
         prod = Signal(signed(ib + 1 + 31))
         rd = RowReader(m, buf=buf, port=buf.rp[0], count=C, length=C, adv=adv,
@@ -302,8 +313,12 @@ class IntLayerNorm(wiring.Component):
             m.d.sync += [c_mu.eq(buf.load(ring.c_ptr, desc["mu"])),
                          c_g.eq(buf.load(ring.c_ptr, desc["g"]))]
         with m.If(adv):
-            m.d.sync += [v_y.eq(rd.rv), v_p.eq(v_y)]
+            m.d.sync += [v_y.eq(rd.rv), v_m.eq(v_y), v_p.eq(v_m)]
             with m.If(rd.rv):
                 m.d.sync += [y.eq(buf.rp[0].data - c_mu), l_y.eq(rd.rlast)]
             with m.If(v_y):
-                m.d.sync += [prod.eq(y * c_g), l_p.eq(l_y)]
+                m.d.sync += l_m.eq(l_y)
+            with m.If(v_m):
+                m.d.sync += l_p.eq(l_m)
+        # the product in two stages: partial products (one DSP48E1 each), then their sum
+        m.d.comb += prod.eq(split_product(m, y, c_g, loads=(adv & v_y, adv & v_m), name="prod"))

@@ -63,14 +63,18 @@ class Requantizer(wiring.Component):
 
     Timing
     ------
-    :meth:`timing`: latency 3 cycles from a vector accepted to its result valid (product, shift,
-    round + saturate). Throughput: one vector per cycle.
+    :meth:`timing`: latency 6 cycles from a vector accepted to its result valid (product,
+    product register, coarse shift, fine shift, round, saturate; ``DYADIC_LATENCY`` in ``hw/_dyadic.py``).
+    Throughput: one vector per cycle.
 
     Back-pressure
     -------------
-    A global-stall pipeline: ``en = ~o_stream.valid | o_stream.ready`` advances every stage;
-    ``i_stream.ready = en`` (depends combinationally on ``o_stream.ready``, never on
-    ``i_stream.valid``). Nothing is lost or duplicated under any valid/ready pattern.
+    A global-stall pipeline ending in a two-entry output skid buffer (``hw/_skid.py``): ``en``
+    advances every stage and is a flip-flop (high while the skid's spare entry is free);
+    ``i_stream.ready = en`` depends on neither ``o_stream.ready`` nor ``i_stream.valid``
+    combinationally. After ``o_stream.ready`` goes low, one more vector is accepted (it waits
+    in the spare) before ``i_stream.ready`` drops. Nothing is lost or duplicated under any
+    valid/ready pattern.
 
     Per-beat constants
     ------------------
@@ -108,8 +112,8 @@ class Requantizer(wiring.Component):
         return self._config
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency 3 from each vector accepted to its output valid, one vector per cycle
-        (``n`` is ignored)."""
+        """Latency ``DYADIC_LATENCY`` (6) from each vector accepted to its output valid, one
+        vector per cycle (``n`` is ignored)."""
         return Timing(latency=DYADIC_LATENCY, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
@@ -117,7 +121,7 @@ class Requantizer(wiring.Component):
         m = Module()
         i_s, o_s = self.i_stream, self.o_stream
 
-        loads = stall_pipeline(m, i_s, o_s)
+        loads, nxt = stall_pipeline(m, i_s, o_s)
 
         if self._per_beat:
             bs = [i_s.payload.b[lane] for lane in range(cfg.lanes)]
@@ -134,5 +138,5 @@ class Requantizer(wiring.Component):
                         b=bs[lane], mult_bits=cfg.mult_bits, c=cs[lane],
                         shift_bits=cfg.shift_bits, out=q, out_bits=cfg.out_bits,
                         name=f"lane{lane}")
-            m.d.comb += o_s.payload.q[lane].eq(q)
+            m.d.comb += nxt.q[lane].eq(q)
         return m

@@ -18,10 +18,16 @@ from .timing import Timing
 __all__ = ["ShiftExp", "shift_exp_timing", "x0_in_range"]
 
 
+#: stages besides the ``bit_length(n)`` restoring stages: three for the shift-add and clamp,
+#: two for the final subtraction and shift
+SHIFT_EXP_EXTRA = 5
+
+
 def shift_exp_timing(n: int) -> Timing:
     """:meth:`ShiftExp.timing` for exponent range ``n``, without building one: latency
-    ``bit_length(n) + 2`` from each element, one element per cycle."""
-    return Timing(latency=n.bit_length() + 2, latency_from="first", interval=1, per="element")
+    ``bit_length(n) + 5`` from each element, one element per cycle."""
+    return Timing(latency=n.bit_length() + SHIFT_EXP_EXTRA, latency_from="first", interval=1,
+                  per="element")
 
 
 def x0_in_range(x0: Value, x0_bits: int) -> Value:
@@ -36,13 +42,15 @@ class ShiftExp(wiring.Component):
     Normative model: :func:`ivita.model.shift_exp`. Datapath, with ``a = -zp >= 0`` and
     ``b = -x0 >= 1`` so every quantity is unsigned:
 
-    1. stage 0: ``zp = z + (z >> 1) - (z >> 4)`` (shift-add by 1.4375), ``a = min(-zp, n*b)``
-       (the clamp at ``n*x0``; ``n*b`` is a constant multiple, i.e. shifts and adds);
+    1. stages 0a-0c: ``zp = z + (z >> 1) - (z >> 4)`` (shift-add by 1.4375; ``z + (z >> 1)``
+       and ``b`` first, then ``-zp`` and ``n*b``), ``a = min(-zp, n*b)`` (the clamp at
+       ``n*x0``; ``n*b`` is a constant multiple, i.e. shifts and adds): one carry chain per
+       stage, for the 250 MHz timing estimate (docs/fpga.md);
     2. ``bit_length(n)`` restoring stages compute the bounded quotient ``q = a // b`` (``0 <= q
        <= n``) one bit per stage by comparison with ``b << j``, leaving the remainder
        ``a - q*b`` (so ``r = zp - q*x0 = -(a mod b)``);
-    3. last stage: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2`` and the left shift by
-       ``n - q`` (a barrel shifter over ``0..n``).
+    3. last two stages: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2`` and ``n - q``, then
+       the left shift by ``n - q`` (a barrel shifter over ``0..n``).
 
     Parameters (keyword-only)
     -------------------------
@@ -63,7 +71,7 @@ class ShiftExp(wiring.Component):
         "tag": tag_shape}))``
     o_stream : ``Out(stream.Signature({"e": unsigned(x0_bits+n), "tag": tag_shape}))``
 
-    Timing (:meth:`timing`): latency ``bit_length(n) + 2`` cycles (an element accepted in cycle
+    Timing (:meth:`timing`): latency ``bit_length(n) + 5`` cycles (an element accepted in cycle
     ``t`` is valid on ``o_stream`` in cycle ``t + latency``); throughput one element per cycle.
     Back-pressure: a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no
     element is lost or duplicated.
@@ -102,7 +110,7 @@ class ShiftExp(wiring.Component):
         return self._x0_bits + self._n
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``bit_length(self.n) + 2`` from each element, interval 1 (the argument, a
+        """Latency ``bit_length(self.n) + 5`` from each element, interval 1 (the argument, a
         row length, is ignored: :func:`shift_exp_timing`)."""
         return shift_exp_timing(self._n)
 
@@ -112,7 +120,7 @@ class ShiftExp(wiring.Component):
         qbits = n.bit_length()
         # a = -zp <= 1.4375 * 2^(z_bits-1) + 0.5 < 2^z_bits, and a <= n*b < 2^(x0_bits+qbits)
         a_bits = min(self._z_bits, xb + qbits) if qbits else 1
-        stages = 1 + qbits + 1
+        stages = 3 + qbits + 2
         pipe = StallPipe(m, stages=stages, i_valid=self.i_stream.valid,
                          o_ready=self.o_stream.ready, name="sexp")
         m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
@@ -122,49 +130,52 @@ class ShiftExp(wiring.Component):
         a = [Signal(a_bits, name=f"a{k}", reset_less=True) for k in range(qbits + 1)]
         q = [Signal(max(qbits, 1), name=f"q{k}", reset_less=True) for k in range(qbits + 1)]
         b = [Signal(xb, name=f"b{k}", reset_less=True) for k in range(qbits + 1)]
-        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qbits + 1)]
+        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True)
+               for k in range(stages - 1)]
 
-        # stage 0: shift-add, clamp at n*x0
+        # stages 0a-0c: shift-add, clamp at n*x0
         z = self.i_stream.payload.z
-        zp = Signal(signed(self._z_bits + 2))
-        b_in = Signal(xb)
-        m.d.comb += [
-            zp.eq(z + (z >> 1) - (z >> 4)),
-            b_in.eq(-self.i_stream.payload.x0),
-        ]
-        neg_zp = Signal(unsigned(self._z_bits + 1))
-        m.d.comb += neg_zp.eq(-zp)
-        nb = Signal(xb + qbits)
-        m.d.comb += nb.eq(const_mul(b_in, n))
+        zs = Signal(signed(self._z_bits + 1), name="zs", reset_less=True)    # z + (z >> 1)
+        z4 = Signal(signed(self._z_bits), name="z4", reset_less=True)        # z >> 4
+        b_a = Signal(xb, name="b_a", reset_less=True)
         with m.If(pipe.load(0)):
+            m.d.sync += [zs.eq(z + (z >> 1)), z4.eq(z >> 4),
+                         b_a.eq(-self.i_stream.payload.x0)]
+        neg_zp = Signal(unsigned(self._z_bits + 1), name="neg_zp", reset_less=True)
+        nb = Signal(xb + qbits, name="nb", reset_less=True)
+        b_b = Signal(xb, name="b_b", reset_less=True)
+        with m.If(pipe.load(1)):
+            m.d.sync += [neg_zp.eq(z4 - zs), nb.eq(const_mul(b_a, n)), b_b.eq(b_a)]
+        with m.If(pipe.load(2)):
             m.d.sync += [
                 a[0].eq(Mux(neg_zp > nb, nb, neg_zp)),
                 q[0].eq(0),
-                b[0].eq(b_in),
+                b[0].eq(b_b),
             ]
         with m.If(pipe.adv):
             m.d.sync += tag[0].eq(self.i_stream.payload.tag)
-            for k in range(qbits):
-                m.d.sync += tag[k + 1].eq(tag[k])
+            for k in range(1, stages - 1):
+                m.d.sync += tag[k].eq(tag[k - 1])
         # restoring stages: quotient bit j = (a >= b << j)
         for k in range(qbits):
             j = qbits - 1 - k
             bj = b[k] << j
             ge = a[k] >= bj
-            with m.If(pipe.load(k + 1)):
+            with m.If(pipe.load(k + 3)):
                 m.d.sync += [
                     a[k + 1].eq(Mux(ge, a[k] - bj, a[k])),
                     q[k + 1].eq(q[k] | (ge << j)),
                     b[k + 1].eq(b[k]),
                 ]
-        # last stage: e = b - ceil(rem / 2), shifted left by n - q
+        # last two stages: e = b - ceil(rem / 2) and n - q, then the shift left by n - q
         rem, qf, bf = a[qbits], q[qbits], b[qbits]
-        e = Signal(xb)
-        sh = Signal(range(n + 1))
-        m.d.comb += [e.eq(bf - ((rem + 1) >> 1)), sh.eq(n - qf)]
+        e = Signal(xb, name="e", reset_less=True)
+        sh = Signal(range(n + 1), name="sh", reset_less=True)
+        with m.If(pipe.load(stages - 2)):
+            m.d.sync += [e.eq(bf - ((rem + 1) >> 1)), sh.eq(n - qf)]
         with m.If(pipe.load(stages - 1)):
             m.d.sync += [
                 self.o_stream.payload.e.eq(e << sh),
-                self.o_stream.payload.tag.eq(tag[qbits]),
+                self.o_stream.payload.tag.eq(tag[stages - 2]),
             ]
         return m

@@ -14,7 +14,7 @@ from ivita.model.config import SoftmaxConfig
 
 from ._nlutil import check_config, quiet_on_error
 from .bank_ring import ring_schedule, steady_period
-from .divider import Reciprocal, RecipMul
+from .divider import RECIP_FRONT_STAGES, RECIP_MUL_STAGES, Reciprocal, RecipMul
 from .row_buffer import RowBuffer
 from .row_input import RowInput
 from .row_reader import RowReader
@@ -34,8 +34,9 @@ def shiftmax_schedule(config: SoftmaxConfig, lengths: list[int], *, banks: int =
     ``(first_in, last_in, first_out, last_out)`` per row, input back to back from cycle 0,
     ``o_stream`` always ready."""
     P, F = shift_exp_timing(config.n).latency, config.out_bits + 1
-    return ring_schedule(list(lengths), banks=banks, b_cycles=lambda N: N + P + F + 5,
-                         c_lead=P + 5)
+    B = F + RECIP_FRONT_STAGES + 4
+    return ring_schedule(list(lengths), banks=banks, b_cycles=lambda N: N + P + B,
+                         c_lead=P + 3 + RECIP_MUL_STAGES)
 
 
 class Shiftmax(wiring.Component):
@@ -88,13 +89,13 @@ class Shiftmax(wiring.Component):
     including ``last``, and nothing is output for it (no partial row); following rows are
     processed normally. The unit never stalls on bad input.
 
-    Timing (``P = bit_length(n) + 2`` = ShiftExp latency, ``F = out_bits + 1`` = divider steps,
+    Timing (``P = bit_length(n) + 5`` = ShiftExp latency, ``F = out_bits + 1`` = divider steps,
     rows of ``N`` elements, ``o_stream`` always ready, a free bank): a row whose last element is
-    accepted in cycle ``t`` has its first output in cycle ``t + N + 2P + F + 11`` (so ``2N + 2P
-    + F + 10`` cycles after its first element when the input has no gaps) and its last ``N - 1``
-    cycles later. Stage occupancy per row: A ``N`` cycles, B ``N + P + F + 5``, C ``N + P + 5``
+    accepted in cycle ``t`` has its first output in cycle ``t + N + 2P + F + 15`` (so ``2N + 2P
+    + F + 14`` cycles after its first element when the input has no gaps) and its last ``N - 1``
+    cycles later. Stage occupancy per row: A ``N`` cycles, B ``N + P + F + 6``, C ``N + P + 8``
     (:meth:`b_cycles`, :attr:`c_lead`). With ``banks = 3`` the stages overlap fully and rows
-    stream at one per ``N + P + F + 5`` cycles (8-bit defaults: ``N + 20``); with fewer banks A
+    stream at one per ``N + P + F + 6`` cycles (8-bit defaults: ``N + 24``); with fewer banks A
     waits for C to free a bank (:meth:`schedule` is the exact model for any ``banks``).
     :meth:`timing` ``(N)`` states it in the uniform form: latency from the row's ``last`` beat,
     interval = steady-state cycles per row; both are checked against simulation. Throughput
@@ -128,20 +129,21 @@ class Shiftmax(wiring.Component):
 
     # -- cycle model (checked against simulation by the tests) ---------------------------------
     def b_cycles(self, n_tokens: int) -> int:
-        """Stage B's cycles per row: ``N + P + F + 5`` (``P`` = ShiftExp latency,
-        ``F = out_bits + 1`` reciprocal steps)."""
+        """Stage B's cycles per row: ``N + P + F + 6`` (``P`` = ShiftExp latency,
+        ``F = out_bits + 1`` reciprocal steps, 2 of the 6 the reciprocal's front stages)."""
         P = shift_exp_timing(self._config.n).latency
-        return n_tokens + P + self._config.out_bits + 1 + 5
+        return n_tokens + P + self._config.out_bits + 1 + RECIP_FRONT_STAGES + 4
 
     @property
     def c_lead(self) -> int:
-        """Cycles from stage C taking a row to its first output: ``P + 5``."""
-        return shift_exp_timing(self._config.n).latency + 5
+        """Cycles from stage C taking a row to its first output: ``P + 8`` (3 + the
+        RecipMul's 5 stages)."""
+        return shift_exp_timing(self._config.n).latency + 3 + RECIP_MUL_STAGES
 
     def timing(self, n: int | None = None) -> Timing:
-        """Rows of ``n`` elements (default ``max_tokens``): latency ``N + 2P + F + 11`` from a
+        """Rows of ``n`` elements (default ``max_tokens``): latency ``N + 2P + F + 15`` from a
         row's ``last`` beat to its first output; interval = steady-state cycles per row
-        (``N + P + F + 5`` with 3 banks; an average with fewer)."""
+        (``N + P + F + 6`` with 3 banks; an average with fewer)."""
         N = self._config.max_tokens if n is None else check_int(n, "n", 1,
                                                                  self._config.max_tokens)
         return Timing(latency=self.b_cycles(N) + 1 + self.c_lead, latency_from="last",
@@ -245,7 +247,9 @@ class Shiftmax(wiring.Component):
                     m.next = "IDLE"
         m.d.comb += [
             recip.i_stream.valid.eq(b_fsm.ongoing("WAIT") & (b_cnt == b_n)),
-            recip.o_stream.ready.eq(b_fsm.ongoing("RECIP")),
+            # always ready: the result comes F + 3 cycles after the FSM entered RECIP, so it is
+            # taken there; no path from the FSM state into the reciprocal's enables
+            recip.o_stream.ready.eq(1),
             ring.b_done.eq(b_fsm.ongoing("RECIP") & recip.o_stream.valid),
         ]
 

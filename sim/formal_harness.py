@@ -31,6 +31,7 @@ from ivita.model.config import RequantConfig
 from ivita.model.requant import required_acc_bits
 
 from ivita.hw.pe import ProcessingElement
+from ivita.hw._dyadic import DYADIC_LATENCY
 from ivita.hw.requant import Requantizer
 
 __all__ = ["PEHarness", "RequantHarness"]
@@ -99,7 +100,9 @@ class RequantHarness(wiring.Component):
     wrong spec, ``(acc * b) >> c``).
     """
 
-    QUEUE = 4   # the requantizer holds at most timing().latency (3) vectors
+    #: the requantizer holds at most DYADIC_LATENCY - 1 stage registers + its output register
+    #: + the skid's spare = DYADIC_LATENCY + 1 vectors; one slot more so ``count < QUEUE``
+    QUEUE = DYADIC_LATENCY + 2
 
     def __init__(self, *, acc_bits: int = 8, mult_bits: int = 4, out_bits: int = 3,
                  spec: str = "round") -> None:

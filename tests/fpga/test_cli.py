@@ -76,7 +76,9 @@ def test_synth_json_and_summary(capsys, synth_cache):
     assert "synthesizing array" in cap.err
     d = json.loads(cap.out)
     (u,) = d["units"]
-    assert [i["path"] for i in u["instances"]] == ["", "pe_r0_c0", "pe_r0_c1"]
+    # every PE has its flip-flop copy of the array's enable (hw/_skid.py EnableCopy)
+    assert [i["path"] for i in u["instances"]] == ["", "en_r0_c0", "en_r0_c1", "pe_r0_c0",
+                                                    "pe_r0_c1"]
     assert u["timing"]["kind"] == "estimate" and u["config"]["a_bits"] == 2
     assert d["fit"]["fits"] and d["part"] == "xc7s50csga324-1"
     # the second run is served from the cache and prints the human summary

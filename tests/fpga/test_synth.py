@@ -62,11 +62,17 @@ def test_every_pe_is_an_instance_of_the_array(array_4bit):
     assert [p.pe_position for p in res.pes()] == [(r, c) for r in range(2) for c in range(3)]
     assert [i.path for i in res.instances][0] == ""
     top = res.instance("")
-    # the top's total is its own logic plus every PE, as counted in place
+    # the top's total is its own logic plus every PE and every PE's enable copy (EnableCopy,
+    # one flip-flop each), as counted in place
+    children = [i for i in res.instances if i.path and "." not in i.path]
+    assert sorted(i.path for i in children if not i.path.startswith("pe_")) == \
+        sorted(f"en_r{r}_c{c}" for r in range(2) for c in range(3))
     summed = top.own
-    for p in res.pes():
+    for p in children:
         summed = summed + p.total
     assert summed == res.total == top.total
+    assert all(i.total.ff == 1 and i.total.lut == 0 for i in children
+               if i.path.startswith("en_"))
     # edge PEs lose pruned outputs: the last column passes no a/valid/last on
     assert res.instance("pe_r0_c2").total.ff < res.instance("pe_r0_c0").total.ff
 

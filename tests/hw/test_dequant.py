@@ -103,7 +103,7 @@ def test_signature_and_layouts() -> None:
     cfg = ArrayConfig(rows=3, cols=5, a_bits=4, b_bits=6, k_max=8, dequant_first=True)
     conv = DequantFirstConverter(cfg, mult_bits=12)
     assert conv.lanes == 8 and conv.max_shift == 18 and conv.shift_bits == 5
-    assert conv.timing().latency == 3 and conv.out_bits == 16
+    assert conv.timing().latency == 6 and conv.out_bits == 16
     members = conv.signature.members
     assert members["table_lane"] == In(range(8))
     assert members["table_b"] == In(unsigned(12))

@@ -50,8 +50,8 @@ def test_pe_accumulator_is_running_sum_of_products(tmp_path) -> None:
 @pytest.mark.usefixtures("formal_tools")
 def test_requantizer_equals_numerics(tmp_path) -> None:
     """acc_bits=8, mult_bits=4, out_bits=3: every acc, b, c (and c > max_shift writes), any
-    valid/ready pattern, 10 cycles."""
-    res = run_sby(RequantHarness(acc_bits=8, mult_bits=4, out_bits=3), tmp_path, depth=10)
+    valid/ready pattern, 14 cycles (the pipeline is 6 deep)."""
+    res = run_sby(RequantHarness(acc_bits=8, mult_bits=4, out_bits=3), tmp_path, depth=14)
     assert res.passed, f"status {res.status}\n{res.log[-4000:]}"
 
 
@@ -59,7 +59,7 @@ def test_requantizer_equals_numerics(tmp_path) -> None:
 def test_wrong_spec_truncation_fails(tmp_path) -> None:
     """A spec with truncation instead of round half up must be refuted."""
     res = run_sby(RequantHarness(acc_bits=8, mult_bits=4, out_bits=3, spec="truncate"),
-                  tmp_path, depth=10)
+                  tmp_path, depth=14)
     assert res.status == "FAIL", f"status {res.status}\n{res.log[-4000:]}"
     assert "failed assertion" in res.log
     assert "Assert failed in top" in res.log

@@ -103,7 +103,7 @@ def test_bad_x0_gives_zero_and_sets_sticky_flag():
 def test_latency_and_throughput():
     cfg = GeluConfig()
     dut = ShiftGELU(cfg)
-    assert dut.timing().latency == 6 + 12 + 1
+    assert dut.timing().latency == 9 + 16 + 1
     beats = [{"x": x, "last": 0, "x0": -100} for x in range(-10, 10)]
     res = _run(dut, beats, seed=0)
     assert res.in_cycles == list(range(20))

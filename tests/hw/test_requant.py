@@ -112,7 +112,7 @@ def test_signature_and_layouts() -> None:
     assert il == data.StructLayout({"acc": data.ArrayLayout(signed(20), 3), "last": 1})
     assert [(n, f.offset, f.width) for n, f in il] == [("acc", 0, 60), ("last", 60, 1)]
     assert [(n, f.offset, f.width) for n, f in ol] == [("q", 0, 18), ("last", 18, 1)]
-    assert dut.timing() == Timing(latency=3, latency_from="first", interval=1, per="vector")
+    assert dut.timing() == Timing(latency=6, latency_from="first", interval=1, per="vector")
     # lanes == 1: table_lane is one bit wide rather than zero (no [-1:0] Verilog port)
     one = Requantizer(RequantConfig(lanes=1, acc_bits=8, mult_bits=4, out_bits=3))
     assert one.signature.members["table_lane"] == In(range(2))

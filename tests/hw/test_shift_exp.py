@@ -56,7 +56,7 @@ def test_exhaustive_small(n):
 
 def test_latency_and_throughput():
     dut = ShiftExp(z_bits=9, x0_bits=16, n=15)
-    assert dut.timing().latency == 6
+    assert dut.timing().latency == 9
     vecs = _vectors(random.Random(SEED), 9, 16, 20)
     res = _check(dut, vecs, 15, seed=SEED)
     assert res.in_cycles == list(range(len(vecs)))             # one element per cycle

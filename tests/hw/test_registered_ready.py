@@ -1,0 +1,87 @@
+# amaranth: UnusedElaboratable=no
+"""The units with an output skid buffer (``hw/_skid.py``) have no combinational path from
+``o_stream.ready`` to ``i_stream.ready`` (nor to the enable that stalls their pipeline).
+
+Checked in the Amaranth simulator: in every cycle of a random run (random input valid and
+payload, random ready), ``i_stream.ready`` is read with ``o_stream.ready`` low and again with
+it high, after the combinational logic settled, before the clock edge; the two must be equal.
+A unit whose ``i_stream.ready`` were ``~o_stream.valid | o_stream.ready`` fails this as soon
+as an output waits (the control case below shows the check can fail).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from amaranth import Module
+from amaranth.hdl import Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from ivita.hw.array import SystolicArray
+from ivita.hw.dequant import DequantFirstConverter
+from ivita.hw.requant import Requantizer
+from ivita.model import ArrayConfig, RequantConfig
+
+CYCLES = 300
+
+
+class _CombReady(wiring.Component):
+    """Control: a one-register pipeline whose ready is ``~o.valid | o.ready``."""
+
+    def __init__(self) -> None:
+        super().__init__({"i_stream": In(stream.Signature(8)),
+                          "o_stream": Out(stream.Signature(8))})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        en = ~self.o_stream.valid | self.o_stream.ready
+        m.d.comb += self.i_stream.ready.eq(en)
+        with m.If(en):
+            m.d.sync += [self.o_stream.valid.eq(self.i_stream.valid),
+                         self.o_stream.payload.eq(self.i_stream.payload)]
+        return m
+
+
+def ready_depends_on_o_ready(dut: wiring.Component, seed: int) -> int:
+    """Cycles in which ``i_stream.ready`` changed with ``o_stream.ready`` (0 = never)."""
+    rng = random.Random(seed)
+    payload = Value.cast(dut.i_stream.payload)
+    width = len(payload)
+    hits = [0]
+
+    async def bench(ctx):
+        for _ in range(CYCLES):
+            ctx.set(dut.i_stream.valid, rng.random() < 0.8)
+            ctx.set(payload, rng.getrandbits(width))
+            ctx.set(dut.o_stream.ready, 0)
+            low = ctx.get(dut.i_stream.ready)
+            ctx.set(dut.o_stream.ready, 1)
+            high = ctx.get(dut.i_stream.ready)
+            hits[0] += low != high
+            ctx.set(dut.o_stream.ready, rng.random() < 0.4)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return hits[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SystolicArray(ArrayConfig(rows=2, cols=3, a_bits=4, b_bits=4, k_max=8)),
+    lambda: Requantizer(RequantConfig(lanes=2, acc_bits=12, out_bits=4, mult_bits=8)),
+    lambda: Requantizer(RequantConfig(lanes=2, acc_bits=12, out_bits=4, mult_bits=8),
+                        per_beat=True),
+    lambda: DequantFirstConverter(ArrayConfig(rows=2, cols=2, a_bits=4, b_bits=4, k_max=8,
+                                              dequant_first=True)),
+], ids=["array", "requant", "requant_per_beat", "dequant"])
+def test_i_ready_does_not_depend_on_o_ready(make) -> None:
+    assert ready_depends_on_o_ready(make(), seed=7) == 0
+
+
+def test_check_detects_a_combinational_ready() -> None:
+    assert ready_depends_on_o_ready(_CombReady(), seed=7) > 0
