@@ -5,7 +5,7 @@ in the scopes ``keep`` names (instance paths such as ``""`` for the top and ``"p
 the scopes of primitive cells inside them are skipped), then every value change. A bit toggles
 when its value changes between ``0`` and ``1`` (changes to or from ``x``/``z`` are not counted);
 only changes at times in ``[t0, t1)`` count. ``high`` is the time the bit spent at ``1``
-inside the window, so ``high / (t1 - t0)`` is its static probability. Zero-delay simulation:
+inside the window as a fraction of it (its static probability). Zero-delay simulation:
 no glitches are seen (docs/power.md).
 """
 
@@ -21,14 +21,15 @@ _UNITS = {"s": 10**12, "ms": 10**9, "us": 10**6, "ns": 10**3, "ps": 1, "fs": 10*
 
 @dataclass
 class VarActivity:
-    """One VCD variable: ``toggles[i]`` / ``high[i]`` for bit ``lsb + i`` (LSB first)."""
+    """One VCD variable: ``toggles[i]`` (count) and ``high[i]`` (fraction of the window at 1)
+    for bit ``lsb + i`` (LSB first)."""
 
     scope: str
     name: str
     width: int
     lsb: int
     toggles: list[int]
-    high: list[int]
+    high: list[float]
 
 
 def timescale_ps(text: str) -> float:
@@ -85,6 +86,8 @@ def count_activity(path: Path, *, scope: tuple[str, ...], keep: set[str], t0_ns:
         _changes(f, by_code, lo, hi)
     out: list[VarActivity] = []
     for acts in by_code.values():
+        for a in acts:
+            a.high = [h / (hi - lo) for h in a.high]
         out.extend(acts)
     return out
 
