@@ -56,6 +56,7 @@ class ActivityRun:
     simulator: str
     timings: dict[str, float]
     tiles_checked: int
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class PowerReport:
     units_mw: dict[str, float] = field(default_factory=dict)
     static_prob: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
     simulator: str = ""
     tiles_checked: int = 0
     unknown_bits: int = 0
@@ -108,7 +110,17 @@ class PowerReport:
                 "cycles": self.cycles, "simulator": self.simulator,
                 "tiles_checked": self.tiles_checked, "unknown_bits": self.unknown_bits,
                 "netlist": self.source, "timings_s": {k: round(v, 2)
-                                                      for k, v in self.timings.items()}}
+                                                      for k, v in self.timings.items()},
+                "cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()}}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the machine may be shared, so
+    wall time alone does not show where the time goes)."""
+    import resource
+
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
 def _progress(progress: Callable[[str], None] | None, msg: str) -> None:
@@ -124,7 +136,8 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
     from ivita.fpga.units import UnitOptions, build_unit
 
     timings: dict[str, float] = {}
-    t0 = time.monotonic()
+    cpu: dict[str, float] = {}
+    t0, c0 = time.monotonic(), _cpu()
     comp, cfg = build_unit("array", UnitOptions(rows=rows, cols=cols, a_bits=a_bits,
                                                 b_bits=w_bits))
     if baseline:
@@ -134,6 +147,7 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
         comp = SystolicArray(cfg)
     nl = mapped_netlist(comp, PE_TOP, progress=progress)
     timings["synthesis"] = time.monotonic() - t0
+    cpu["synthesis"] = _cpu() - c0
     t1 = time.monotonic()
     stream = operand_stream(data, rows, cols, a_bits, w_bits, seed=seed, baseline=baseline,
                             max_beats=max_beats)
@@ -147,11 +161,13 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
         own_tmp = tempfile.TemporaryDirectory(prefix="ivita-power-")
         workdir = Path(own_tmp.name)
     try:
+        c1 = _cpu()
         res = run_gatesim(nl.verilog, top=PE_TOP, words=words, in_width=in_w, out_width=out_w,
                           rows=rows, cols=cols, workdir=workdir, simulator=simulator,
                           progress=progress)
         timings["simulator build"] = res.build_s
         timings["simulation"] = res.run_s
+        cpu["simulator build + simulation"] = _cpu() - c1
         got = unpack_outputs([p for _, p in res.outputs], rows, cols, cfg.acc_bits)
         exp = np.stack([t.a @ t.b for t in stream.tiles])
         if got.shape != exp.shape or not np.array_equal(got, exp) or res.k_overflow:
@@ -160,7 +176,7 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
                    if not np.array_equal(got, exp) else "k_overflow set")
             raise GateLevelMismatch(f"gate-level netlist output != model A @ B: {bad}")
         _progress(progress, f"gate-level outputs == model on {exp.shape[0]} tiles")
-        t2 = time.monotonic()
+        t2, c2 = time.monotonic(), _cpu()
         w0 = RESET_CYCLES + rows + cols + 2
         w1 = res.last_input_cycle
         if w1 - w0 < 8:
@@ -172,6 +188,7 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
                               t1_ns=w1 * CLOCK_NS + CLOCK_NS / 2)
         activity, names = _bit_activity(nl, acts, w1 - w0)
         timings["toggle counting"] = time.monotonic() - t2
+        cpu["toggle counting"] = _cpu() - c2
         if keep_vcd is False and res.vcd is not None and own_tmp is None:
             res.vcd.unlink(missing_ok=True)
     finally:
@@ -179,7 +196,7 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
             own_tmp.cleanup()
     macs = rows * cols * (w1 - w0)
     return ActivityRun(nl, cfg, activity, names, (w0, w1), macs, stream.label, simulator,
-                       timings, exp.shape[0])
+                       timings, exp.shape[0], cpu)
 
 
 def _bit_activity(nl: MappedNetlist, acts: list, cycles: int
@@ -247,7 +264,7 @@ def report_from_run(run: ActivityRun, model: PowerModel, *, freq_hz: float, part
                        macs=run.macs, cycles=cycles, model=model.name, rows=cfg.rows,
                        cols=cfg.cols, a_bits=a_bits, w_bits=w_bits, freq_hz=freq_hz,
                        baseline=baseline, data=data, data_label=run.label, part=part,
-                       units_mw=units, static_prob=sp, timings=timings,
+                       units_mw=units, static_prob=sp, timings=timings, cpu_s=dict(run.cpu),
                        simulator=run.simulator, tiles_checked=run.tiles_checked,
                        unknown_bits=unknown, source=run.netlist.source)
 
