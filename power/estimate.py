@@ -273,11 +273,12 @@ def estimate_power(*, rows: int, cols: int, a_bits: int, w_bits: int, freq_hz: f
                    data: str = "attention", baseline: bool = False, part: str = "xc7s50-1",
                    seed: int = 0, progress: Callable[[str], None] | None = None,
                    model: PowerModel | str | Path | None = None,
-                   simulator: str = "verilator") -> PowerReport:
+                   simulator: str = "verilator", max_beats: int = 512) -> PowerReport:
     """Per-PE power **estimate** of a ``rows x cols`` array at ``a_bits x w_bits`` (see the
     module docstring). ``baseline``: the 16-bit dequant-first array on the same data.
     ``model``: a :class:`PowerModel` or a model/calibration file (default: the shipped
-    uncalibrated coefficients). ``progress(msg)``: progress lines. Raises ValueError for a bad
+    uncalibrated coefficients). ``simulator``: ``"verilator"`` or ``"icarus"`` (tiny arrays).
+    ``max_beats``: input beats per matmul kind. ``progress(msg)``: progress lines. Raises ValueError for a bad
     option (the message names the value and its limit) and :class:`GateLevelMismatch` when
     the netlist simulation disagrees with the model."""
     from ivita.fpga.parts import parse_part
@@ -295,7 +296,8 @@ def estimate_power(*, rows: int, cols: int, a_bits: int, w_bits: int, freq_hz: f
     parse_part(part)
     pm = model if isinstance(model, PowerModel) else load_model(model)
     run = activity_run(rows=rows, cols=cols, a_bits=a_bits, w_bits=w_bits, data=data,
-                       baseline=baseline, seed=seed, simulator=simulator, progress=progress)
+                       baseline=baseline, seed=seed, simulator=simulator, progress=progress,
+                       max_beats=check_int(max_beats, "max_beats", 16, 21845))
     return report_from_run(run, pm, freq_hz=float(freq_hz), part=part, data=data,
                            baseline=baseline, a_bits=a_bits, w_bits=w_bits)
 

@@ -66,6 +66,8 @@ def _add_args(p: argparse.ArgumentParser) -> None:
                    help="widths 2..8 and the dequant-first baseline on the same layer data")
     p.add_argument("--part", default="xc7s50-1", help="Spartan-7 part (default xc7s50-1)")
     p.add_argument("--seed", metavar="N", default="0", help="data seed (default 0)")
+    p.add_argument("--beats", metavar="N", default="512",
+                   help="input beats per matmul kind (X·W, Q·Kᵀ, P·V; 16..65536/3; default 512)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="gate-level simulator (default verilator; icarus only for tiny arrays)")
     p.add_argument("--model", metavar="FILE",
@@ -119,7 +121,8 @@ def _options(parser: argparse.ArgumentParser, a: argparse.Namespace) -> dict[str
                 a_bits=_int(parser, "--a-bits", a.a_bits, 2, 16, bits),
                 w_bits=_int(parser, "--w-bits", a.w_bits, 2, 16, bits),
                 freq_hz=freq * 1e6, data=a.data, baseline=a.baseline == "dequant-first",
-                seed=_int(parser, "--seed", a.seed, 0, 2**31 - 1, 0))
+                seed=_int(parser, "--seed", a.seed, 0, 2**31 - 1, 0),
+                beats=_int(parser, "--beats", a.beats, 16, 21845, 512))
 
 
 def _table(rep: Any) -> str:
@@ -182,7 +185,8 @@ def _single(a: argparse.Namespace, opts: dict[str, Any], progress: Any) -> int:
         out.mkdir(parents=True, exist_ok=True)
     run_ = activity_run(rows=opts["rows"], cols=opts["cols"], a_bits=opts["a_bits"],
                         w_bits=opts["w_bits"], data=opts["data"], baseline=opts["baseline"],
-                        seed=opts["seed"], simulator=a.simulator, progress=progress)
+                        seed=opts["seed"], simulator=a.simulator, progress=progress,
+                        max_beats=opts["beats"])
     extra: dict[str, Any] = {}
     if a.calibrate:
         from ivita.power.calibrate import calibrate_model, read_reports
@@ -231,7 +235,7 @@ def _compare(a: argparse.Namespace, opts: dict[str, Any], progress: Any) -> int:
     model = load_model(a.model)
     common = dict(rows=opts["rows"], cols=opts["cols"], freq_hz=opts["freq_hz"],
                   data=opts["data"], part=a.part, seed=opts["seed"], progress=progress,
-                  model=model, simulator=a.simulator)
+                  model=model, simulator=a.simulator, max_beats=opts["beats"])
     reps = []
     for b in COMPARE_BITS:
         progress(f"--- {b}-bit integer PE")
