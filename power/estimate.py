@@ -138,13 +138,15 @@ def activity_run(*, rows: int, cols: int, a_bits: int, w_bits: int, data: str = 
     timings: dict[str, float] = {}
     cpu: dict[str, float] = {}
     t0, c0 = time.monotonic(), _cpu()
-    comp, cfg = build_unit("array", UnitOptions(rows=rows, cols=cols, a_bits=a_bits,
-                                                b_bits=w_bits))
+    opts = UnitOptions(rows=rows, cols=cols, a_bits=a_bits, b_bits=w_bits)
     if baseline:
+        # the 16-bit dequant-first PE array (docs/numerics.md §3), same shape and k_max
         from ivita.hw.array import SystolicArray
         cfg = ArrayConfig(rows=rows, cols=cols, a_bits=a_bits, b_bits=w_bits,
-                          k_max=cfg.k_max, dequant_first=True)
+                          k_max=opts.k_max, dequant_first=True)
         comp = SystolicArray(cfg)
+    else:
+        comp, cfg = build_unit("array", opts)
     nl = mapped_netlist(comp, PE_TOP, progress=progress)
     timings["synthesis"] = time.monotonic() - t0
     cpu["synthesis"] = _cpu() - c0
