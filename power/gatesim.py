@@ -198,10 +198,22 @@ def _build(simulator: str, netlist: Path, bench: str, top: str, workdir: Path,
            "--build-jobs", "2", "-O1", "-CFLAGS", "-O1", "tb.v", "netlist.v", str(cells)]
     proc = subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    out, _ = proc.communicate()
+    out = _wait(proc, "verilator build", t0, progress)
     if proc.returncode or not exe.is_file():
         raise RuntimeError(f"verilator failed (exit {proc.returncode}):\n{out[-3000:]}")
     return exe, time.monotonic() - t0, False
+
+
+def _wait(proc: subprocess.Popen, label: str, t0: float,
+          progress: Callable[[str], None] | None) -> str:
+    """Wait for ``proc``, reporting every 10 s; its combined output."""
+    while True:
+        try:
+            out, _ = proc.communicate(timeout=10)
+            return out or ""
+        except subprocess.TimeoutExpired:
+            if progress:
+                progress(f"  {label}: running, {time.monotonic() - t0:.0f} s")
 
 
 def run_gatesim(netlist: Path, *, top: str, words: list[int], in_width: int, out_width: int,
@@ -228,11 +240,12 @@ def run_gatesim(netlist: Path, *, top: str, words: list[int], in_width: int, out
     t0 = time.monotonic()
     cmd = ([str(exe)] if simulator == "verilator" else
            [shutil.which("vvp") or "vvp", "-n", str(exe)]) + args
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    log = _wait(proc, f"{simulator} simulation of {len(words)} beats", t0, progress)
     run_s = time.monotonic() - t0
     if proc.returncode or not out.is_file():
-        raise RuntimeError(f"{simulator} run failed (exit {proc.returncode}):\n"
-                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+        raise RuntimeError(f"{simulator} run failed (exit {proc.returncode}):\n{log[-2000:]}")
     outputs: list[tuple[int, int]] = []
     end = None
     for line in out.read_text().splitlines():
