@@ -280,9 +280,9 @@ def estimate_power(*, rows: int, cols: int, a_bits: int, w_bits: int, freq_hz: f
     module docstring). ``baseline``: the 16-bit dequant-first array on the same data.
     ``model``: a :class:`PowerModel` or a model/calibration file (default: the shipped
     uncalibrated coefficients). ``simulator``: ``"verilator"`` or ``"icarus"`` (tiny arrays).
-    ``max_beats``: input beats per matmul kind. ``progress(msg)``: progress lines. Raises ValueError for a bad
-    option (the message names the value and its limit) and :class:`GateLevelMismatch` when
-    the netlist simulation disagrees with the model."""
+    ``max_beats``: input beats per matmul kind. ``progress(msg)``: progress lines. Raises
+    ValueError for a bad option (the message names the value and its limit) and
+    :class:`GateLevelMismatch` when the netlist simulation disagrees with the model."""
     from ivita.fpga.parts import parse_part
     from ivita.model.checks import check_int
 

@@ -67,7 +67,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--part", default="xc7s50-1", help="Spartan-7 part (default xc7s50-1)")
     p.add_argument("--seed", metavar="N", default="0", help="data seed (default 0)")
     p.add_argument("--beats", metavar="N", default="512",
-                   help="input beats per matmul kind (X·W, Q·Kᵀ, P·V; 16..65536/3; default 512)")
+                   help="input beats per matmul kind (X·W, Q·Kᵀ, P·V; 16..21845; default 512)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="gate-level simulator (default verilator; icarus only for tiny arrays)")
     p.add_argument("--model", metavar="FILE",
