@@ -193,12 +193,15 @@ def _build(simulator: str, netlist: Path, bench: str, top: str, workdir: Path,
     d.mkdir(parents=True, exist_ok=True)
     (d / "tb.v").write_text(bench)
     shutil.copy(netlist, d / "netlist.v")
+    # no tracing inside the primitives' own models: the nets of the netlist are enough, and
+    # the VCD (and the trace code to compile) shrink several times
+    (d / "notrace.vlt").write_text('`verilator_config\ntracing_off -file "*cells_sim.v"\n')
     if progress:
         progress("building the Verilator gate-level model (once per netlist) ...")
     env = _verilator_env()
     cmd = ["verilator", "--binary", "--timing", "--trace", "--trace-underscore", "-Wno-fatal",
            "-Wno-WIDTH", "-Wno-lint", "-Wno-style", "--top-module", "tb", "-j", "2",
-           "--build-jobs", "2", "tb.v", "netlist.v", str(cells)]
+           "--build-jobs", "2", "notrace.vlt", "tb.v", "netlist.v", str(cells)]
     proc = subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     out = _wait(proc, "verilator build", t0, progress)
