@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -92,7 +93,6 @@ class MappedNetlist:
 
 
 def _natural(s: str) -> list[Any]:
-    import re
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
@@ -141,7 +141,8 @@ def mapped_netlist(component: Any, top: str, *, nodsp: bool = False, cache: bool
                    progress: Callable[[str], None] | None = None,
                    timeout: float = 3600) -> MappedNetlist:
     """Synthesize ``component`` (top module ``top``) for xc7, hierarchy kept, and return its
-    mapped netlist (Verilog path in the cache, cell graph). Raises
+    mapped netlist (Verilog path in the cache, cell graph). With ``cache=False`` the Verilog
+    is a private temporary file that the caller deletes (``netlist.verilog.unlink()``). Raises
     :class:`~ivita.fpga.synth.SynthError` when Yosys fails."""
     from amaranth.back import rtlil
 
