@@ -23,7 +23,7 @@ from . import __version__
 from .commands._common import EXIT_FAIL, EXIT_INTERRUPTED, interrupted_message
 
 #: subcommand modules under ivita.commands, in help order (only commands that exist)
-COMMANDS = ("sim", "accuracy", "synth", "build", "sweep", "results")
+COMMANDS = ("sim", "accuracy", "synth", "build", "power", "sweep", "results")
 
 EPILOG = ("exit status: 0 success; 1 a check failed (e.g. a bench mismatch) or an internal "
           "error (traceback printed); 2 invalid options; 3 a simulator is not installed; "
