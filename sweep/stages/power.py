@@ -39,7 +39,8 @@ def run(ctx: Context) -> dict[str, Any]:
               seed=int(ctx.option("seed", 1)))
     per_pe = [float(x) for x in rep.per_pe_mw.ravel()]
     return {"per_pe_mw": per_pe, "pe_mw_mean": sum(per_pe) / len(per_pe),
-            "toggle_rate": float(rep.toggle_rate), "total_mw": float(rep.total_mw),
+            "toggle_rate": [float(x) for x in rep.toggle_rate.ravel()],
+            "toggle_rate_mean": float(rep.toggle_rate.mean()), "total_mw": float(rep.total_mw),
             "dynamic_mw": float(rep.dynamic_mw), "static_mw": float(rep.static_mw),
             "energy_per_mac_pj": float(rep.energy_per_mac_pj), "macs": int(rep.macs),
             "cycles": int(rep.cycles), "model": str(rep.model)}
