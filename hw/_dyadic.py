@@ -1,7 +1,7 @@
 """Lane-wise dyadic scaling shared by :class:`~ivita.hw.requant.Requantizer` and
 :class:`~ivita.hw.dequant.DequantFirstConverter` (private to ``ivita.hw``).
 
-``saturate(round_shift(x * b, c), out_bits)`` (NUMERICS.md §0, §2) in six registered stages
+``saturate(round_shift(x * b, c), out_bits)`` (docs/numerics.md §0, §2) in six registered stages
 of a global-stall pipeline (:data:`DYADIC_LATENCY`; each stage is short enough for the 250 MHz
 timing estimate, docs/fpga.md):
 

@@ -1,4 +1,4 @@
-"""Output-stationary systolic array of :class:`~ivita.hw.pe.ProcessingElement` (DESIGN.md §2)."""
+"""Output-stationary systolic array of :class:`~ivita.hw.pe.ProcessingElement` (docs/architecture.md)."""
 
 from __future__ import annotations
 

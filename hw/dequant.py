@@ -1,4 +1,4 @@
-"""Edge converter of the dequant-first baseline datapath (NUMERICS.md §3).
+"""Edge converter of the dequant-first baseline datapath (docs/numerics.md §3).
 
 Only used to compare area and per-PE power against operand reordering; not on the inference
 path. It sits in front of a :class:`~ivita.hw.array.SystolicArray` built with

@@ -1,4 +1,4 @@
-"""ShiftGELU: sign-symmetric integer GELU, element-wise streaming (NUMERICS.md §6).
+"""ShiftGELU: sign-symmetric integer GELU, element-wise streaming (docs/numerics.md §6).
 
 Normative model: :func:`ivita.model.shift_gelu`.
 """

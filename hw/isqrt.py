@@ -1,4 +1,4 @@
-"""Exact integer square root, digit by digit (NUMERICS.md §7). Model: :func:`ivita.model.isqrt`."""
+"""Exact integer square root, digit by digit (docs/numerics.md §7). Model: :func:`ivita.model.isqrt`."""
 
 from __future__ import annotations
 

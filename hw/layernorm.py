@@ -1,4 +1,4 @@
-"""I-LayerNorm: integer layer normalization over rows of ``C`` channels (NUMERICS.md §7).
+"""I-LayerNorm: integer layer normalization over rows of ``C`` channels (docs/numerics.md §7).
 
 Normative model: :func:`ivita.model.int_layernorm` (before the affine part).
 """
@@ -50,7 +50,7 @@ def layernorm_schedule(config: LayerNormConfig, rows: int, *, banks: int = 3
 
 
 class IntLayerNorm(wiring.Component):
-    """``int_layernorm`` of rows of exactly ``C = channels`` signed codes (NUMERICS.md §7).
+    """``int_layernorm`` of rows of exactly ``C = channels`` signed codes (docs/numerics.md §7).
 
     Normative model: :func:`ivita.model.int_layernorm`: ``mu = (sum + C//2) // C``,
     ``y = x - mu``, ``var = sum(y*y)``, ``std = max(isqrt(var), 1)``, ``g = (2^31-1) // std``,

@@ -1,8 +1,8 @@
-"""One output-stationary multiply-accumulate processing element (DESIGN.md §2).
+"""One output-stationary multiply-accumulate processing element (docs/architecture.md).
 
 The PE is the unit that power and utilization reports are broken down by: the systolic array
 instantiates it ``rows x cols`` times as ``pe_r{r}_c{c}``. The dequant-first baseline
-(NUMERICS.md §3) is the same generator with 16-bit operands.
+(docs/numerics.md §3) is the same generator with 16-bit operands.
 """
 
 from __future__ import annotations

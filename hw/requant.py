@@ -1,4 +1,4 @@
-"""Per-channel dyadic requantizer: one lane per array column (NUMERICS.md §2, DESIGN.md §2)."""
+"""Per-channel dyadic requantizer: one lane per array column (docs/numerics.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shift-based exponential ``shift_exp`` (NUMERICS.md §4), a pipelined stream datapath.
+"""Shift-based exponential ``shift_exp`` (docs/numerics.md §4), a pipelined stream datapath.
 
 Normative model: :func:`ivita.model.shift_exp`.
 """
@@ -37,7 +37,7 @@ def x0_in_range(x0: Value, x0_bits: int) -> Value:
 
 
 class ShiftExp(wiring.Component):
-    """``e = shift_exp(z, x0, n)`` for one element per cycle (NUMERICS.md §4).
+    """``e = shift_exp(z, x0, n)`` for one element per cycle (docs/numerics.md §4).
 
     Normative model: :func:`ivita.model.shift_exp`. Datapath, with ``a = -zp >= 0`` and
     ``b = -x0 >= 1`` so every quantity is unsigned:

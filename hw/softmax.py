@@ -1,4 +1,4 @@
-"""Shiftmax: integer softmax over rows streamed one element per cycle (NUMERICS.md §5).
+"""Shiftmax: integer softmax over rows streamed one element per cycle (docs/numerics.md §5).
 
 Normative model: :func:`ivita.model.shiftmax`.
 """
@@ -40,7 +40,7 @@ def shiftmax_schedule(config: SoftmaxConfig, lengths: list[int], *, banks: int =
 
 
 class Shiftmax(wiring.Component):
-    """Integer softmax of rows of up to ``max_tokens`` signed codes (NUMERICS.md §5).
+    """Integer softmax of rows of up to ``max_tokens`` signed codes (docs/numerics.md §5).
 
     Normative model: :func:`ivita.model.shiftmax` ``(x, x0, n, out_bits)``: for each row,
     ``z = x - max(x)``, ``ex = shift_exp(z, x0, n)``, ``s = sum(ex)``, ``y = recip_div(ex, s,

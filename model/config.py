@@ -257,7 +257,7 @@ class AttentionConfig(_Config):
     lets the LayerNorm output (the input of Wq/Wk/Wv, the only Linear input whose zero point
     folds exactly) use a zero point. ``prob_mode`` (``"direct"``, ``"split"``, ``"log2"``) codes
     the attention probabilities for ``P @ V`` at low ``prob_bits`` (see
-    :mod:`ivita.model.probs`); ``"direct"`` is NUMERICS.md §8 as written.
+    :mod:`ivita.model.probs`); ``"direct"`` is docs/numerics.md §8 as written.
     """
 
     tokens: int = 16

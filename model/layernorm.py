@@ -11,7 +11,7 @@ from .core import isqrt
 
 __all__ = ["int_layernorm", "layernorm_out_bits", "G_NUM"]
 
-#: the dividend of the gain ``g = G_NUM // std`` (NUMERICS.md §7); the hardware uses this constant
+#: the dividend of the gain ``g = G_NUM // std`` (docs/numerics.md §7); the hardware uses this constant
 G_NUM = (1 << 31) - 1
 
 

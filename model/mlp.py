@@ -1,6 +1,6 @@
 """One pre-norm MLP block of integer codes, and the encoder block (attention then MLP).
 
-Integer dataflow (composed like the attention block of NUMERICS.md §8), per input of
+Integer dataflow (composed like the attention block of docs/numerics.md §8), per input of
 ``tokens x dim`` residual codes (``resid_bits``, scale ``S_x``)::
 
     n   = int_layernorm(x)                                    31-bit, scale sqrt(C)/2^30
@@ -12,7 +12,7 @@ Integer dataflow (composed like the attention block of NUMERICS.md §8), per inp
     out = residual_add(x, rx_b, rx_c, y, ry_b, ry_c, resid_bits)
 
 ``b1``/``b2`` are 32-bit integer biases with the zero-point term of their input folded in
-(NUMERICS.md §3); ``u_off = rint(u_zero 2^u_c / u_b)`` puts the zero point of ``u`` (GELU
+(docs/numerics.md §3); ``u_off = rint(u_zero 2^u_c / u_b)`` puts the zero point of ``u`` (GELU
 outputs are >= -0.17, so an asymmetric ``u`` gains almost one bit) into the requantizer input,
 as ``fold_layernorm`` does for ``h``. The normative functions are :func:`mlp_block` and
 :func:`encoder_block`; every value is an int64 array, no float is touched.

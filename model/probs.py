@@ -7,7 +7,7 @@ so ``P @ V`` loses most of its signal. Three modes (``AttentionConfig.prob_mode`
 
 ``"direct"``
     ``P = shiftmax(A, x0, n, prob_bits)``; ``P @ V`` is one pass of the array. Scale
-    ``2^-(prob_bits-1)``. The baseline (NUMERICS.md §8).
+    ``2^-(prob_bits-1)``. The baseline (docs/numerics.md §8).
 ``"split"``
     ``P = shiftmax(A, x0, n, 2 prob_bits - 1)`` (``2 prob_bits - 2`` bits of magnitude), split
     as ``P = P_hi 2^(prob_bits-1) + P_lo`` with ``0 <= P_lo, P_hi < 2^(prob_bits-1)``, both

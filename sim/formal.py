@@ -1,4 +1,4 @@
-"""Bounded model checking of an Amaranth harness with SymbiYosys (DESIGN.md §4, level 5).
+"""Bounded model checking of an Amaranth harness with SymbiYosys (docs/verification.md, level 5).
 
 :func:`run_sby` writes the harness as RTLIL plus a ``.sby`` file into a directory and runs
 ``yowasp-sby`` (engine ``smtbmc yices``, BMC mode). The tools (:data:`SBY_TOOLS`) are found by

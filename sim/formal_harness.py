@@ -1,8 +1,8 @@
-"""Formal harnesses: the PE and the requantizer against NUMERICS.md (DESIGN.md §4, level 5).
+"""Formal harnesses: the PE and the requantizer against docs/numerics.md (docs/verification.md, level 5).
 
 Each harness is a component whose input ports are free inputs of the proof (the solver
 chooses them every cycle, including the reset), wraps the device under test and states the
-spec as plain Amaranth expressions of the NUMERICS formulas, in widths wide enough never to
+spec as plain Amaranth expressions of the numerics.md formulas, in widths wide enough never to
 wrap:
 
 - :class:`PEHarness`: the PE's ``acc`` equals the running sum of the products of its valid
@@ -96,7 +96,7 @@ class PEHarness(wiring.Component):
 class RequantHarness(wiring.Component):
     """A one-lane :class:`Requantizer` against ``saturate(round_shift(acc * b, c), out_bits)``.
 
-    ``spec``: ``"round"`` (NUMERICS.md §0, round half up) or ``"truncate"`` (a deliberately
+    ``spec``: ``"round"`` (docs/numerics.md §0, round half up) or ``"truncate"`` (a deliberately
     wrong spec, ``(acc * b) >> c``).
     """
 
@@ -140,7 +140,7 @@ class RequantHarness(wiring.Component):
             with m.Else():
                 m.d.sync += [sb.eq(self.table_b), sc.eq(self.table_c)]
 
-        # Spec arithmetic (NUMERICS.md §0 and §2), in 64-bit signed values.
+        # Spec arithmetic (docs/numerics.md §0 and §2), in 64-bit signed values.
         wide = signed(64)
         prod = Signal(wide)
         m.d.comb += prod.eq(self.i_acc * sb)

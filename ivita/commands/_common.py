@@ -1,4 +1,4 @@
-"""Conventions shared by every ``ivita`` subcommand (DESIGN.md §6).
+"""Conventions shared by every ``ivita`` subcommand (docs/architecture.md).
 
 - Exit codes: :data:`EXIT_OK` 0, :data:`EXIT_FAIL` 1 (a check failed, e.g. a bench mismatch,
   or an internal error, which also prints its traceback), :data:`EXIT_USAGE` 2 (invalid

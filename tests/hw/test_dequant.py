@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """DequantFirstConverter vs ``ivita.model.dequant_first_operand``, alone and in front of the
-dequant-first array (the baseline datapath of NUMERICS.md §3)."""
+dequant-first array (the baseline datapath of docs/numerics.md §3)."""
 
 from __future__ import annotations
 

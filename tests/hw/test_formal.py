@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Bounded proofs (yowasp-sby, smtbmc yices) that the PE and the requantizer equal NUMERICS.md,
+"""Bounded proofs (yowasp-sby, smtbmc yices) that the PE and the requantizer equal docs/numerics.md,
 and that the proofs can fail (a wrong spec, a too-narrow accumulator)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ShiftGELU (hw/gelu.py) against ivita.model.shift_gelu, bit for bit (NUMERICS.md §6)."""
+"""ShiftGELU (hw/gelu.py) against ivita.model.shift_gelu, bit for bit (docs/numerics.md §6)."""
 
 import random
 import re

@@ -1,4 +1,4 @@
-"""ISqrt (hw/isqrt.py) against ivita.model.isqrt, bit for bit (NUMERICS.md §7)."""
+"""ISqrt (hw/isqrt.py) against ivita.model.isqrt, bit for bit (docs/numerics.md §7)."""
 
 import random
 import re

@@ -1,5 +1,5 @@
 """IntLayerNorm (hw/layernorm.py) against ivita.model.int_layernorm, bit for bit
-(NUMERICS.md §7)."""
+(docs/numerics.md §7)."""
 
 import random
 import re

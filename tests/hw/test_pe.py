@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""ProcessingElement vs a cycle model of the running sum of products (NUMERICS.md §3)."""
+"""ProcessingElement vs a cycle model of the running sum of products (docs/numerics.md §3)."""
 
 from __future__ import annotations
 

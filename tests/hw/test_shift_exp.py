@@ -1,4 +1,4 @@
-"""ShiftExp (hw/shift_exp.py) against ivita.model.shift_exp, bit for bit (NUMERICS.md §4)."""
+"""ShiftExp (hw/shift_exp.py) against ivita.model.shift_exp, bit for bit (docs/numerics.md §4)."""
 
 import random
 

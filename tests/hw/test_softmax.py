@@ -1,4 +1,4 @@
-"""Shiftmax (hw/softmax.py) against ivita.model.shiftmax, bit for bit (NUMERICS.md §5).
+"""Shiftmax (hw/softmax.py) against ivita.model.shiftmax, bit for bit (docs/numerics.md §5).
 
 Every run checks the whole output stream: values, ``last`` flags, nothing missing or extra.
 """

@@ -1,4 +1,4 @@
-"""``ivita.model`` must import without amaranth or cocotb (DESIGN.md §1): checked in a fresh
+"""``ivita.model`` must import without amaranth or cocotb (docs/architecture.md, layering): checked in a fresh
 interpreter where importing either one raises ImportError, as on a machine without them."""
 
 from __future__ import annotations

@@ -106,3 +106,23 @@ def test_no_file_refers_to_the_shared_notes_folder() -> None:
             line = text.count("\n", 0, m.start()) + 1
             hits.append(f"{path.relative_to(ROOT)}:{line}")
     assert not hits, f"files refer to the {FOLDER} folder (use docs/numerics.md): {hits}"
+
+
+#: the team's note files, by name (spelled apart so this file does not match itself)
+NOTE_NAMES = re.compile("|".join(re.escape(n) for n in
+                                 ("DES" "IGN.md", "NUM" "ERICS.md", "TOOL" "CHAIN.md",
+                                  "SEE" "DS.md", "EXAM" "PLES.md")))
+
+
+def test_no_file_cites_the_team_notes_by_name() -> None:
+    """Docs and docstrings cite the repository's own pages (docs/numerics.md, ...), never the
+    team's note files, which a clone does not have."""
+    hits = []
+    for path in _repo_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for m in NOTE_NAMES.finditer(text):
+            hits.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}")
+    assert not hits, f"files cite the team's notes (use the docs/ pages): {hits}"

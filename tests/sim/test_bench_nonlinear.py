@@ -123,7 +123,7 @@ def test_layernorm(sim: str, in_bits: int, channels: int, rows: int, banks: int,
     assert res.result["end_values"]["error"] == int(bad_rows)
 
 
-# -- declared timing vs simulation (DESIGN.md §4 level 4) ----------------------------------------
+# -- declared timing vs simulation (docs/verification.md level 4) ----------------------------------------
 
 @pytest.mark.parametrize("sim", [case("icarus"), case("amaranth")])
 @pytest.mark.parametrize("unit", ["softmax", "gelu", "layernorm"])

@@ -199,7 +199,7 @@ def test_requant_bench_fails_on_a_corrupted_expected_value(
     assert fm["coords"]["tile"] == c["beat"] // 4 and fm["coords"]["row"] == c["beat"] % 4
 
 
-# -- declared latency vs simulation (DESIGN.md §4 level 4) --------------------------------------
+# -- declared latency vs simulation (docs/verification.md level 4) --------------------------------------
 
 @pytest.mark.parametrize("sim", [case("icarus"), case("amaranth")])
 @pytest.mark.parametrize("unit", ["array", "requant"])
