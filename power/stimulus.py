@@ -14,7 +14,9 @@ zero-padded):
   (``a_bits = 2``: ``prob_bits = 2`` and ``P`` is clipped to 1, stated in the label).
 
 Each kind is capped at ``max_beats`` input beats (its first tiles), so one run exercises all
-three. ``data="random"``: uniform random codes over the full signed ranges (a labelled extra).
+three. Q·Kᵀ and P·V put activations (``a_bits``) on the array's B port, so an array whose
+weights are narrower than its activations (``w_bits < a_bits``) cannot run them: its stream
+is X·W only, and the label says so. ``data="random"``: uniform random codes over the full signed ranges (a labelled extra).
 
 ``baseline=True`` (the dequant-first datapath of docs/numerics.md §3): every code is first
 converted to 16-bit fixed point with :func:`ivita.model.dequant_first_operand`, per tensor
@@ -115,7 +117,8 @@ def attention_tiles(rows: int, cols: int, a_bits: int, w_bits: int, *, seed: int
     tiles = _tiles("xw", h, wq.T, rows, cols, max_beats)
     qk: list[Tile] = []
     pv: list[Tile] = []
-    for head in range(cfg.heads):
+    act_on_b = baseline or w_bits >= a_bits      # the baseline PE is 16 x 16 bits
+    for head in range(cfg.heads if act_on_b else 0):
         sl = slice(head * hd, (head + 1) * hd)
         left = max_beats - sum(t.a.shape[1] for t in qk)
         if left > 0:
@@ -124,8 +127,11 @@ def attention_tiles(rows: int, cols: int, a_bits: int, w_bits: int, *, seed: int
         if left > 0:
             pv += _tiles("pv", p[head], v[:, sl], rows, cols, left)
     clip = ", P clipped to 1" if a_bits == 2 else ""
-    label = (f"attention layer (tokens 16, dim 64, 4 heads, seed {seed}): X·Wq, Q·Kᵀ, P·V "
-             f"tiles, {a_bits}-bit activations, {w_bits}-bit weights, P {prob_bits}-bit{clip}"
+    kinds = ("X·Wq, Q·Kᵀ, P·V tiles" if act_on_b else
+             f"X·Wq tiles only (Q·Kᵀ and P·V put {a_bits}-bit activations on the "
+             f"{w_bits}-bit B port: they do not run on this array)")
+    label = (f"attention layer (tokens 16, dim 64, 4 heads, seed {seed}): {kinds}, "
+             f"{a_bits}-bit activations, {w_bits}-bit weights, P {prob_bits}-bit{clip}"
              + (", dequantized to 16-bit fixed point (dequant-first)" if baseline else ""))
     return Stream(tuple(tiles + qk + pv), label)
 

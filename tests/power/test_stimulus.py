@@ -27,6 +27,23 @@ def test_attention_tiles_fit_the_pe(bits):
     assert {t.kind: t.a.shape[1] for t in s.tiles} == {"xw": 64, "qk": 16, "pv": 16}
 
 
+@pytest.mark.parametrize(("a_bits", "w_bits"), [(4, 8), (6, 4), (8, 4), (3, 2)])
+def test_mixed_widths_fit_their_ports(a_bits, w_bits):
+    """A operands fit a_bits and B operands fit w_bits (found by the sweep: Q·Kᵀ's K on a
+    4-bit B port gave a gate-level mismatch at a8w4); narrower weights than activations run
+    X·W only, and the label says so."""
+    s = attention_tiles(4, 4, a_bits, w_bits, max_beats=128)
+    (alo, ahi), (wlo, whi) = signed_range(a_bits), signed_range(w_bits)
+    for t in s.tiles:
+        assert alo <= t.a.min() and t.a.max() <= ahi
+        assert wlo <= t.b.min() and t.b.max() <= whi, t.kind
+    kinds = {t.kind for t in s.tiles}
+    if w_bits >= a_bits:
+        assert kinds == {"xw", "qk", "pv"}
+    else:
+        assert kinds == {"xw"} and "X·Wq tiles only" in s.label
+
+
 def test_qk_tiles_are_the_models_scores():
     """The first Q·Kᵀ tile times its operands is the block's raw score block of head 0."""
     from ivita.model import (AttentionConfig, attention_block_trace, make_block_input,
