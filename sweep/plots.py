@@ -95,7 +95,7 @@ def _pareto(rows: list[dict[str, Any]], path: Path) -> tuple[Path | None, str]:
     pts = [r for r in rows if r["accuracy"] is not None and not r["baseline"]]
     energy = [r for r in pts if r["energy_per_mac_pj"] is not None]
     if energy:
-        pts, col, xl = energy, "energy_per_mac_pj", "energy per MAC (pJ, power stage model)"
+        pts, col, xl = energy, "energy_per_mac_pj", "energy per MAC (pJ, estimate: ivita.power model)"
         title = "energy per MAC vs accuracy (Pareto front)"
     else:
         pts = [r for r in pts if r["lut_per_pe"] is not None]
@@ -164,7 +164,7 @@ def make_plots(rows: list[dict[str, Any]], out_dir: str | Path
         written["lut_per_pe"] = p2
     else:
         missing["lut_per_pe"] = "no point with synthesis results"
-    p3 = _vs_width(ok, "pe_mw", "power per PE (mW, power stage model)",
+    p3 = _vs_width(ok, "pe_mw", "power per PE (mW, estimate: ivita.power model)",
                    "per-PE power vs operand width", out / "pe_power.png")
     if p3:
         written["pe_power"] = p3
