@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -88,11 +89,15 @@ def _chromium():
 
 
 def _run_chromium(exe, tmp_path, *args):
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-           "--virtual-time-budget=10000", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    """Chromium with its profile, HOME and TMPDIR in a short folder under /tmp (removed
+    afterwards): its singleton socket path must stay under the 108-byte limit of a Unix
+    socket, which pytest-xdist's tmp_path can exceed."""
+    with tempfile.TemporaryDirectory(prefix="ivc", dir="/tmp") as short:
+        env = {**os.environ, "HOME": short, "TMPDIR": short}
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--no-first-run", f"--user-data-dir={short}/p",
+               "--virtual-time-budget=10000", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
 
 
 def test_html_renders_in_headless_chromium(tmp_path):
