@@ -35,15 +35,10 @@ COMPARE_BITS = (2, 3, 4, 5, 6, 7, 8)
 
 def _int(parser: argparse.ArgumentParser, flag: str, text: str | None, lo: int, hi: int,
          default: int | None) -> int | None:
-    if text is None:
-        return default
-    try:
-        v = int(text, 10)
-    except ValueError:
-        parser.error(f"{flag} {text}: must be an integer in {lo}..{hi}")
-    if not lo <= v <= hi:
-        parser.error(f"{flag} {v}: must be in {lo}..{hi}")
-    return v
+    """:func:`ivita.commands.synth.int_flag` with a default for an absent option."""
+    from .synth import int_flag
+    v = int_flag(parser, flag, text, lo, hi)
+    return default if v is None else v
 
 
 def _add_args(p: argparse.ArgumentParser) -> None:
