@@ -28,16 +28,16 @@ Wiring (combinational, no extra latency):
 from __future__ import annotations
 
 from amaranth import Module
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
 from ivita.model.block_config import BlockConfig
 
 from .attention import AttentionBlock
+from .host_front import HostFront
 from .hostif import HostInterface
 from .hostif_parser import check_timeout
 from .timing import Timing
-from .uart import UARTRx, UARTTx, check_divisor
 
 __all__ = ["Accelerator", "AcceleratorUART"]
 
@@ -59,15 +59,12 @@ class Accelerator(wiring.Component):
     def __init__(self, cfg: BlockConfig, *, timeout: int, divisor: int | None = None) -> None:
         if not isinstance(cfg, BlockConfig):     # every check before any part is built
             raise TypeError(f"cfg must be a BlockConfig, not {type(cfg).__name__}")
-        self._divisor = None if divisor is None else check_divisor(divisor)
+        self._front = HostFront(divisor)
         check_timeout(timeout)
         self.block = AttentionBlock(cfg)
         self.host = HostInterface(addr_limit=self.block.memory_map.limit, timeout=timeout)
-        self._uart = (None if divisor is None else
-                      (UARTRx(divisor=self._divisor), UARTTx(divisor=self._divisor)))
-        ports = ({"rx": In(1, init=1), "tx": Out(1, init=1)} if divisor is not None else
-                 {"i_stream": In(stream.Signature(8)), "o_stream": Out(stream.Signature(8))})
-        super().__init__({**ports, "busy": Out(1), "done": Out(1), "error": Out(1)})
+        super().__init__({**self._front.ports(), "busy": Out(1), "done": Out(1),
+                          "error": Out(1)})
 
     @property
     def config(self) -> BlockConfig:
@@ -76,7 +73,7 @@ class Accelerator(wiring.Component):
     @property
     def divisor(self) -> int | None:
         """Clocks per UART bit (:class:`AcceleratorUART`), or ``None`` for the byte streams."""
-        return self._divisor
+        return self._front.divisor
 
     @property
     def addr_limit(self) -> int:
@@ -94,25 +91,13 @@ class Accelerator(wiring.Component):
         ``UARTRx.timing().latency + host latency + UARTTx.timing().latency`` from the first
         cycle of the last request byte's start bit on ``rx`` to the first cycle of the
         response's start bit on ``tx``; one byte per ``10 * divisor`` cycles on either pin."""
-        host = self.host.timing(n)
-        if self._uart is None:
-            return host
-        rx, tx = self._uart
-        return Timing(latency=rx.timing().latency + host.latency + tx.timing().latency,
-                      latency_from="last", interval=10 * self._divisor, per="byte")
+        return self._front.timing(self.host, n)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.host = host = self.host
         m.submodules.block = block = self.block
-        if self._uart is None:
-            wiring.connect(m, wiring.flipped(self.i_stream), host.i_stream)
-            wiring.connect(m, host.o_stream, wiring.flipped(self.o_stream))
-        else:
-            m.submodules.uart_rx, m.submodules.uart_tx = rx, tx = self._uart
-            m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-            wiring.connect(m, rx.o_stream, host.i_stream)
-            wiring.connect(m, host.o_stream, tx.i_stream)
+        self._front.connect(m, self, host)
         bus, ctrl = host.bus, host.ctrl
         m.d.comb += [block.addr.eq(bus.addr), block.w_data.eq(bus.w_data),
                      block.w_en.eq(bus.w_en), block.r_en.eq(bus.r_en),

@@ -13,12 +13,11 @@ without it, the host interface's byte streams are the ports (``i_stream`` / ``o_
 from __future__ import annotations
 
 from amaranth import Module, Signal
-from amaranth.lib import memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import memory, wiring
 
+from .host_front import HostFront
 from .hostif import HostInterface
 from .timing import Timing
-from .uart import UARTRx, UARTTx, check_divisor
 
 __all__ = ["HostTestDevice"]
 
@@ -33,19 +32,15 @@ class HostTestDevice(wiring.Component):
                              "it must be in 1..2^32-1")
         if not isinstance(error_code, int) or not 0 <= error_code <= 255:
             raise ValueError(f"error_code={error_code!r} is out of range; it must be in 0..255")
-        self._divisor = None if divisor is None else check_divisor(divisor)
+        self._front = HostFront(divisor)
         self.host = HostInterface(addr_limit=addr_limit, timeout=timeout)
-        self._uart = (None if divisor is None else
-                      (UARTRx(divisor=self._divisor), UARTTx(divisor=self._divisor)))
         self._busy_cycles, self._error_code = busy_cycles, error_code
-        ports = ({"rx": In(1, init=1), "tx": Out(1, init=1)} if divisor is not None else
-                 {"i_stream": In(stream.Signature(8)), "o_stream": Out(stream.Signature(8))})
-        super().__init__(ports)
+        super().__init__(self._front.ports())
 
     @property
     def divisor(self) -> int | None:
         """Clocks per UART bit, or ``None`` for the byte-stream ports."""
-        return self._divisor
+        return self._front.divisor
 
     @property
     def addr_limit(self) -> int:
@@ -53,29 +48,18 @@ class HostTestDevice(wiring.Component):
 
     def timing(self, n: int | None = None) -> Timing:
         """Byte-stream ports: :meth:`HostInterface.timing` (requests that write ``n`` words).
-        UART pins: latency ``UARTRx.timing().latency + host latency + 1`` from the first cycle
+        UART pins (:meth:`HostFront.timing`): latency ``UARTRx.timing().latency + host latency +
+        UARTTx.timing().latency`` from the first cycle
         of the last request byte's start bit on ``rx`` to the first cycle of the response's
         start bit on ``tx``, and one byte per ``10 * divisor`` cycles on either pin (the
         protocol is request/response: a transaction takes its request and response bytes
         times ``10 * divisor`` cycles plus a fraction of a byte)."""
-        host = self.host.timing(n)
-        if self._uart is None:
-            return host
-        rx, tx = self._uart
-        return Timing(latency=rx.timing().latency + host.latency + tx.timing().latency,
-                      latency_from="last", interval=10 * self._divisor, per="byte")
+        return self._front.timing(self.host, n)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.host = host = self.host
-        if self._uart is None:
-            wiring.connect(m, wiring.flipped(self.i_stream), host.i_stream)
-            wiring.connect(m, host.o_stream, wiring.flipped(self.o_stream))
-        else:
-            m.submodules.uart_rx, m.submodules.uart_tx = rx, tx = self._uart
-            m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-            wiring.connect(m, rx.o_stream, host.i_stream)
-            wiring.connect(m, host.o_stream, tx.i_stream)
+        self._front.connect(m, self, host)
 
         m.submodules.ram = ram = memory.Memory(shape=32, depth=host.addr_limit, init=[])
         wp, rp = ram.write_port(), ram.read_port()
