@@ -29,7 +29,7 @@ from typing import Any
 from ._common import (EXIT_FAIL, EXIT_NO_TOOL, EXIT_USAGE, add_int, add_prob,
                       add_progress_options, add_seed, available_memory, progress_wanted)
 
-__all__ = ["register", "add_run_options", "unit_parser", "run", "main"]
+__all__ = ["register", "add_run_options", "unit_parser", "run", "run_and_report", "main"]
 
 EXIT_MISMATCH, EXIT_NO_SIMULATOR = EXIT_FAIL, EXIT_NO_TOOL
 MAX_CYCLES = 1 << 40
@@ -108,10 +108,9 @@ def unit_parser(unit: str, tb_cls: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Entry of ``ivita sim``: parse the unit's options, run the bench, print the verdict."""
-    from ivita.sim.bench import json_default, run_bench
+    from ivita.sim.bench import run_bench
     from ivita.sim.progress import Progress
     from ivita.sim.registry import get_tb
-    from ivita.sim.runner import SimulatorMissing
 
     if args.unit == ATTENTION:     # the whole block through its bus, not a stream unit
         from .sim_attention import run_attention_cli
@@ -142,19 +141,32 @@ def run(args: argparse.Namespace) -> int:
                      f"options")
     progress = Progress(sys.stderr, prog=f"ivita sim {args.unit}") \
         if progress_wanted(ns.progress) else None
+    return run_and_report(ns, args.unit, lambda: run_bench(
+        tb, simulator=ns.simulator, seed=ns.seed, stall_in=stall_in, stall_out=stall_out,
+        waves=ns.waves, work_dir=ns.out, build_root=ns.build_dir,
+        corrupt_expected=ns.corrupt_expected, max_cycles=ns.max_cycles, keep=ns.keep,
+        progress=progress))
+
+
+def run_and_report(ns: argparse.Namespace, unit: str, run: Any,
+                   fail_fields: dict[str, Any] | None = None) -> int:
+    """Run a bench (``run()`` returns a result with ``passed``, ``as_dict()``,
+    ``summary_text()`` and ``run_dir``) and print its verdict the way every ``ivita sim``
+    bench does: exit 3 when the simulator is missing; 1 and the kept run folder when the
+    simulator build fails (``fail_fields`` are added to that JSON object) or the check fails;
+    0 when it passes."""
+    from ivita.sim.bench import json_default
+    from ivita.sim.runner import SimulatorMissing
     try:
-        res = run_bench(tb, simulator=ns.simulator, seed=ns.seed, stall_in=stall_in,
-                        stall_out=stall_out, waves=ns.waves, work_dir=ns.out,
-                        build_root=ns.build_dir, corrupt_expected=ns.corrupt_expected,
-                        max_cycles=ns.max_cycles, keep=ns.keep, progress=progress)
+        res = run()
     except SimulatorMissing as e:
         print(f"ivita sim: {e}", file=sys.stderr)
         return EXIT_NO_SIMULATOR
     except RuntimeError as e:  # a failed simulator build
         kept = getattr(e, "kept_dir", None)
         if ns.json:
-            print(json.dumps({"unit": args.unit, "simulator": ns.simulator, "seed": ns.seed,
-                              "passed": False, "errors": [str(e)],
+            print(json.dumps({"unit": unit, "simulator": ns.simulator, "seed": ns.seed,
+                              "passed": False, **(fail_fields or {}), "errors": [str(e)],
                               "run_dir": str(kept) if kept else None}))
         else:
             print(f"ivita sim: {e}", file=sys.stderr)

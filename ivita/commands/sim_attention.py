@@ -22,13 +22,11 @@ the value and the limit); 3 simulator not installed; 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import (EXIT_FAIL, EXIT_NO_TOOL, UsageError, add_int, name_flags,
-                      progress_wanted)
+from ._common import UsageError, add_int, name_flags, progress_wanted
 
 __all__ = ["attention_parser", "case_from_args", "run_attention_cli"]
 
@@ -105,7 +103,6 @@ def run_attention_cli(argv: Sequence[str]) -> int:
     """Parse ``argv`` (the options after ``ivita sim attention``), run, print the verdict."""
     from ivita.sim.attention_run import run_attention
     from ivita.sim.progress import Progress
-    from ivita.sim.runner import SimulatorMissing
 
     parser = attention_parser()
     ns = parser.parse_args(list(argv))
@@ -115,30 +112,8 @@ def run_attention_cli(argv: Sequence[str]) -> int:
         parser.error(str(e))
     progress = Progress(sys.stderr, prog="ivita sim attention") \
         if progress_wanted(ns.progress) else None
-    try:
-        res = run_attention(case, simulator=ns.simulator, max_cycles=ns.max_cycles,
-                            waves=ns.waves, work_dir=ns.out, build_root=ns.build_dir,
-                            keep=ns.keep, corrupt_expected=ns.corrupt_expected,
-                            progress=progress)
-    except SimulatorMissing as e:
-        print(f"ivita sim: {e}", file=sys.stderr)
-        return EXIT_NO_TOOL
-    except RuntimeError as e:       # a failed simulator build
-        kept = getattr(e, "kept_dir", None)
-        if ns.json:
-            print(json.dumps({"unit": "attention", "simulator": ns.simulator, "seed": ns.seed,
-                              "passed": False, "check": "FAIL", "errors": [str(e)],
-                              "run_dir": str(kept) if kept else None}))
-        else:
-            print(f"ivita sim: {e}", file=sys.stderr)
-            if kept:
-                print(f"run directory: {kept}", file=sys.stderr)
-        return EXIT_FAIL
-    if ns.json:
-        from ivita.sim.jsonio import json_default
-        print(json.dumps(res.as_dict(), default=json_default))
-    else:
-        print(res.summary_text())
-        if res.passed and res.run_dir is not None:
-            print(f"run directory (kept): {res.run_dir}")
-    return 0 if res.passed else EXIT_FAIL
+    from .sim import run_and_report
+    return run_and_report(ns, "attention", lambda: run_attention(
+        case, simulator=ns.simulator, max_cycles=ns.max_cycles, waves=ns.waves,
+        work_dir=ns.out, build_root=ns.build_dir, keep=ns.keep,
+        corrupt_expected=ns.corrupt_expected, progress=progress), {"check": "FAIL"})
