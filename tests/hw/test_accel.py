@@ -45,7 +45,7 @@ def prog_words(*instrs: int) -> list[int]:
 
 def _silence(acc: Accelerator) -> None:
     """``acc`` and its parts are built only to be inspected."""
-    for part in (acc, acc.block, acc.host, *(acc._uart or ())):
+    for part in (acc, acc.block, acc.host, *(acc._front.uart or ())):
         part._MustUse__silence = True
 
 
