@@ -130,7 +130,11 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     # ---- regions
     A_H, A_Q = 0, TB * dim
     A_O = A_Q                                         # O replaces Q head by head
-    A_P = 2 * TB * dim
+    A_P = cfg.a_split                                 # P buffers: A-mem bank 1
+    NP = min(H, 2)                                    # heads alternate between two P buffers
+    if NP > cfg.p_buffers:
+        raise ValueError(f"heads={H} needs {NP} P buffers; the block has "
+                         f"p_buffers={cfg.p_buffers} (max_heads={cfg.max_heads})")
     B_W = [i * DB * dim for i in range(4)]
     B_K = 4 * DB * dim
     B_V = B_K + TB * dim
@@ -138,7 +142,7 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     C_S = 5 * DB
     C_PV = C_S + TB
     C_RES = C_PV + d // cols
-    _fit("A", A_P + TB * Tp, mm["A"].depth)
+    _fit("A", A_P + NP * TB * Tp, mm["A"].depth)
     _fit("B", B_V + DB * Tp, mm["B"].depth)
     _fit("S", 2 * Tp * TB, mm["S"].depth)
     _fit("R", Tp * DB, mm["R"].depth)
@@ -169,6 +173,7 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     prog.append((Op.MATMUL, dict(proj, b_base=B_W[0], const_base=C_Q, mode=MODES["TRANSPOSE"],
                                  dst_mem=MEMS["A"], dst_base=A_Q, s_row=1, s_col=dim)))
     S_BUF = Tp * TB                                   # the second scores buffer
+    P_BUF = TB * Tp                                   # the second P buffer
 
     def scores(h: int) -> tuple[int, dict[str, int]]:
         return (Op.MATMUL, dict(a_base=A_Q + h * d, a_stride=dim, b_base=B_K + h * d,
@@ -178,11 +183,11 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                 sat_bits=lc.attn_bits))
 
     def softmax(h: int) -> tuple[int, dict[str, int]]:
-        return (Op.SOFTMAX, dict(src=(h % 2) * S_BUF, src_stride=TB, dst=A_P, dst_stride=Tp,
-                                 rows=T, length=T, x0=p.x0))
+        return (Op.SOFTMAX, dict(src=(h % 2) * S_BUF, src_stride=TB, dst=A_P + (h % 2) * P_BUF,
+                                 dst_stride=Tp, rows=T, length=T, x0=p.x0))
 
     def pv(h: int) -> tuple[int, dict[str, int]]:
-        return (Op.MATMUL, dict(a_base=A_P, a_stride=Tp, b_base=B_V + (h * d // cols) * Tp,
+        return (Op.MATMUL, dict(a_base=A_P + (h % 2) * P_BUF, a_stride=Tp, b_base=B_V + (h * d // cols) * Tp,
                                 b_stride=Tp, row_blocks=TB, col_blocks=d // cols, k=T,
                                 const_base=C_PV, mode=MODES["TRANSPOSE"], dst_mem=MEMS["A"],
                                 dst_base=A_O + h * d, s_row=1, s_col=dim, sat_bits=lc.a_bits))
@@ -200,11 +205,13 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                 dst_base=B_V + h * hb * Tp, s_row=1, s_col=Tp))
 
     # K and V of a head are computed just before they are needed, under the Shiftmax of the
-    # previous head (they write B-mem; H stays intact because O replaces the dead Q columns)
+    # previous head (they write B-mem; H stays intact because O replaces the dead Q columns);
+    # the P.V of head h - 1 (O: A-mem bank 0) runs under the Shiftmax of head h (P: bank 1),
+    # a SYNC before it keeps it behind the Shiftmax that writes its P
     prog += [key(0), scores(0), (Op.SYNC, {}), softmax(0)]
     for h in range(1, H):
-        prog += [key(h), value(h - 1), scores(h), pv(h - 1), softmax(h)]
-    prog += [value(H - 1), pv(H - 1)]
+        prog += [key(h), value(h - 1), scores(h), (Op.SYNC, {}), pv(h - 1), softmax(h)]
+    prog += [value(H - 1), (Op.SYNC, {}), pv(H - 1)]
     prog.append((Op.MATMUL, dict(a_base=A_O, a_stride=dim, b_base=B_W[3], b_stride=dim,
                                  row_blocks=TB, col_blocks=DB, k=dim, const_base=C_Y,
                                  mode=MODES["RESIDUAL"], dst_mem=MEMS["R"], dst_base=0,
@@ -222,7 +229,7 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
         "q": Tensor("A", "a", A_Q, dim, (T, dim)), "k": Tensor("B", "a", B_K, dim, (T, dim)),
         "v": Tensor("B", "b", B_V, Tp, (T, dim)),
         "a": Tensor("S", "rows", ((H - 1) % 2) * S_BUF, TB, (T, T)),
-        "p": Tensor("A", "a", A_P, Tp, (T, T)),
+        "p": Tensor("A", "a", A_P + ((H - 1) % 2) * P_BUF, Tp, (T, T)),
     }
     cb = CompiledBlock(cfg, prog, images, tensors)
     images["prog"] = cb.program_words()

@@ -9,7 +9,8 @@ from ivita.model.config import SoftmaxConfig
 from .isa import ERRORS, FIELDS, MEMS, MODES, OP_NAMES, Op
 from .memory_map import memory_map
 
-__all__ = ["ProgramError", "instruction_error", "check_program"]
+__all__ = ["ProgramError", "instruction_error", "check_program", "a_write_banks",
+           "may_overlap"]
 
 
 class ProgramError(ValueError):
@@ -118,6 +119,43 @@ def _accesses(cfg: BlockConfig, op: int, f: dict[str, int]) -> dict[str, list]:
             "w": [(dst, *w)]}
 
 
+def _a_write_span(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int, int] | None:
+    """First and last A-mem word ``(op, f)`` may write (``None``: it writes no A-mem)."""
+    if op == Op.MATMUL:
+        if f["dst_mem"] != MEMS["A"]:
+            return None
+        return _accesses(cfg, op, f)["w"][0][1:]
+    if op in (Op.SOFTMAX, Op.GELU):
+        n = f["length"]
+    elif op == Op.LAYERNORM:
+        n = f["channels"]
+    else:
+        return None
+    rows = f["tokens"] if op == Op.LAYERNORM else f["rows"]
+    return _span(f["dst"], (_cdiv(rows, cfg.rows), f["dst_stride"]), (n, 1))
+
+
+def a_write_banks(cfg: BlockConfig, op: int, f: dict[str, int]) -> int:
+    """The A-mem banks ``(op, f)`` writes as a mask (bit 0: bank 0, words below
+    :attr:`~ivita.model.block_config.BlockConfig.a_split`; bit 1: bank 1), 0 when it writes
+    no A-mem: the controller's ``a_banks`` (``ivita.hw.block_decode``)."""
+    span = _a_write_span(cfg, op, f)
+    if span is None:
+        return 0
+    lo, hi = span
+    return (1 if lo < cfg.a_split else 0) | (2 if hi >= cfg.a_split else 0)
+
+
+def may_overlap(cfg: BlockConfig, op: int, f: dict[str, int], other: int,
+                other_f: dict[str, int]) -> bool:
+    """Whether the controller dispatches ``(op, f)`` while ``(other, other_f)`` still runs:
+    only a MATMUL beside a SOFTMAX (either order) whose A-mem writes go to different banks
+    (each bank has one write port)."""
+    if {op, other} != {Op.MATMUL, Op.SOFTMAX}:
+        return False
+    return not a_write_banks(cfg, op, f) & a_write_banks(cfg, other, other_f)
+
+
 def _clash(x: dict[str, list], y: dict[str, list]) -> str | None:
     """A word range one instruction writes and the other reads or writes."""
     for a, b in ((x, y), (y, x)):
@@ -132,11 +170,12 @@ def check_program(cfg: BlockConfig, program: list[tuple[int, dict[str, int]]]) -
     """Raise :class:`ProgramError` for the first instruction the hardware would reject, for a
     program longer than ``prog_depth``, one without a reachable ``HALT``, or a MATMUL and a
     SOFTMAX that may overlap (the controller's only overlapping pair, see
-    ``ivita.hw.block_controller``) while one writes words the other reads or writes."""
+    ``ivita.hw.block_controller``, :func:`may_overlap`) while one writes words the other reads
+    or writes."""
     if len(program) > cfg.prog_depth:
         raise ProgramError(f"program has {len(program)} instructions; prog_depth="
                            f"{cfg.prog_depth}")
-    running: dict[int, tuple[int, dict[str, list]]] = {}    # op -> (pc, accesses)
+    running: dict[int, tuple[int, dict[str, int]]] = {}      # op -> (pc, fields)
     for pc, (op, fields) in enumerate(program):
         name = OP_NAMES.get(op, str(op))
         code, why = instruction_error(cfg, op, fields)
@@ -144,18 +183,19 @@ def check_program(cfg: BlockConfig, program: list[tuple[int, dict[str, int]]]) -
             raise ProgramError(f"instruction {pc} ({name}): {why}")
         if op == Op.HALT:
             return
-        overlaps = op == Op.SOFTMAX or (op == Op.MATMUL and fields["dst_mem"] != MEMS["A"])
-        if not overlaps:
+        if op not in (Op.MATMUL, Op.SOFTMAX):
             running = {}                        # waits until every unit is idle
             continue
-        acc = _accesses(cfg, op, fields)
         other = Op.MATMUL if op == Op.SOFTMAX else Op.SOFTMAX
         if other in running:
-            where = _clash(acc, running[other][1])
-            if where:
-                raise ProgramError(
-                    f"instruction {pc} ({name}) may run alongside instruction "
-                    f"{running[other][0]} ({OP_NAMES[other]}) and both touch {where}; put a "
-                    f"SYNC between them")
-        running[op] = (pc, acc)
+            opc, other_f = running[other]
+            if not may_overlap(cfg, op, fields, other, other_f):
+                running = {}                    # waits until the other unit is idle too
+            else:
+                where = _clash(_accesses(cfg, op, fields), _accesses(cfg, other, other_f))
+                if where:
+                    raise ProgramError(
+                        f"instruction {pc} ({name}) may run alongside instruction {opc} "
+                        f"({OP_NAMES[other]}) and both touch {where}; put a SYNC between them")
+        running[op] = (pc, fields)
     raise ProgramError("program has no HALT")

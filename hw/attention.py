@@ -9,7 +9,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ivita.firmware.isa import INSTR_BITS, MEMS, Op
+from ivita.firmware.isa import INSTR_BITS, Op
 from ivita.firmware.memory_map import BUS_BITS, MemoryMap, memory_map
 from ivita.model.block_config import BlockConfig
 from ivita.model.checks import check_int
@@ -67,7 +67,7 @@ class AttentionBlock(wiring.Component):
             raise TypeError(f"cfg must be a BlockConfig, not {type(cfg).__name__}")
         self._cfg = cfg
         self._mmap = memory_map(cfg)
-        self._units: dict[str, object] = {}      # filled by elaborate (fault-injection tests)
+        self._units: dict[str, Any] = {}   # filled by elaborate (fault injection, probes)
         super().__init__({
             "addr": In(self._mmap.addr_bits), "w_data": In(BUS_BITS), "w_en": In(1),
             "r_en": In(1), "r_data": Out(BUS_BITS),
@@ -106,7 +106,6 @@ class AttentionBlock(wiring.Component):
         m.d.comb += [
             ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
             ctrl.unit_error.eq(ln_err | sm_err | ge_err),
-            ctrl.mm_writes_a.eq(mm_ports["dst_mem"] == MEMS["A"]),
         ]
         connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
         return m
@@ -144,15 +143,27 @@ class AttentionBlock(wiring.Component):
         return iq
 
     def _memories(self, m: Module) -> dict:
+        """One block RAM per memory, A-mem as two banks (``mem_A0``: words ``0 ..
+        a_split - 1``, ``mem_A1``: the rest; each with one read and one lane-granular write
+        port, wired by :func:`~ivita.hw.block_ports.connect_memories`); ``mems["A"]["rdata"]``
+        is the read data of the bank last read."""
         cfg, mm = self._cfg, self._mmap
-        mems = {}
-        for name in ("prog", "A", "B", "S", "R", "C"):
+        mems: dict = {}
+        for name in ("prog", "B", "S", "R", "C"):
             r = mm[name]
             mem = Memory(shape=r.word_bits, depth=r.depth, init=[])
             m.submodules[f"mem_{name}"] = mem
-            gran = {"granularity": cfg.pe_a_bits} if name == "A" and cfg.rows > 1 else {}
-            mems[name] = {"mem": mem, "w": mem.write_port(**gran), "r": mem.read_port()}
+            mems[name] = {"mem": mem, "w": mem.write_port(), "r": mem.read_port()}
         mems["C"]["r2"] = mems["C"]["mem"].read_port()
+        a, gran = mm["A"], ({"granularity": cfg.pe_a_bits} if cfg.rows > 1 else {})
+        banks = []
+        for b, (lo, hi) in enumerate(((0, cfg.a_split), (cfg.a_split, a.depth))):
+            mem = Memory(shape=a.word_bits, depth=hi - lo, init=[])
+            m.submodules[f"mem_A{b}"] = mem
+            banks.append({"mem": mem, "w": mem.write_port(**gran), "r": mem.read_port(),
+                          "base": lo, "end": hi})
+        mems["A"] = {"banks": banks, "rdata": Signal(a.word_bits, name="a_rdata")}
+        self._units["a_banks"] = banks
         return mems
 
     def _matmul_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
@@ -179,7 +190,7 @@ class AttentionBlock(wiring.Component):
         c_lanes = data.ArrayLayout(const_lane_layout(cfg), cfg.cols)
         r_lanes = data.ArrayLayout(signed(cfg.resid_bits), cfg.cols)
         m.d.comb += [
-            seq.a_data.eq(mems["A"]["r"].data), seq.b_data.eq(mems["B"]["r"].data),
+            seq.a_data.eq(mems["A"]["rdata"]), seq.b_data.eq(mems["B"]["r"].data),
             epi.c_data.eq(data.View(c_lanes, mems["C"]["r"].data)),
             mems["C"]["r2"].addr.eq(mmi.aux),
             wb.res_const.eq(data.View(c_lanes, mems["C"]["r2"].data)),

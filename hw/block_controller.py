@@ -6,11 +6,11 @@ from amaranth import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ivita.firmware.isa import ERRORS, INSTR_BITS, MEMS, OPCODE_BITS, Op
+from ivita.firmware.isa import ERRORS, INSTR_BITS, OPCODE_BITS, Op
 from ivita.firmware.memory_map import MemoryMap
 from ivita.model.block_config import BlockConfig
 
-from .block_decode import check_instruction, instr_view
+from .block_decode import a_banks, check_instruction
 from .timing import Timing
 
 __all__ = ["BlockController", "UNITS"]
@@ -27,11 +27,17 @@ class BlockController(wiring.Component):
     (:func:`~ivita.hw.block_decode.check_instruction`), then dispatch: a one-cycle
     ``go[unit]`` (the unit latches ``instr`` in that cycle) as soon as the unit is idle and
     the instruction may overlap everything still running, then the next fetch. The only
-    overlap allowed is a MATMUL whose destination is not A-mem with a SOFTMAX (their memory
-    ports are disjoint); every other instruction waits until all units are idle. ``SYNC``
-    waits until all units are idle; ``HALT`` waits, then sets ``done`` and clears ``busy``.
-    Data hazards between overlapping instructions are the program's business (the compiler
-    puts a ``SYNC`` where a SOFTMAX reads what a running MATMUL writes).
+    overlap allowed is a MATMUL and a SOFTMAX (either one running, the other dispatched) whose
+    A-mem writes go to different banks (:func:`~ivita.hw.block_decode.a_banks`: A-mem is two
+    memories split at ``cfg.a_split``, one write port each; a MATMUL into B-, S- or R-mem
+    writes none), so their memory ports are disjoint; every other instruction waits until
+    all units are idle. The banks of the running MATMUL and SOFTMAX are registered at their
+    dispatch. ``SYNC`` waits until all units are idle; ``HALT`` waits, then sets ``done`` and
+    clears ``busy``. Data hazards between overlapping instructions are the program's business
+    (the compiler puts a ``SYNC`` where one reads what the other writes: before a SOFTMAX
+    that reads the scores of a running MATMUL, before a P.V that reads the P of a running
+    SOFTMAX; :func:`ivita.firmware.program_check.check_program` rejects a program without
+    it).
 
     Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
     a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
@@ -49,7 +55,6 @@ class BlockController(wiring.Component):
             "prog_addr": Out(unsigned(16)), "prog_en": Out(1), "prog_data": In(INSTR_BITS),
             "instr": Out(INSTR_BITS), "op": Out(OPCODE_BITS),
             "go": Out(4), "unit_busy": Out(4), "finished": In(4), "unit_error": In(1),
-            "mm_writes_a": In(1),
         })
 
     def timing(self, n: int | None = None) -> Timing:
@@ -80,15 +85,21 @@ class BlockController(wiring.Component):
 
     def _may_dispatch(self, m: Module) -> Signal:
         """``can[u]``: an instruction of unit ``u`` may start now -- the unit is idle and either
-        every unit is, or this is the allowed overlap (a MATMUL not writing A-mem beside a
-        SOFTMAX)."""
+        every unit is, or this is the allowed overlap (a MATMUL beside a SOFTMAX, or the
+        reverse, writing different A-mem banks; the running one's banks were registered at
+        its dispatch)."""
         ub = self.unit_busy
         idle = ub == 0
-        dst_a = instr_view(self.instr, Op.MATMUL).dst_mem == MEMS["A"]
+        banks = a_banks(m, self.instr, self._cfg)
+        mm_banks, sm_banks = Signal(2), Signal(2)
+        with m.If(self.go[MM]):
+            m.d.sync += mm_banks.eq(banks)
+        with m.If(self.go[SM]):
+            m.d.sync += sm_banks.eq(banks)
         can = Signal(4)
         m.d.comb += [
-            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ~dst_a))),
-            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ~self.mm_writes_a))),
+            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ((banks & sm_banks) == 0)))),
+            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ((banks & mm_banks) == 0)))),
             can[LN].eq(idle), can[GE].eq(idle),
         ]
         return can

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.hdl import Value
 from amaranth.lib import data
 
@@ -11,7 +11,7 @@ from ivita.firmware.isa import ERRORS, FIELDS, INSTR_BITS, MEMS, MODES, OPCODE_B
 from ivita.firmware.memory_map import MemoryMap
 from ivita.model.block_config import BlockConfig
 
-__all__ = ["instr_layout", "instr_view", "check_instruction"]
+__all__ = ["instr_layout", "instr_view", "check_instruction", "a_banks"]
 
 
 def instr_layout(op: int) -> data.StructLayout:
@@ -33,6 +33,36 @@ def _ceil_div(v: Value, d: int) -> Value:
     return (v + (d - 1)) // d
 
 
+def _mm_dst_last(mm: data.View, cfg: BlockConfig) -> Value:
+    """Last destination word of a MATMUL (by its write-back ``mode``)."""
+    rows, cols = cfg.rows, cfg.cols
+    last_row = (mm.dst_base + (mm.row_blocks * rows - 1) * mm.s_row
+                + (mm.col_blocks - 1) * mm.s_col)
+    last_tr = (mm.dst_base + (mm.col_blocks * cols - 1) * mm.s_row
+               + (mm.row_blocks - 1) * mm.s_col)
+    return Mux(mm.mode == MODES["TRANSPOSE"], last_tr, last_row)
+
+
+def _sm_dst_end(sm: data.View, cfg: BlockConfig) -> Value:
+    """One past the last A-mem word a SOFTMAX writes."""
+    return sm.dst + ((sm.rows - 1) // cfg.rows) * sm.dst_stride + sm.length
+
+
+def a_banks(m: Module, instr: Value, cfg: BlockConfig) -> Signal:
+    """The A-mem banks a MATMUL or SOFTMAX ``instr`` writes (bit 0: words below
+    ``cfg.a_split``, bit 1: the others; 0 for a MATMUL into another memory), as
+    :func:`ivita.firmware.program_check.a_write_banks`. Meaningful for a checked instruction
+    of those two opcodes only."""
+    banks = Signal(2, name="a_banks")
+    mm, sm = instr_view(instr, Op.MATMUL), instr_view(instr, Op.SOFTMAX)
+    split = cfg.a_split
+    with m.If(instr[:OPCODE_BITS] == Op.SOFTMAX):
+        m.d.comb += banks.eq(Cat(sm.dst < split, _sm_dst_end(sm, cfg) > split))
+    with m.Elif(mm.dst_mem == MEMS["A"]):
+        m.d.comb += banks.eq(Cat(mm.dst_base < split, _mm_dst_last(mm, cfg) >= split))
+    return banks
+
+
 def check_instruction(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -> Signal:
     """Combinational error code (:data:`~ivita.firmware.isa.ERRORS`) of ``instr``; 0 if OK."""
     code = Signal(4, name="check_code")
@@ -51,11 +81,7 @@ def check_instruction(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap
 
     mm = instr_view(instr, Op.MATMUL)
     rows, cols = cfg.rows, cfg.cols
-    dst_last_row = (mm.dst_base + (mm.row_blocks * rows - 1) * mm.s_row
-                    + (mm.col_blocks - 1) * mm.s_col)
-    dst_last_tr = (mm.dst_base + (mm.col_blocks * cols - 1) * mm.s_row
-                   + (mm.row_blocks - 1) * mm.s_col)
-    dst_last = Mux(mm.mode == MODES["TRANSPOSE"], dst_last_tr, dst_last_row)
+    dst_last = _mm_dst_last(mm, cfg)
     dst_depth = Signal(range(max(depth.values()) + 1))
     dst_lane = Signal(range(33))
     with m.Switch(mm.dst_mem):
@@ -89,7 +115,7 @@ def check_instruction(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap
         ((sm.rows == 0) | (sm.rows > cfg.max_tokens) | (sm.length == 0)
          | (sm.length > cfg.max_tokens), E["LENGTH"]),
         ((sm.src + (sm.rows - 1) * sm.src_stride + sm_words > depth["S"])
-         | (sm.dst + ((sm.rows - 1) // rows) * sm.dst_stride + sm.length > depth["A"]),
+         | (_sm_dst_end(sm, cfg) > depth["A"]),
          E["ADDRESS"]),
     )
     ge = instr_view(instr, Op.GELU)

@@ -1,5 +1,6 @@
 """Memory-port multiplexing of the attention block: host bus while idle, else the running
-units (the controller's dispatch rules make the owners of each port mutually exclusive)."""
+units (the controller's dispatch rules make the owners of each port mutually exclusive; the
+two A-mem banks each take the write of whichever writer addresses them)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,33 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
     return out.as_value()
 
 
+def _connect_a(m: Module, cfg: BlockConfig, a: dict, r_addr: Value, r_en: Value,
+               bus: object, writers: list[tuple[Value, Value, Value, Value]]) -> None:
+    """A-mem's two banks. Read: ``r_addr`` goes to the bank holding it, ``a["rdata"]`` is the
+    data of the bank last enabled (one-cycle read, held while ``r_en`` is low, as one memory).
+    Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
+    mask)``) that is enabled and addresses it; the controller never lets two writers of one
+    bank run together."""
+    hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q")
+    m.d.comb += hi.eq(r_addr >= cfg.a_split)
+    with m.If(r_en):
+        m.d.sync += hi_q.eq(hi)
+    banks = a["banks"]
+    for b, bank in enumerate(banks):
+        rp, wp = bank["r"], bank["w"]
+        mine = hi if b else ~hi
+        m.d.comb += [rp.addr.eq(r_addr - bank["base"]), rp.en.eq(r_en & mine)]
+        addr, wdata, en = Value.cast(0), Value.cast(0), Value.cast(0)
+        for w_en, w_addr, w_data, lanes in reversed(writers):
+            take = w_en & ((w_addr >= cfg.a_split) if b else (w_addr < cfg.a_split))
+            addr = Mux(take, w_addr - bank["base"], addr)
+            wdata = Mux(take, w_data, wdata)
+            en = Mux(take, lanes, en)
+        m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
+    m.d.comb += [a["rdata"].eq(Mux(hi_q, banks[1]["r"].data, banks[0]["r"].data)),
+                 bus.A_rdata.eq(a["rdata"])]
+
+
 def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mems: dict,
                      mm: dict, ln: dict, sm: dict, ge: dict | None) -> None:
     busy = ctrl.busy
@@ -40,7 +68,6 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
             c_addr = Mux(run[op], unit["aff"].c_addr, c_addr)
     dp_read = {
         "prog": (ctrl.prog_addr, ctrl.prog_en),
-        "A": (mm["seq"].a_addr, mm["seq"].rd_en),
         "B": (mm["seq"].b_addr, mm["seq"].rd_en),
         "S": (sm["ser"].rd_addr, sm["ser"].rd_en),
         "R": (r_addr, r_en),
@@ -52,25 +79,27 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
                      rp.en.eq(Mux(busy, en, getattr(bus, f"{name}_re"))),
                      getattr(bus, f"{name}_rdata").eq(rp.data)]
     # ---- write ports
-    for name in ("prog", "A", "B", "S", "R", "C"):
+    for name in ("prog", "B", "S", "R", "C"):
         wp = mems[name]["w"]
         en_all = (1 << len(wp.en)) - 1
         host_en = Mux(getattr(bus, f"{name}_we"), en_all, 0)
         addr, wdata, en = (getattr(bus, f"{name}_waddr"), getattr(bus, f"{name}_wdata"),
                            Mux(busy, 0, host_en))
         if name in lane_bits:
-            lanes = cfg.rows if name == "A" else cfg.cols
             sel = run[Op.MATMUL] & (mm["dst_mem"] == MEMS[name])
-            wb_data = _lanes(m, wb.w_data, lanes, lane_bits[name], f"wb_to_{name}")
+            wb_data = _lanes(m, wb.w_data, cfg.cols, lane_bits[name], f"wb_to_{name}")
             addr = Mux(sel, wb.w_addr, addr)
             wdata = Mux(sel, wb_data, wdata)
             en = Mux(sel, Mux(wb.w_en, en_all, 0), en)
-            if name == "A":
-                units = [(ln["lw"], Op.LAYERNORM), (sm["lw"], Op.SOFTMAX)]
-                if ge is not None:
-                    units.append((ge["lw"], Op.GELU))
-                for unit, op in units:
-                    addr = Mux(run[op], unit.w_addr, addr)
-                    wdata = Mux(run[op], unit.w_data.as_value(), wdata)
-                    en = Mux(run[op], Mux(unit.w_en, unit.w_lanes, 0), en)
         m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
+    # ---- A-mem: two banks
+    a_all = (1 << len(mems["A"]["banks"][0]["w"].en)) - 1
+    writers = [(~busy & bus.A_we, bus.A_waddr, bus.A_wdata, a_all),
+               (run[Op.MATMUL] & (mm["dst_mem"] == MEMS["A"]) & wb.w_en, wb.w_addr,
+                _lanes(m, wb.w_data, cfg.rows, lane_bits["A"], "wb_to_A"), a_all)]
+    for unit, op in ((ln, Op.LAYERNORM), (sm, Op.SOFTMAX), (ge, Op.GELU)):
+        if unit is not None:
+            lw = unit["lw"]
+            writers.append((run[op] & lw.w_en, lw.w_addr, lw.w_data.as_value(), lw.w_lanes))
+    _connect_a(m, cfg, mems["A"], Mux(busy, mm["seq"].a_addr, bus.A_raddr),
+               Mux(busy, mm["seq"].rd_en, bus.A_re), bus, writers)

@@ -161,12 +161,27 @@ class BlockConfig(_Config):
         return self.token_blocks * self.rows
 
     @property
+    def p_buffers(self) -> int:
+        """Attention-probability (P) buffers in A-mem: two when ``max_heads > 1`` (the Shiftmax
+        of head ``h`` writes one while the P.V of head ``h - 1`` reads the other), else one."""
+        return min(self.max_heads, 2)
+
+    @property
+    def a_split(self) -> int:
+        """First word of A-mem bank 1. A-mem is built as two memories, each with its own write
+        port: bank 0 (words ``0 .. a_split - 1``) holds the LayerNorm output and Q/O
+        (``token_blocks x max_dim`` each), bank 1 the P buffers and the MLP's GELU output, so
+        the Shiftmax's lane writer (bank 1) and the tile write-back of a P.V (bank 0) write in
+        the same cycle."""
+        return 2 * self.token_blocks * self.max_dim
+
+    @property
     def a_depth(self) -> int:
-        """A-mem: LayerNorm output / O and Q (``token_blocks x max_dim`` each) plus P
-        (``token_blocks x padded_tokens``), which the MLP's GELU output ``u``
-        (``token_blocks x max_hidden``) reuses."""
-        return self.token_blocks * (2 * self.max_dim + max(self.padded_tokens,
-                                                            self.max_hidden))
+        """A-mem: bank 0 (:attr:`a_split` words: LayerNorm output, Q/O) plus bank 1:
+        :attr:`p_buffers` P buffers (``token_blocks x padded_tokens`` each), which the MLP's
+        GELU output ``u`` (``token_blocks x max_hidden``) reuses."""
+        return self.a_split + self.token_blocks * max(self.p_buffers * self.padded_tokens,
+                                                      self.max_hidden)
 
     @property
     def b_depth(self) -> int:

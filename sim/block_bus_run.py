@@ -3,8 +3,9 @@ host bus: load memory images word by word, start, wait, read regions back (tests
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from amaranth.sim import Simulator
 
@@ -28,15 +29,19 @@ class BlockRun:
     wall: int = 0                                 # cycles from start until busy fell
     pc_cycles: list[int] = field(default_factory=list)   # cycle each pc value was first seen
     reads: dict[str, dict[int, int]] = field(default_factory=dict)   # region -> word -> value
+    watched: dict[str, int] = field(default_factory=dict)  # name -> cycles it was nonzero
 
 
 def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
               reads: Mapping[str, Iterable[int]] = (), *, max_cycles: int = 200_000,
-              vcd: str | None = None) -> BlockRun:
+              vcd: str | None = None,
+              watch: Callable[[AttentionBlock], Mapping[str, Any]] | None = None) -> BlockRun:
     """Write ``images`` (``{region: {word: value}}``) through the bus, pulse ``start``, wait
     for ``busy`` to fall (``BlockTimeout`` after ``max_cycles``), then read ``reads``
     (``{region: words}``) through the bus (1-cycle read latency). The bus transfers are those
-    of :mod:`ivita.sim.bus_plan`, shared with the cocotb bench (:mod:`ivita.sim.cocotb_block`)."""
+    of :mod:`ivita.sim.bus_plan`, shared with the cocotb bench (:mod:`ivita.sim.cocotb_block`).
+    ``watch(dut)`` (called once the design is elaborated) names Amaranth values; ``watched``
+    counts the cycles of the run (``busy`` high) each of them was nonzero."""
     mmap = dut.memory_map
     res = BlockRun(0, 0, 0, 0)
 
@@ -55,10 +60,13 @@ def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
         await ctx.tick()
         ctx.set(dut.start, 0)
         n, pc = 0, -1
+        res.watched = {name: 0 for name in probes}
         while ctx.get(dut.busy):
             if ctx.get(dut.pc) != pc:
                 pc = ctx.get(dut.pc)
                 res.pc_cycles.append(n)
+            for name, value in probes.items():
+                res.watched[name] += bool(ctx.get(value))
             await ctx.tick()
             n += 1
             if n > max_cycles:
@@ -78,6 +86,7 @@ def run_block(dut: AttentionBlock, images: Mapping[str, Mapping[int, int]],
             res.reads[name].update(words)
 
     sim = Simulator(dut)
+    probes = dict(watch(dut)) if watch else {}
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     if vcd:

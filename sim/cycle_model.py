@@ -3,7 +3,8 @@
 (no simulation: the units are only instantiated for their timing attributes).
 
 :func:`predict_cycles` replays the controller (``ivita.hw.block_controller``: fetch 2 cycles,
-check 1, dispatch when the unit may start, ``SYNC``/``HALT`` wait for every unit) over the
+check 1, dispatch when the unit may start: every other unit idle, or a MATMUL and a SOFTMAX
+whose A-mem writes go to different banks; ``SYNC``/``HALT`` wait for every unit) over the
 occupancy of each instruction's unit, from its dispatch (``go``) to the cycle the controller
 sees it free again:
 
@@ -41,7 +42,8 @@ from typing import Any
 from amaranth import signed
 
 from ivita.firmware.cycle_model import compute_bound
-from ivita.firmware.isa import MEMS, MODES, OP_NAMES, Op
+from ivita.firmware.isa import MODES, OP_NAMES, Op
+from ivita.firmware.program_check import may_overlap
 from ivita.hw.attention import AttentionBlock
 from ivita.hw.block_controller import UNITS
 from ivita.hw.gelu import ShiftGELU
@@ -165,15 +167,18 @@ def _gelu_interval(cfg: BlockConfig) -> int | float:
                      ).timing().interval
 
 
-def _may_start(op: int, f: dict[str, int], free: dict[int, int], mm_writes_a: bool) -> int:
+def _may_start(op: int, f: dict[str, int], free: dict[int, int],
+               last: dict[int, tuple[int, dict[str, int]]], cfg: BlockConfig) -> int:
     """Earliest cycle the controller's ``can`` allows ``(op, f)`` given each unit's ``free``
-    cycle (no dispatch happens while it waits, so units only become free)."""
-    mm, sm = UNITS[Op.MATMUL], UNITS[Op.SOFTMAX]
+    cycle and the instruction each unit ran last (``last``; no dispatch happens while it
+    waits, so units only become free): every other unit idle, except a SOFTMAX beside a
+    MATMUL whose A-mem writes go to the other bank (:func:`~ivita.firmware.program_check.
+    may_overlap`)."""
     others = [u for u in free if u != UNITS[op]]
-    if op == Op.MATMUL and f["dst_mem"] != MEMS["A"]:
-        others = [u for u in others if u != sm]                # beside a SOFTMAX
-    elif op == Op.SOFTMAX and not mm_writes_a:
-        others = [u for u in others if u != mm]                # beside a MATMUL not into A
+    other = {Op.MATMUL: Op.SOFTMAX, Op.SOFTMAX: Op.MATMUL}.get(op)
+    if other is not None and UNITS[other] in last \
+            and may_overlap(cfg, op, f, *last[UNITS[other]]):
+        others = [u for u in others if u != UNITS[other]]
     return max([free[UNITS[op]]] + [free[u] for u in others])
 
 
@@ -188,7 +193,8 @@ def predict_cycles(program: Any, cfg: BlockConfig | None = None) -> CycleEstimat
         raise TypeError("a program list needs its BlockConfig: predict_cycles(program, cfg)")
     program = list(program)
     free = {u: 0 for u in set(UNITS.values())}
-    mm_writes_a, check = False, FETCH
+    last: dict[int, tuple[int, dict[str, int]]] = {}
+    check = FETCH
     out: list[InstrCycles] = []
     exact = (all(f["k"] >= cfg.rows + cfg.cols for op, f in program if op == Op.MATMUL)
              and (not any(op == Op.GELU for op, _ in program) or _gelu_interval(cfg) == 1))
@@ -203,10 +209,9 @@ def predict_cycles(program: Any, cfg: BlockConfig | None = None) -> CycleEstimat
             continue
         if op not in UNITS:
             raise ValueError(f"instruction {pc}: opcode {op} is not one the block runs")
-        t = max(check, _may_start(op, f, free, mm_writes_a))
+        t = max(check, _may_start(op, f, free, last, cfg))
         free[UNITS[op]] = t + unit_cycles(op, f, cfg)
-        if op == Op.MATMUL:
-            mm_writes_a = f["dst_mem"] == MEMS["A"]
+        last[UNITS[op]] = (op, f)
         out.append(InstrCycles(pc, name, t, free[UNITS[op]], t - check))
         check = t + FETCH
     raise ValueError(f"the program has no HALT (it has {len(program)} instructions)")

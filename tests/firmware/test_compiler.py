@@ -13,7 +13,7 @@ from ivita.firmware.compiler import compile_attention
 from ivita.firmware.isa import MODES, Op
 from ivita.firmware.layout import pack_a, pack_b, pack_rows, unpack_a, unpack_b, unpack_rows
 from ivita.firmware.memory_map import memory_map
-from ivita.firmware.program_check import ProgramError, check_program
+from ivita.firmware.program_check import ProgramError, a_write_banks, check_program, may_overlap
 from ivita.model import AttentionConfig, make_block_input, make_float_block, quantize_block
 from ivita.model.block_config import BlockConfig
 
@@ -60,8 +60,17 @@ def test_program_shape_and_asm_round_trip() -> None:
     ops = [op for op, _ in cb.program]
     MM, SM = Op.MATMUL, Op.SOFTMAX
     assert ops == ([Op.LAYERNORM, MM, MM, MM, Op.SYNC, SM]          # LN, Q, K0, scores 0
-                   + [MM, MM, MM, MM, SM]                            # K1, V0, scores 1, P.V 0
-                   + [MM, MM, MM, Op.HALT])                          # V1, P.V 1, Wo
+                   + [MM, MM, MM, Op.SYNC, MM, SM]                   # K1, V0, scores 1, P.V 0
+                   + [MM, Op.SYNC, MM, MM, Op.HALT])                 # V1, P.V 1, Wo
+    # two P buffers in A-mem bank 1: the Shiftmax of head 1 writes one while the P.V of head 0
+    # (behind its SYNC) reads the other
+    cfg = cb.config
+    sm = [f for op, f in cb.program if op == SM]
+    pv = [f for op, f in cb.program if op == MM and f["dst_mem"] == 0 and f["k"] == 8][1:]
+    p_buf = cfg.token_blocks * cfg.padded_tokens
+    assert [f["dst"] for f in sm] == [f["a_base"] for f in pv] == [cfg.a_split,
+                                                                     cfg.a_split + p_buf]
+    assert cb.tensors["p"].base == cfg.a_split + p_buf and cfg.a_depth == cfg.a_split + 2 * p_buf
     mm = [f for op, f in cb.program if op == MM]
     # K and V one head at a time (B-mem: they may run under Shiftmax), O over Q
     d, dim = 4, 8
@@ -107,7 +116,7 @@ def test_head_dim_must_be_a_multiple_of_cols() -> None:
 def test_short_input_rejected_and_program_too_long() -> None:
     lc, params, x = _layer()
     cfg = BlockConfig.for_attention(lc, rows=4, prog_depth=10)
-    with pytest.raises(ProgramError, match=re.escape("program has 15 instructions; "
+    with pytest.raises(ProgramError, match=re.escape("program has 17 instructions; "
                                                      "prog_depth=10")):
         compile_attention(params, cfg, x)
     with pytest.raises(ValueError, match=re.escape("tokens=9 exceeds max_tokens=8")):
@@ -146,7 +155,41 @@ def test_check_program_rejects_overlapping_hazards() -> None:
     with pytest.raises(ProgramError, match=re.escape("both touch A-mem words 32..43")):
         check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(scores, dst_base=16,
                                                                a_base=32)), (Op.HALT, {})])
-    # a MATMUL into A-mem waits for the SOFTMAX: no hazard
-    check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(scores, dst_mem=0, dst_base=0,
-                                                           s_row=4, a_base=32)),
+    # A-mem bank 0 ends at a_split = 32: a MATMUL into bank 0 (a P.V writing O) may run
+    # beside a SOFTMAX into bank 1, so reading the P it writes needs a SYNC ...
+    assert cfg.a_split == 32
+    pv = dict(scores, dst_mem=0, dst_base=0, s_row=4, a_base=32)
+    with pytest.raises(ProgramError, match=re.escape(
+            "instruction 1 (MATMUL) may run alongside instruction 0 (SOFTMAX) and both touch "
+            "A-mem words 32..43; put a SYNC between them")):
+        check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, pv), (Op.HALT, {})])
+    check_program(cfg, [(Op.SOFTMAX, sm), (Op.SYNC, {}), (Op.MATMUL, pv), (Op.HALT, {})])
+    # ... while a MATMUL into bank 1 (the SOFTMAX's bank: one write port) waits for it
+    check_program(cfg, [(Op.SOFTMAX, sm), (Op.MATMUL, dict(pv, dst_base=34)), (Op.HALT, {})])
+    # and a SOFTMAX waits for a MATMUL writing its bank, not for one writing the other
+    check_program(cfg, [(Op.MATMUL, dict(pv, a_base=0, dst_base=34)), (Op.SOFTMAX, sm),
                         (Op.HALT, {})])
+    with pytest.raises(ProgramError, match=re.escape("both touch A-mem words 0..11")):
+        check_program(cfg, [(Op.MATMUL, dict(pv, a_base=0, dst_base=32)),
+                            (Op.SOFTMAX, dict(sm, dst=0)), (Op.HALT, {})])
+
+
+def test_a_write_banks_and_may_overlap() -> None:
+    cfg = BlockConfig(rows=4, cols=4, max_tokens=8, max_dim=8)     # a_split 32, A depth 64
+    mm = dict(a_base=0, a_stride=8, b_base=0, b_stride=8, row_blocks=2, col_blocks=1, k=8,
+              const_base=0, mode=MODES["TRANSPOSE"], dst_mem=0, dst_base=28, s_row=1,
+              s_col=8, sat_bits=8)
+    sm = dict(src=0, src_stride=2, dst=32, dst_stride=8, rows=8, length=8, x0=-5)
+    # TRANSPOSE: words 28 .. 28 + 3 + 8 = 39 span both banks
+    assert a_write_banks(cfg, Op.MATMUL, mm) == 0b11
+    assert a_write_banks(cfg, Op.MATMUL, dict(mm, dst_base=24)) == 0b11
+    assert a_write_banks(cfg, Op.MATMUL, dict(mm, dst_base=20)) == 0b01      # 20..31
+    assert a_write_banks(cfg, Op.MATMUL, dict(mm, dst_mem=1)) == 0
+    assert a_write_banks(cfg, Op.SOFTMAX, sm) == 0b10
+    assert a_write_banks(cfg, Op.SOFTMAX, dict(sm, dst=17)) == 0b11           # 17..32
+    assert a_write_banks(cfg, Op.SOFTMAX, dict(sm, dst=16)) == 0b01           # 16..31
+    assert may_overlap(cfg, Op.MATMUL, dict(mm, dst_base=20), Op.SOFTMAX, sm)
+    assert may_overlap(cfg, Op.SOFTMAX, sm, Op.MATMUL, dict(mm, dst_base=20))
+    assert not may_overlap(cfg, Op.MATMUL, mm, Op.SOFTMAX, sm)
+    assert not may_overlap(cfg, Op.MATMUL, dict(mm, dst_base=20), Op.MATMUL, mm)
+    assert not may_overlap(cfg, Op.LAYERNORM, {}, Op.SOFTMAX, sm)

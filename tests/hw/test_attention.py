@@ -107,6 +107,7 @@ def test_first_head_scores_and_probabilities() -> None:
     cb = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
     tr = attention_block_trace(x, params)
     cb.tensors["a"] = dataclasses.replace(cb.tensors["a"], base=0)   # head 0: buffer 0
+    cb.tensors["p"] = dataclasses.replace(cb.tensors["p"], base=cb.config.a_split)  # P buffer 0
     run, got = run_compiled(cb, ["a", "p"], stop=6)   # LN, Q, K0, scores 0, SYNC, softmax 0
     assert run.done == 1
     assert (got["a"] == tr["a"][0]).all() and (got["p"] == tr["p"][0]).all()

@@ -42,7 +42,14 @@ def test_for_attention_and_depths() -> None:
     cfg = BlockConfig.for_attention(lc, rows=4)
     assert (cfg.max_tokens, cfg.max_dim, cfg.max_heads, cfg.rows, cfg.cols) == (6, 8, 2, 4, 4)
     assert cfg.padded_tokens == 8 and cfg.token_blocks == 2 and cfg.dim_blocks == 2
-    assert cfg.a_depth == 2 * (16 + 8) and cfg.s_depth == 32 and cfg.r_depth == 16
+    assert cfg.s_depth == 32 and cfg.r_depth == 16
+    # A-mem: bank 0 = H and Q/O (2 token blocks x 8 channels each), bank 1 = two P buffers
+    # (2 token blocks x 8 padded tokens each), or one for a one-head block, or the GELU output
+    assert (cfg.a_split, cfg.p_buffers, cfg.a_depth) == (2 * 2 * 8, 2, 2 * 2 * 8 + 2 * 2 * 8)
+    one = BlockConfig.for_attention(AttentionConfig(tokens=6, dim=8, heads=1), rows=4)
+    assert (one.p_buffers, one.a_depth) == (1, 32 + 2 * 8)
+    mlp = BlockConfig(rows=4, cols=4, max_tokens=6, max_dim=8, max_heads=2, max_hidden=40)
+    assert mlp.a_depth == 32 + 2 * 40
     cfg.check_fits(lc)
     with pytest.raises(ValueError, match=re.escape(
             "layer prob_mode='split' is not implemented; the block computes "
