@@ -4,21 +4,23 @@ images (pure Python + numpy; the hardware is :class:`ivita.hw.attention.Attentio
 Memory plan (``T`` tokens, ``Tp`` = ``T`` rounded up to ``rows``, ``TB = Tp / rows``, ``DB =
 dim / cols``, ``d`` = head_dim):
 
-- A-mem: ``H`` (LayerNorm output, kept to the end) and ``Q`` (later ``O``: the P.V of head
-  ``h`` writes its columns over the Q columns of head ``h``, dead once its scores are done) in
-  A-layout (stride ``dim``), ``P`` (one head, stride ``Tp``).
+- A-mem bank 0: ``H`` (LayerNorm output, kept to the end) and ``Q`` (later ``O``: the P.V of
+  head ``h`` writes its columns over the Q columns of head ``h``, dead once its scores are
+  done) in A-layout (stride ``dim``); bank 1 (from ``cfg.a_split``): ``P`` of heads alternating
+  between two buffers (stride ``Tp``; one for a one-head layer).
 - B-mem: ``Wq^T, Wk^T, Wv^T, Wo^T`` in B-layout (stride ``dim``), ``K^T`` (word ``(token
   block, channel)``, stride ``dim``), ``V`` (word ``(channel block, token)``, stride ``Tp``).
 - S-mem: two scores buffers (heads alternate; word ``(query, key block)``, stride ``TB``).
 - R-mem: ``X`` and, in place, the output (word ``(token, channel block)``, stride ``DB``).
 - C-mem: LN, Q, K, V, Y constants (``DB`` words each), the score, P.V and residual words.
 
-Program: LAYERNORM; MATMUL Q (TRANSPOSE -> A), K of head 0 (TRANSPOSE -> B), scores 0 (ROW
--> S buffer 0), SYNC, SOFTMAX 0 (-> P); per head ``h >= 1``: K of head ``h``, V of head
-``h - 1`` (ROW -> B), scores ``h`` (S buffer ``h % 2``) -- these three write B-mem or S-mem, so
-they run under the Shiftmax of head ``h - 1`` -- then P.V of head ``h - 1`` (TRANSPOSE -> O
-columns of the head), SOFTMAX ``h``; V and P.V of the last head (V under its Shiftmax); MATMUL
-Wo (RESIDUAL -> R); HALT.
+Program: LAYERNORM; Q of head 0 (TRANSPOSE -> A bank 0), K of head 0 (TRANSPOSE -> B), scores
+0 (ROW -> S buffer 0); per head ``h``: SYNC, SOFTMAX ``h`` (S buffer ``h % 2`` -> P buffer
+``h % 2``, A-mem bank 1), then under it (MATMULs writing B-mem, S-mem or A-mem bank 0 run
+beside a SOFTMAX into bank 1): V of head ``h - 1`` (ROW -> B) and its P.V (TRANSPOSE -> the O
+columns of that head, over its dead Q columns), Q, K and scores of head ``h + 1``; then V of
+the last head, SYNC, its P.V; MATMUL Wo (RESIDUAL -> R); HALT. The SYNC before a Shiftmax
+keeps it behind the scores it reads and the P.V behind it behind the Shiftmax that wrote its P.
 """
 
 from __future__ import annotations
@@ -108,10 +110,12 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
     the ``out`` tensor (R-mem, in place of ``x``). Rejects, with the numbers, a layer that does
     not fit ``cfg`` and a program that overruns a buffer.
 
-    Order (module docstring): K and V of each head are computed under the Shiftmax of the
-    previous head, the scores of head ``h + 1`` under the Shiftmax of head ``h``; one ``SYNC``
-    keeps the first Shiftmax behind the first scores. ``overlap=False`` puts a ``SYNC`` after every
-    instruction (strictly sequential execution; same results, more cycles)."""
+    Order (module docstring): Q, K and the scores of head ``h + 1`` and the V and P.V of head
+    ``h - 1`` are computed under the Shiftmax of head ``h``; a ``SYNC`` before every Shiftmax
+    keeps it behind the scores it reads and the P.V after it behind the Shiftmax that wrote
+    its P. ``overlap=False``
+    puts a ``SYNC`` after every instruction (strictly sequential execution; same results, more
+    cycles)."""
     lc = params.config
     cfg.check_fits(lc)
     x = np.asarray(x_int, dtype=np.int64)
@@ -170,8 +174,6 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                     channels=dim, const_base=C_LN)))
     proj = dict(a_base=A_H, a_stride=dim, b_stride=dim, row_blocks=TB, col_blocks=DB, k=dim,
                 sat_bits=lc.a_bits)
-    prog.append((Op.MATMUL, dict(proj, b_base=B_W[0], const_base=C_Q, mode=MODES["TRANSPOSE"],
-                                 dst_mem=MEMS["A"], dst_base=A_Q, s_row=1, s_col=dim)))
     S_BUF = Tp * TB                                   # the second scores buffer
     P_BUF = TB * Tp                                   # the second P buffer
 
@@ -194,6 +196,11 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
 
     hb = d // cols                                    # column blocks of one head
 
+    def query(h: int) -> tuple[int, dict[str, int]]:  # Q columns of head h (A-mem bank 0)
+        return (Op.MATMUL, dict(proj, b_base=B_W[0] + h * hb * dim, const_base=C_Q + h * hb,
+                                col_blocks=hb, mode=MODES["TRANSPOSE"], dst_mem=MEMS["A"],
+                                dst_base=A_Q + h * d, s_row=1, s_col=dim))
+
     def key(h: int) -> tuple[int, dict[str, int]]:    # K^T columns of head h
         return (Op.MATMUL, dict(proj, b_base=B_W[1] + h * hb * dim, const_base=C_K + h * hb,
                                 col_blocks=hb, mode=MODES["TRANSPOSE"], dst_mem=MEMS["B"],
@@ -204,13 +211,18 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                 col_blocks=hb, mode=MODES["ROW"], dst_mem=MEMS["B"],
                                 dst_base=B_V + h * hb * Tp, s_row=1, s_col=Tp))
 
-    # K and V of a head are computed just before they are needed, under the Shiftmax of the
-    # previous head (they write B-mem; H stays intact because O replaces the dead Q columns);
-    # the P.V of head h - 1 (O: A-mem bank 0) runs under the Shiftmax of head h (P: bank 1),
-    # a SYNC before it keeps it behind the Shiftmax that writes its P
-    prog += [key(0), scores(0), (Op.SYNC, {}), softmax(0)]
-    for h in range(1, H):
-        prog += [key(h), value(h - 1), scores(h), (Op.SYNC, {}), pv(h - 1), softmax(h)]
+    # Window h, under the Shiftmax of head h (P: A-mem bank 1): V and P.V of head h - 1 (O
+    # over the dead Q columns of that head: bank 0, so H stays intact), then Q, K and the
+    # scores of head h + 1 (A bank 0, B-mem, the other S buffer). The SYNC before each
+    # Shiftmax keeps it behind the scores it reads and every P.V behind the Shiftmax that
+    # wrote its P (the previous one); a last SYNC before the P.V of the last head.
+    prog += [query(0), key(0), scores(0)]
+    for h in range(H):
+        prog += [(Op.SYNC, {}), softmax(h)]
+        if h:
+            prog += [value(h - 1), pv(h - 1)]
+        if h + 1 < H:
+            prog += [query(h + 1), key(h + 1), scores(h + 1)]
     prog += [value(H - 1), (Op.SYNC, {}), pv(H - 1)]
     prog.append((Op.MATMUL, dict(a_base=A_O, a_stride=dim, b_base=B_W[3], b_stride=dim,
                                  row_blocks=TB, col_blocks=DB, k=dim, const_base=C_Y,

@@ -29,7 +29,8 @@ Semantics (executed one instruction at a time by the block's controller):
   ``requantize(b[ch], c[ch], a_bits)`` (C-mem lane ``ch % cols`` of word ``const_base +
   ch // cols``) -> A-mem word ``dst + (t // rows)*dst_stride + ch``, lane ``t % rows``. A
   block built without an MLP (``max_hidden == 0``) stops with ``UNSUPPORTED``.
-- ``SYNC``: waits until every unit is idle (execution is sequential today: a no-op).
+- ``SYNC``: waits until every unit is idle (the controller overlaps a MATMUL and a SOFTMAX
+  writing different A-mem banks; a SYNC orders the data they share).
 - ``HALT``: ends the program (``done``).
 """
 

@@ -50,8 +50,9 @@ class AttentionBlock(wiring.Component):
     instruction being executed, or where the program stopped). The host
     accesses the memories only while ``busy`` is low (the datapath owns them while busy).
 
-    Execution is in program order; a MATMUL not writing A-mem may overlap a SOFTMAX (see
-    :class:`BlockController`).
+    Execution is in program order; a MATMUL and a SOFTMAX writing different A-mem banks (or
+    a MATMUL into another memory) may overlap (see :class:`BlockController`): A-mem is two
+    memories, bank 0 below ``cfg.a_split`` and bank 1 from it, one write port each.
     Datapaths: MATMUL = :class:`TileSequencer` -> :class:`SystolicArray` ->
     :class:`TileEpilogue` (bias, constants) -> :class:`Requantizer` (per-beat constants) ->
     :class:`TileWriteBack`; LAYERNORM = :class:`RowSerializer` (R-mem) ->

@@ -59,29 +59,33 @@ def test_program_shape_and_asm_round_trip() -> None:
     cb = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x)
     ops = [op for op, _ in cb.program]
     MM, SM = Op.MATMUL, Op.SOFTMAX
-    assert ops == ([Op.LAYERNORM, MM, MM, MM, Op.SYNC, SM]          # LN, Q, K0, scores 0
-                   + [MM, MM, MM, Op.SYNC, MM, SM]                   # K1, V0, scores 1, P.V 0
+    assert ops == ([Op.LAYERNORM, MM, MM, MM]                       # LN, Q0, K0, scores 0
+                   + [Op.SYNC, SM, MM, MM, MM]                       # under SM 0: Q1 K1 scores 1
+                   + [Op.SYNC, SM, MM, MM]                           # under SM 1: V0, P.V 0
                    + [MM, Op.SYNC, MM, MM, Op.HALT])                 # V1, P.V 1, Wo
     # two P buffers in A-mem bank 1: the Shiftmax of head 1 writes one while the P.V of head 0
-    # (behind its SYNC) reads the other
+    # (behind the SYNC before that Shiftmax) reads the other
     cfg = cb.config
     sm = [f for op, f in cb.program if op == SM]
-    pv = [f for op, f in cb.program if op == MM and f["dst_mem"] == 0 and f["k"] == 8][1:]
+    mm = [f for op, f in cb.program if op == MM]
+    pv = [f for f in mm if f["dst_mem"] == 0 and f["a_base"] >= cfg.a_split]
     p_buf = cfg.token_blocks * cfg.padded_tokens
     assert [f["dst"] for f in sm] == [f["a_base"] for f in pv] == [cfg.a_split,
                                                                      cfg.a_split + p_buf]
     assert cb.tensors["p"].base == cfg.a_split + p_buf and cfg.a_depth == cfg.a_split + 2 * p_buf
-    mm = [f for op, f in cb.program if op == MM]
-    # K and V one head at a time (B-mem: they may run under Shiftmax), O over Q
+    # Q, K and V one head at a time (A bank 0 / B-mem: they may run under Shiftmax), O over Q
     d, dim = 4, 8
-    assert [(f["dst_mem"], f["dst_base"], f["col_blocks"]) for f in (mm[1], mm[3], mm[4],
-                                                                     mm[7])] == \
+    assert [(f["dst_mem"], f["dst_base"], f["col_blocks"]) for f in (mm[0], mm[3])] == \
+        [(0, cb.tensors["q"].base, 1), (0, cb.tensors["q"].base + d, 1)]
+    assert [(f["dst_mem"], f["dst_base"], f["col_blocks"]) for f in (mm[1], mm[4], mm[6],
+                                                                     mm[8])] == \
         [(1, cb.tensors["k"].base, 1), (1, cb.tensors["k"].base + d, 1),
          (1, cb.tensors["v"].base, 1), (1, cb.tensors["v"].base + cb.tensors["v"].stride, 1)]
-    assert [f["dst_base"] for f in (mm[6], mm[8])] == [cb.tensors["q"].base,
-                                                      cb.tensors["q"].base + d]
+    assert [f["dst_base"] for f in (mm[7], mm[9])] == [cb.tensors["q"].base,
+                                                      cb.tensors["q"].base + d] == \
+        [f["dst_base"] for f in pv]
     assert cb.tensors["o"].base == cb.tensors["q"].base != cb.tensors["h"].base
-    assert mm[9]["a_base"] == cb.tensors["o"].base and mm[0]["col_blocks"] == dim // 4
+    assert mm[10]["a_base"] == cb.tensors["o"].base and mm[10]["col_blocks"] == dim // 4
     assert [f["dst_base"] for op, f in cb.program if op == Op.MATMUL and f["dst_mem"] == 2] \
         == [0, cb.tensors["a"].base]                      # the two scores buffers
     seq = compile_attention(params, BlockConfig.for_attention(lc, rows=4), x, overlap=False)
@@ -116,7 +120,7 @@ def test_head_dim_must_be_a_multiple_of_cols() -> None:
 def test_short_input_rejected_and_program_too_long() -> None:
     lc, params, x = _layer()
     cfg = BlockConfig.for_attention(lc, rows=4, prog_depth=10)
-    with pytest.raises(ProgramError, match=re.escape("program has 17 instructions; "
+    with pytest.raises(ProgramError, match=re.escape("program has 18 instructions; "
                                                      "prog_depth=10")):
         compile_attention(params, cfg, x)
     with pytest.raises(ValueError, match=re.escape("tokens=9 exceeds max_tokens=8")):

@@ -95,10 +95,13 @@ def test_layernorm_stage_matches_trace() -> None:
 @pytest.mark.parametrize(("tokens", "dim", "heads", "rows", "seed"), [
     (8, 8, 2, 4, 7), (6, 8, 1, 4, 11)])
 def test_q_projection(tokens, dim, heads, rows, seed) -> None:  # type: ignore[no-untyped-def]
-    """Q before the P.V instructions overwrite it with O (LN, Q, K of head 0, then stop)."""
+    """Q before the P.V instructions overwrite it with O (every head's Q is computed before
+    the first P.V when heads <= 2: stop there)."""
     lc, params, x = layer(tokens, dim, heads, seed)
     cb = compile_attention(params, BlockConfig.for_attention(lc, rows=rows), x)
-    run, got = run_compiled(cb, ["q"], stop=3)
+    first_pv = next(pc for pc, (op, f) in enumerate(cb.program)
+                    if op == Op.MATMUL and f["a_base"] >= cb.config.a_split)
+    run, got = run_compiled(cb, ["q"], stop=first_pv)
     assert run.done == 1 and (got["q"] == attention_block_trace(x, params)["q"]).all()
 
 

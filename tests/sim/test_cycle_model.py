@@ -124,6 +124,6 @@ def test_breakdown_and_errors() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("tokens", "dim", "heads", "rows"), [
-    (16, 32, 2, 4), (16, 16, 1, 4), (16, 32, 2, 8)])
+    (16, 32, 2, 4), (16, 16, 1, 4), (16, 32, 2, 8), (32, 32, 2, 8)])
 def test_exact_against_simulation(tokens: int, dim: int, heads: int, rows: int) -> None:
     check_exact(compiled(tokens, dim, heads, rows))
