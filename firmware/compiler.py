@@ -189,8 +189,9 @@ def compile_attention(params: AttentionParams, cfg: BlockConfig, x_int: np.ndarr
                                  dst_stride=Tp, rows=T, length=T, x0=p.x0))
 
     def pv(h: int) -> tuple[int, dict[str, int]]:
-        return (Op.MATMUL, dict(a_base=A_P + (h % 2) * P_BUF, a_stride=Tp, b_base=B_V + (h * d // cols) * Tp,
-                                b_stride=Tp, row_blocks=TB, col_blocks=d // cols, k=T,
+        return (Op.MATMUL, dict(a_base=A_P + (h % 2) * P_BUF, a_stride=Tp,
+                                b_base=B_V + (h * d // cols) * Tp, b_stride=Tp,
+                                row_blocks=TB, col_blocks=d // cols, k=T,
                                 const_base=C_PV, mode=MODES["TRANSPOSE"], dst_mem=MEMS["A"],
                                 dst_base=A_O + h * d, s_row=1, s_col=dim, sat_bits=lc.a_bits))
 
