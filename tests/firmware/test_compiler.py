@@ -111,6 +111,24 @@ def test_layer_that_does_not_fit_is_rejected(layer, block, msg) -> None:  # type
         compile_attention(params, cfg, x)
 
 
+def test_a_mem_too_small_for_the_p_buffers_is_rejected(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """The A-mem capacity check counts both P buffers (a block whose A-mem lost one word)."""
+    lc, params, x = _layer(8, 8, 2)
+    cfg = BlockConfig.for_attention(lc, rows=4)
+    need = cfg.a_split + 2 * cfg.token_blocks * cfg.padded_tokens
+    assert cfg.a_depth == need == 64
+    compile_attention(params, cfg, x)
+    monkeypatch.setattr(BlockConfig, "a_depth", property(lambda self: need - 1))
+    with pytest.raises(ValueError, match=re.escape(
+            "A-mem needs 64 words for this layer; its depth is 63")):
+        compile_attention(params, cfg, x)
+    one = BlockConfig.for_attention(AttentionConfig(tokens=8, dim=8, heads=1), rows=4)
+    lc1, params1, x1 = _layer(8, 8, 1)
+    monkeypatch.setattr(BlockConfig, "a_depth", property(lambda self: 48))
+    compile_attention(params1, one, x1)              # one head: one P buffer, 48 words
+
+
 def test_head_dim_must_be_a_multiple_of_cols() -> None:
     lc, params, x = _layer(8, 8, 4)          # head_dim 2 on a 4x4 array
     with pytest.raises(ValueError, match=re.escape("head_dim=2 is not a multiple of cols=4")):
