@@ -56,12 +56,13 @@ class ShiftGELU(wiring.Component):
     An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
     ``last`` passes through): every input beat still yields exactly one output beat.
 
-    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 17`` cycles (``P =
-    bit_length(n) + 5`` ShiftExp, 1 for ``-|x|``, 1 for ``U + e``, ``sig_bits + 8`` RecipDiv, 2 product);
-    throughput one element per cycle (pipelined) or one per ``sig_bits + 1`` cycles
-    (sequential). Back-pressure: each part is a global-stall pipeline ending in an output skid
-    buffer whose enable is a flip-flop (:class:`~ivita.hw._nlutil.StallPipe`), so
-    ``i_stream.ready`` does not depend combinationally on ``o_stream.ready``; no loss or
+    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 17`` cycles (1 for ``-|x|``
+    and the ``x0`` check, ``P = bit_length(n) + 5`` ShiftExp, 1 for ``U + e``, ``sig_bits + 8``
+    RecipDiv, 2 for the product); throughput one element per cycle (pipelined) or one per
+    ``sig_bits + 1`` cycles (sequential). Back-pressure: each part is a global-stall pipeline
+    ending in an output skid buffer whose enable is a flip-flop
+    (:class:`~ivita.hw._nlutil.StallPipe`), so ``i_stream.ready`` does not depend
+    combinationally on ``o_stream.ready``; no loss or
     duplication.
     """
 
@@ -90,9 +91,9 @@ class ShiftGELU(wiring.Component):
         return self._pipelined
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``bit_length(n) + sig_bits + 17`` from each element (``-|x|``, ShiftExp, ``U + e``,
-        RecipDiv, the product in two stages); interval 1 pipelined or ``sig_bits + 1`` (the argument, a row
-        length, is ignored)."""
+        """Latency ``bit_length(n) + sig_bits + 17`` from each element (``-|x|``, ShiftExp,
+        ``U + e``, RecipDiv, the product in two stages); interval 1 pipelined or ``sig_bits + 1``
+        (the argument, a row length, is ignored)."""
         div = recip_div_timing(self._config.sig_bits, pipelined=self._pipelined)
         return Timing(latency=shift_exp_timing(self._config.n).latency + div.latency + 4,
                       latency_from="first", interval=div.interval, per="element")
