@@ -1,9 +1,10 @@
 """Small building blocks shared by the nonlinear units (private to ``ivita.hw``).
 
-- :class:`StallPipe`: bookkeeping for a *global-stall* pipeline: every stage advances together
-  when the last stage is empty or its output is being taken. ``i_ready`` depends only on the
-  downstream ``ready`` and the pipeline's own state (never on ``i_valid``), so the stream rules of
-  :mod:`amaranth.lib.stream` hold. Data registers load only when the stage before them holds a
+- :class:`StallPipe`: bookkeeping for a *global-stall* pipeline ending in an output skid buffer:
+  every stage advances together on one flip-flop enable, ``i_ready`` is that flip-flop (never
+  combinational in ``i_valid`` or the downstream ``ready``), so the stream rules of
+  :mod:`amaranth.lib.stream` hold and chained units have no combinational ready chain. Data
+  registers load only when the stage before them holds a
   valid element (no toggling on bubbles: this matters for the activity-based power model).
 - :func:`quiet_on_error`, :func:`check_shape`, :func:`check_config`: argument checks of the
   component constructors (``check_int``/``check_bool`` are :mod:`ivita.model.checks`).
@@ -75,32 +76,47 @@ def const_mul(v: Value, k: int) -> Value:
 
 
 class StallPipe:
-    """Valid bits and advance logic of a ``stages``-deep global-stall pipeline.
+    """Valid bits and enable of a ``stages``-deep global-stall pipeline that ends in an output
+    skid buffer (:func:`~ivita.hw._skid.output_skid`).
 
-    ``adv`` is high when the pipeline moves this cycle: ``~valid[-1] | o_ready``. Connect
-    ``i_ready = adv``. Stage ``k`` registers load under ``load(k)`` (``adv`` and the stage
-    before it holds an element; stage 0 loads from the input under ``adv & i_valid``).
+    Stage ``stages - 1`` is ``o_stream``'s payload register, the head of the skid buffer: the
+    caller drives :attr:`nxt` (a signal of ``o_stream.payload``'s shape) combinationally from
+    stage ``stages - 2`` (from the input when ``stages == 1``) and does not drive
+    ``o_stream.valid``/``payload``. Every other stage advances on :attr:`adv`, which is a
+    flip-flop (high while the skid's spare entry is free): connect ``i_ready`` to :attr:`ready`,
+    a flip-flop copy of ``adv`` (:class:`~ivita.hw._skid.EnableCopy`, so the producer's logic
+    is not on the high-fanout enable net); then no combinational path runs from
+    ``o_stream.ready`` to ``i_ready`` or to any stage's enable, so a chain of such pipelines
+    has no ready chain. Stage ``k < stages - 1`` registers load under
+    ``load(k)`` (``adv`` and the stage before it holds an element; stage 0 loads from the input
+    under ``adv & i_valid``). Latency ``stages`` (the head is the output register the pipeline
+    had), one element per cycle while ``o_stream.ready`` is high.
     """
 
-    def __init__(self, m: Module, *, stages: int, i_valid: Value, o_ready: Value, name: str):
+    def __init__(self, m: Module, *, stages: int, i_valid: Value, o_stream: Any, name: str):
+        from ._skid import EnableCopy, output_skid
         assert stages >= 1
         self.stages = stages
         self.i_valid = i_valid
-        self.valid = [Signal(name=f"{name}_v{k}") for k in range(stages)]
+        self.valid = [Signal(name=f"{name}_v{k}") for k in range(stages - 1)]
+        self.nxt = Signal(o_stream.payload.shape(), name=f"{name}_next")
+        nxt_valid = self.valid[-1] if self.valid else i_valid
+        en, en_next = output_skid(m, o_stream, self.nxt, nxt_valid, name=f"{name}_skid")
         self.adv = Signal(name=f"{name}_adv")
-        m.d.comb += self.adv.eq(~self.valid[-1] | o_ready)
-        with m.If(self.adv):
-            m.d.sync += self.valid[0].eq(i_valid)
-            for k in range(1, stages):
-                m.d.sync += self.valid[k].eq(self.valid[k - 1])
+        m.d.comb += self.adv.eq(en)
+        copy = m.submodules[f"{name}_ready"] = EnableCopy()
+        m.d.comb += copy.d.eq(en_next)
+        self.ready = copy.q
+        if self.valid:
+            with m.If(self.adv):
+                m.d.sync += self.valid[0].eq(i_valid)
+                for k in range(1, stages - 1):
+                    m.d.sync += self.valid[k].eq(self.valid[k - 1])
 
     def load(self, k: int) -> Value:
-        """Clock enable of the data registers of stage ``k``."""
+        """Clock enable of the data registers of stage ``k < stages - 1``."""
+        assert 0 <= k < self.stages - 1
         return self.adv & (self.i_valid if k == 0 else self.valid[k - 1])
-
-    @property
-    def o_valid(self) -> Value:
-        return self.valid[-1]
 
 
 def split_product(m: Module, a: Value, b: Value, *, loads: tuple[Value, Value], name: str,

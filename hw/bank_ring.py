@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.hdl import Value
 
 __all__ = ["BankState", "BankRing", "ring_schedule", "steady_period"]
@@ -26,44 +26,44 @@ class BankRing:
     """``banks`` row buffers handed A -> B -> C in row order.
 
     Each stage owns the bank at its pointer. ``a_room``/``b_avail``/``c_avail`` say whether the
-    bank at the stage's pointer is in the state that stage needs; pulsing ``a_commit``,
-    ``b_done`` or ``c_done`` passes that bank on and advances the stage's pointer (mod
-    ``banks``). The three transitions touch banks in three different states, so they never
-    collide.
+    bank at the stage's pointer is in the state that stage needs (:class:`BankState` ``FREE``,
+    ``FILLED``, ``READY``); pulsing ``a_commit``, ``b_done`` or ``c_done`` passes that bank on
+    and advances the stage's pointer (mod ``banks``). The three transitions touch banks in three
+    different states, so they never collide.
+
+    Because the banks move strictly in row order, the state of the bank at each pointer follows
+    from counts: ``filled`` (rows A committed that B has not finished), ``ready`` (rows B
+    finished that C has not) and ``occupied = filled + ready``: ``b_avail = filled > 0``,
+    ``c_avail = ready > 0``, ``a_room = occupied < banks``. The three flags are flip-flops,
+    loaded with their values for the next cycle's counts, so a stage's control starts from a
+    register, not from a pointer-indexed multiplexer of bank states (a shorter path for the
+    timing estimate, docs/fpga.md); cycle for cycle they equal the flags of a per-bank state
+    array.
     """
 
     def __init__(self, m: Module, banks: int, *, name: str = "bank"):
         self.banks = banks
         pbits = max(banks - 1, 1).bit_length()
-        self.state = [Signal(2, name=f"{name}{i}_state") for i in range(banks)]
         self.a_ptr = Signal(pbits, name=f"{name}_a_ptr")
         self.b_ptr = Signal(pbits, name=f"{name}_b_ptr")
         self.c_ptr = Signal(pbits, name=f"{name}_c_ptr")
         self.a_commit = Signal(name=f"{name}_a_commit")
         self.b_done = Signal(name=f"{name}_b_done")
         self.c_done = Signal(name=f"{name}_c_done")
-        self.a_room = Signal(name=f"{name}_a_room")
+        self.a_room = Signal(name=f"{name}_a_room", init=1)
         self.b_avail = Signal(name=f"{name}_b_avail")
         self.c_avail = Signal(name=f"{name}_c_avail")
-        m.d.comb += [
-            self.a_room.eq(self._state_at(self.a_ptr) == BankState.FREE),
-            self.b_avail.eq(self._state_at(self.b_ptr) == BankState.FILLED),
-            self.c_avail.eq(self._state_at(self.c_ptr) == BankState.READY),
-        ]
-        for ptr, strobe, new in ((self.a_ptr, self.a_commit, BankState.FILLED),
-                                 (self.b_ptr, self.b_done, BankState.READY),
-                                 (self.c_ptr, self.c_done, BankState.FREE)):
+        everything = range(banks + 1)
+        for what, inc, dec, flag, good in (
+                ("filled", self.a_commit, self.b_done, self.b_avail, everything[1:]),
+                ("ready", self.b_done, self.c_done, self.c_avail, everything[1:]),
+                ("occupied", self.a_commit, self.c_done, self.a_room, everything[:-1])):
+            count = Signal(range(banks + 1), name=f"{name}_{what}")
+            _count_and_flag(m, count, inc, dec, flag, good)
+        for ptr, strobe in ((self.a_ptr, self.a_commit), (self.b_ptr, self.b_done),
+                            (self.c_ptr, self.c_done)):
             with m.If(strobe):
                 m.d.sync += ptr.eq(self.next(ptr))
-                for i in range(banks):
-                    with m.If(ptr == i):
-                        m.d.sync += self.state[i].eq(new)
-
-    def _state_at(self, ptr: Value) -> Value:
-        out = self.state[0]
-        for i in range(1, self.banks):
-            out = Mux(ptr == i, self.state[i], out)
-        return out
 
     def next(self, ptr: Value) -> Value:
         if self.banks == 1:
@@ -76,6 +76,23 @@ class BankRing:
         for i in range(1, self.banks):
             out = Mux(ptr == i, values[i], out)
         return out
+
+
+def _count_and_flag(m: Module, count: Signal, inc: Value, dec: Value, flag: Signal,
+                    good: range) -> None:
+    """``count <= count + inc - dec`` and ``flag <= (that next count in good)``; the strobes
+    only select among values formed from the register (comparisons with constants), so no
+    carry chain or comparison sits behind a strobe."""
+    up, down = inc & ~dec, dec & ~inc
+
+    def is_good(offset: int) -> Value:
+        return Cat(*[count == k - offset for k in good if 0 <= k - offset]).any()
+
+    with m.If(up):
+        m.d.sync += count.eq(count + 1)
+    with m.Elif(down):
+        m.d.sync += count.eq(count - 1)
+    m.d.sync += flag.eq(Mux(up, is_good(1), Mux(down, is_good(-1), is_good(0))))
 
 
 def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int

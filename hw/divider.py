@@ -17,7 +17,7 @@ Normative model: :func:`ivita.model.recip_div`
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.hdl import ShapeLike
+from amaranth.hdl import ShapeLike, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,6 +42,16 @@ def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
     steps = out_bits + 1
     return Timing(latency=RECIP_FRONT_STAGES + steps + RECIP_MUL_STAGES, latency_from="first",
                   interval=1 if pipelined else steps, per="division")
+
+
+def _two_set(v) -> tuple[Value, Value]:
+    """``(any bit set, at least two bits set)`` of ``v`` as a balanced tree (no carry chain)."""
+    if len(v) == 1:
+        return v[0], Const(0, 1)
+    h = len(v) // 2
+    a1, t1 = _two_set(v[:h])
+    a2, t2 = _two_set(v[h:])
+    return a1 | a2, t1 | t2 | (a1 & a2)
 
 
 def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
@@ -134,10 +144,14 @@ class Divider(wiring.Component):
                       per="division")
 
     def _step(self, r, bit, d):
-        """One restoring step: ``t = 2r + bit``; ``(t >= d, t - d or t)``."""
+        """One restoring step: ``t = 2r + bit``; ``(t >= d, t - d or t)``. One subtraction
+        (one carry chain): ``t >= d`` is the sign of ``t - d``, not a second comparator."""
         t = Cat(bit, r)
-        ge = t >= d
-        return ge, Mux(ge, t - d, t)[:self._divisor_bits]
+        w = max(len(t), len(d)) + 1
+        diff = t.as_unsigned() - Value.cast(d).as_unsigned()        # signed, w bits
+        assert len(diff) == w
+        ge = ~diff[w - 1]
+        return ge, Mux(ge, diff[:w - 1], t)[:self._divisor_bits]
 
     def elaborate(self, platform):
         m = Module()
@@ -154,19 +168,19 @@ class Divider(wiring.Component):
         return m
 
     def _pipelined_steps(self, m: Module, r0, low) -> None:
-        """One pipeline stage per quotient bit, global stall."""
+        """One pipeline stage per quotient bit, global stall; the last stage is the output
+        register (the head of :class:`~ivita.hw._nlutil.StallPipe`'s skid buffer)."""
         qb, db = self._quotient_bits, self._divisor_bits
         p = self.i_stream.payload
-        pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid,
-                         o_ready=self.o_stream.ready, name="div")
-        m.d.comb += [self.i_stream.ready.eq(pipe.adv),
-                     self.o_stream.valid.eq(pipe.o_valid)]
+        pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid, o_stream=self.o_stream,
+                         name="div")
+        m.d.comb += self.i_stream.ready.eq(pipe.ready)
         # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
-        r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb)]
-        q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb)]
-        d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
-        lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb)]
-        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
+        r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb - 1)]
+        q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb - 1)]
+        d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb - 1)]
+        lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb - 1)]
+        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb - 1)]
         for k in range(qb):
             i = qb - 1 - k                      # quotient bit computed in stage k
             if k == 0:
@@ -176,19 +190,16 @@ class Divider(wiring.Component):
                 r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
                 lo_in = low if self._dividend is not None else lo[k - 1]
             ge, r_next = self._step(r_in, lo_in[i], d_in)
+            if k == qb - 1:                     # the output register, loaded by the skid
+                m.d.comb += [pipe.nxt.quotient.eq(q_in | (ge << i)),
+                             pipe.nxt.remainder.eq(r_next), pipe.nxt.tag.eq(tag_in)]
+                break
             with m.If(pipe.load(k)):
-                m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i))]
-                if k < qb - 1:
-                    m.d.sync += d[k].eq(d_in)
-                    if self._dividend is None:
-                        m.d.sync += lo[k].eq(lo_in)
+                m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i)), d[k].eq(d_in)]
+                if self._dividend is None:
+                    m.d.sync += lo[k].eq(lo_in)
             with m.If(pipe.adv):
                 m.d.sync += tag[k].eq(tag_in)
-        m.d.comb += [
-            self.o_stream.payload.quotient.eq(q[qb - 1]),
-            self.o_stream.payload.remainder.eq(r[qb - 1]),
-            self.o_stream.payload.tag.eq(tag[qb - 1]),
-        ]
 
     def _sequential_steps(self, m: Module, r0, low) -> None:
         """One quotient bit per cycle, the first while accepting."""
@@ -303,6 +314,12 @@ class Reciprocal(wiring.Component):
         s_a = Signal(sb, reset_less=True)
         msb_a = Signal(sb, reset_less=True)
         tag_a = Signal(self._tag_shape, reset_less=True)
+        # s is a power of two: no two bits set. Stage A registers, per group of 6 bits of s,
+        # whether any and whether two are set (one LUT each), so that stage B forms pow2 in two
+        # LUT levels (not a comparison s_a == msb_a) in front of r_r's synchronous reset
+        groups = [s_in[i:i + 6] for i in range(0, sb, 6)]
+        any_a = Signal(len(groups), reset_less=True)
+        two_a = Signal(len(groups), reset_less=True)
         # L = bit_length(s) from the one-hot leading one (an OR tree per bit of L)
         L = Signal(self._l_shape, name="L_in")
         for j in range(len(L)):
@@ -310,20 +327,24 @@ class Reciprocal(wiring.Component):
         # stage B: r = 2^L - s (< 2^(L-1) when s is no power of two), in front of the divider
         pow2 = Signal()
         r = Signal(sb)
-        m.d.comb += [pow2.eq(s_a == msb_a), r.eq(Mux(pow2, 0, (msb_a << 1) - s_a))]
+        m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])),
+                     r.eq(Mux(pow2, 0, (msb_a << 1) - s_a))]
         v = Signal()
         s_r = Signal(sb, reset_less=True)
         r_r = Signal(sb, reset_less=True)
         pow2_r = Signal(reset_less=True)
         L_r = Signal(self._l_shape, reset_less=True)
         tag_r = Signal(self._tag_shape, reset_less=True)
-        adv = ~v | div.i_stream.ready
-        adv_a = ~va | adv
-        m.d.comb += self.i_stream.ready.eq(adv_a)
-        with m.If(adv_a):
+        # stages A and B stall with the divider (its ready is a flip-flop when pipelined; no
+        # bubble collapsing, which would put two more LUT levels in front of their enables)
+        adv = div.i_stream.ready
+        m.d.comb += self.i_stream.ready.eq(adv)
+        with m.If(adv):
             m.d.sync += va.eq(self.i_stream.valid)
             with m.If(self.i_stream.valid):
-                m.d.sync += [s_a.eq(s_in), msb_a.eq(msb), tag_a.eq(self.i_stream.payload.tag)]
+                m.d.sync += [s_a.eq(s_in), msb_a.eq(msb), tag_a.eq(self.i_stream.payload.tag),
+                             any_a.eq(Cat(*[g.any() for g in groups])),
+                             two_a.eq(Cat(*[_two_set(g)[1] for g in groups]))]
         with m.If(adv):
             m.d.sync += v.eq(va)
             with m.If(va):
@@ -390,8 +411,8 @@ class RecipMul(wiring.Component):
         m = Module()
         ob = self._out_bits
         pipe = StallPipe(m, stages=RECIP_MUL_STAGES, i_valid=self.i_stream.valid,
-                         o_ready=self.o_stream.ready, name="rmul")
-        m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
+                         o_stream=self.o_stream, name="rmul")
+        m.d.comb += self.i_stream.ready.eq(pipe.ready)
         p = self.i_stream.payload
         prod = Signal(self._num_bits + ob + 3)
         sh = Signal(range(self._s_bits + 3), reset_less=True)
@@ -420,11 +441,7 @@ class RecipMul(wiring.Component):
         y = Signal(ob + 1)             # ((P >> (L+1)) + 1) >> 1 <= 2^(ob-1)
         m.d.comb += y.eq((half + 1) >> 1)
         cap = (1 << (ob - 1)) - 1
-        with m.If(pipe.load(4)):
-            m.d.sync += [
-                self.o_stream.payload.y.eq(Mux(y > cap, cap, y)),
-                self.o_stream.payload.tag.eq(tags[-1]),
-            ]
+        m.d.comb += [pipe.nxt.y.eq(Mux(y > cap, cap, y)), pipe.nxt.tag.eq(tags[-1])]
         return m
 
 

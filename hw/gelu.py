@@ -56,10 +56,14 @@ class ShiftGELU(wiring.Component):
     An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
     ``last`` passes through): every input beat still yields exactly one output beat.
 
-    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 14`` cycles (``P =
-    bit_length(n) + 5`` ShiftExp, ``sig_bits + 8`` RecipDiv, 1 product); throughput one element
-    per cycle (pipelined) or one per ``sig_bits + 1`` cycles (sequential). Back-pressure: a
-    global stall of the whole pipeline while ``o_stream.ready`` is low; no loss or duplication.
+    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 17`` cycles (1 for ``-|x|``
+    and the ``x0`` check, ``P = bit_length(n) + 5`` ShiftExp, 1 for ``U + e``, ``sig_bits + 8``
+    RecipDiv, 2 for the product); throughput one element per cycle (pipelined) or one per
+    ``sig_bits + 1`` cycles (sequential). Back-pressure: each part is a global-stall pipeline
+    ending in an output skid buffer whose enable is a flip-flop
+    (:class:`~ivita.hw._nlutil.StallPipe`), so ``i_stream.ready`` does not depend
+    combinationally on ``o_stream.ready``; no loss or
+    duplication.
     """
 
     @quiet_on_error
@@ -87,11 +91,11 @@ class ShiftGELU(wiring.Component):
         return self._pipelined
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``bit_length(n) + sig_bits + 14`` from each element (ShiftExp, RecipDiv, the
-        product); interval 1 pipelined or ``sig_bits + 1`` (the argument, a row length, is
-        ignored)."""
+        """Latency ``bit_length(n) + sig_bits + 17`` from each element (``-|x|``, ShiftExp,
+        ``U + e``, RecipDiv, the product in two stages); interval 1 pipelined or ``sig_bits + 1``
+        (the argument, a row length, is ignored)."""
         div = recip_div_timing(self._config.sig_bits, pipelined=self._pipelined)
-        return Timing(latency=shift_exp_timing(self._config.n).latency + div.latency + 1,
+        return Timing(latency=shift_exp_timing(self._config.n).latency + div.latency + 4,
                       latency_from="first", interval=div.interval, per="element")
 
     def elaborate(self, platform):
@@ -110,40 +114,50 @@ class ShiftGELU(wiring.Component):
         ok = x0_in_range(self.x0, xb)
         x0 = Signal(signed(xb + 1))
         m.d.comb += x0.eq(Mux(ok, self.x0, -1))
-        absx = Signal(unsigned(ib))
-        m.d.comb += absx.eq(Mux(p.x < 0, -p.x, p.x))
+        # -|x| = x if x < 0 else ~x + 1: the XOR in front of one carry chain, whose carry-in is
+        # the inverted sign (no separate negation and multiplexer)
+        neg = p.x[-1]
+        negabs = Signal(signed(ib + 1))
+        m.d.comb += negabs.eq((p.x ^ Mux(neg, 0, -1)) + ~neg)
+        # -|x| and the x0 check registered in front of ShiftExp (its input is this stage's head)
+        in_pipe = StallPipe(m, stages=1, i_valid=self.i_stream.valid, o_stream=se.i_stream,
+                            name="gin")
         m.d.comb += [
-            se.i_stream.valid.eq(self.i_stream.valid),
-            self.i_stream.ready.eq(se.i_stream.ready),
-            se.i_stream.payload.z.eq(-absx),
-            se.i_stream.payload.x0.eq(x0),
-            se.i_stream.payload.tag.t.x.eq(p.x),
-            se.i_stream.payload.tag.t.last.eq(p.last),
-            se.i_stream.payload.tag.t.bad.eq(~ok),
-            se.i_stream.payload.tag.b.eq(-x0),
+            self.i_stream.ready.eq(in_pipe.ready),
+            in_pipe.nxt.z.eq(negabs),
+            in_pipe.nxt.x0.eq(x0),
+            in_pipe.nxt.tag.t.x.eq(p.x),
+            in_pipe.nxt.tag.t.last.eq(p.last),
+            in_pipe.nxt.tag.t.bad.eq(~ok),
+            in_pipe.nxt.tag.b.eq(Mux(ok, -self.x0, 1)),      # -x0; negated beside the check
         ]
         sticky.raise_on(m, "bad_x0", self.i_stream.valid & self.i_stream.ready & ~ok)
 
+        # U + e and the numerator in a stage of their own (a carry chain), registered in front
+        # of the reciprocal's leading-one logic: the divider input is this stage's skid head
         e = se.o_stream.payload.e
         t = se.o_stream.payload.tag
         u = Signal(eb)
+        sum_pipe = StallPipe(m, stages=1, i_valid=se.o_stream.valid, o_stream=div.i_stream,
+                             name="gsum")
         m.d.comb += [
             u.eq(t.b << n),
-            div.i_stream.valid.eq(se.o_stream.valid),
-            se.o_stream.ready.eq(div.i_stream.ready),
-            div.i_stream.payload.num.eq(Mux(t.t.x >= 0, u, e)),
-            div.i_stream.payload.s.eq(u + e),
-            div.i_stream.payload.tag.eq(t.t),
+            se.o_stream.ready.eq(sum_pipe.ready),
+            sum_pipe.nxt.num.eq(Mux(t.t.x >= 0, u, e)),
+            sum_pipe.nxt.s.eq(u + e),
+            sum_pipe.nxt.tag.eq(t.t),
         ]
 
-        pipe = StallPipe(m, stages=1, i_valid=div.o_stream.valid, o_ready=self.o_stream.ready,
+        # the product x * sig registered (a DSP48E1's M register), then the bad-x0 zeroing
+        pipe = StallPipe(m, stages=2, i_valid=div.o_stream.valid, o_stream=self.o_stream,
                          name="gmul")
-        m.d.comb += [div.o_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
+        m.d.comb += div.o_stream.ready.eq(pipe.ready)
         sig = div.o_stream.payload.y
         dt = div.o_stream.payload.tag
+        prod = Signal(signed(cfg.out_bits), name="gmul_prod", reset_less=True)
+        bad = Signal(name="gmul_bad", reset_less=True)
+        last = Signal(name="gmul_last", reset_less=True)
         with m.If(pipe.load(0)):
-            m.d.sync += [
-                self.o_stream.payload.y.eq(Mux(dt.bad, 0, dt.x * sig)),
-                self.o_stream.payload.last.eq(dt.last),
-            ]
+            m.d.sync += [prod.eq(dt.x * sig), bad.eq(dt.bad), last.eq(dt.last)]
+        m.d.comb += [pipe.nxt.y.eq(Mux(bad, 0, prod)), pipe.nxt.last.eq(last)]
         return m

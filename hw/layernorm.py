@@ -183,12 +183,14 @@ class IntLayerNorm(wiring.Component):
         sticky.raise_on(m, "row_too_long", a.rejected(long))
         acc_v = Signal()                   # delayed accumulate stage
         acc_x = Signal(signed(cfg.in_bits))
+        acc_sq = Signal(2 * cfg.in_bits)   # x * x, registered with x (a DSP48E1's M register)
         acc_first = Signal()
         acc_commit = Signal()
         acc_bank = Signal.like(buf.ring.a_ptr)
         m.d.sync += acc_v.eq(a.store)
         with m.If(a.store):
-            m.d.sync += [acc_x.eq(p.x), acc_first.eq(a.first), acc_commit.eq(p.last),
+            m.d.sync += [acc_x.eq(p.x), acc_sq.eq(p.x * p.x), acc_first.eq(a.first),
+                         acc_commit.eq(p.last),
                          acc_bank.eq(buf.ring.a_ptr)]
         s_acc = Signal(signed(cfg.sum_bits))
         q_acc = Signal(cfg.var_bits)
@@ -196,7 +198,7 @@ class IntLayerNorm(wiring.Component):
         q_new = Signal(cfg.var_bits)
         m.d.comb += [
             s_new.eq(Mux(acc_first, 0, s_acc) + acc_x),
-            q_new.eq(Mux(acc_first, 0, q_acc) + acc_x * acc_x),
+            q_new.eq(Mux(acc_first, 0, q_acc) + acc_sq),
         ]
         with m.If(acc_v):
             m.d.sync += [s_acc.eq(s_new), q_acc.eq(q_new)]

@@ -44,7 +44,8 @@ class RowInput:
             i_stream.ready.eq(self.drop | ring.a_room),
             self.take.eq(i_stream.valid & i_stream.ready),
             self.first.eq(self.idx == 0),
-            self.store.eq(self.take & ~self.drop & ~self.bad),
+            # (take & ~drop, written without ready: a_room is the flip-flop it needs)
+            self.store.eq(i_stream.valid & ring.a_room & ~self.drop & ~self.bad),
             self.commit.eq(self.store & p.last),
             buf.wp.en.eq(self.store),
             buf.wp.addr.eq(buf.addr(ring.a_ptr, self.idx)),

@@ -33,6 +33,11 @@ def shift_exp_timing(n: int) -> Timing:
 def x0_in_range(x0: Value, x0_bits: int) -> Value:
     """The hardware form of :meth:`ivita.model.SoftmaxConfig.check_x0`: ``-(2^x0_bits - 1) <=
     x0 <= -1`` for a runtime ``x0`` port (the units that take one flag ``bad_x0`` otherwise)."""
+    x0 = Value.cast(x0)
+    if len(x0) == x0_bits + 1 and x0.shape().signed:
+        # -2^x0_bits is the one negative value out of range: the sign and any other bit set,
+        # OR trees instead of two comparisons' carry chains
+        return x0[-1] & x0[:x0_bits].any()
     return (x0 < 0) & (x0 > -(1 << x0_bits))
 
 
@@ -73,8 +78,9 @@ class ShiftExp(wiring.Component):
 
     Timing (:meth:`timing`): latency ``bit_length(n) + 5`` cycles (an element accepted in cycle
     ``t`` is valid on ``o_stream`` in cycle ``t + latency``); throughput one element per cycle.
-    Back-pressure: a global stall; ``i_stream.ready = ~o_stream.valid | o_stream.ready``, no
-    element is lost or duplicated.
+    Back-pressure: a global stall on a flip-flop enable (the output register is the head of
+    an output skid buffer, :class:`~ivita.hw._nlutil.StallPipe`), so ``i_stream.ready`` does
+    not depend combinationally on ``o_stream.ready``; no element is lost or duplicated.
     """
 
     @quiet_on_error
@@ -121,9 +127,9 @@ class ShiftExp(wiring.Component):
         # a = -zp <= 1.4375 * 2^(z_bits-1) + 0.5 < 2^z_bits, and a <= n*b < 2^(x0_bits+qbits)
         a_bits = min(self._z_bits, xb + qbits) if qbits else 1
         stages = 3 + qbits + 2
-        pipe = StallPipe(m, stages=stages, i_valid=self.i_stream.valid,
-                         o_ready=self.o_stream.ready, name="sexp")
-        m.d.comb += [self.i_stream.ready.eq(pipe.adv), self.o_stream.valid.eq(pipe.o_valid)]
+        pipe = StallPipe(m, stages=stages, i_valid=self.i_stream.valid, o_stream=self.o_stream,
+                         name="sexp")
+        m.d.comb += self.i_stream.ready.eq(pipe.ready)
 
         # data registers have no reset; the tag is a pure delay line clocked by ``adv`` alone
         # (a common enable, so synthesis can map it to SRL shift registers)
@@ -173,9 +179,5 @@ class ShiftExp(wiring.Component):
         sh = Signal(range(n + 1), name="sh", reset_less=True)
         with m.If(pipe.load(stages - 2)):
             m.d.sync += [e.eq(bf - ((rem + 1) >> 1)), sh.eq(n - qf)]
-        with m.If(pipe.load(stages - 1)):
-            m.d.sync += [
-                self.o_stream.payload.e.eq(e << sh),
-                self.o_stream.payload.tag.eq(tag[stages - 2]),
-            ]
+        m.d.comb += [pipe.nxt.e.eq(e << sh), pipe.nxt.tag.eq(tag[stages - 2])]
         return m

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""The units with an output skid buffer (``hw/_skid.py``) have no combinational path from
-``o_stream.ready`` to ``i_stream.ready`` (nor to the enable that stalls their pipeline).
+"""The units with an output skid buffer (``hw/_skid.py``; the nonlinear units' pipelines through
+``hw/_nlutil.py``'s ``StallPipe``) have no combinational path from ``o_stream.ready`` to
+``i_stream.ready`` (nor to the enable that stalls their pipeline).
 
 Checked in the Amaranth simulator: in every cycle of a random run (random input valid and
 payload, random ready), ``i_stream.ready`` is read with ``o_stream.ready`` low and again with
@@ -22,8 +23,11 @@ from amaranth.sim import Simulator
 
 from ivita.hw.array import SystolicArray
 from ivita.hw.dequant import DequantFirstConverter
+from ivita.hw.divider import Divider, RecipDiv, RecipMul
+from ivita.hw.gelu import ShiftGELU
 from ivita.hw.requant import Requantizer
-from ivita.model import ArrayConfig, RequantConfig
+from ivita.hw.shift_exp import ShiftExp
+from ivita.model import ArrayConfig, GeluConfig, RequantConfig
 
 CYCLES = 300
 
@@ -78,7 +82,13 @@ def ready_depends_on_o_ready(dut: wiring.Component, seed: int) -> int:
                         per_beat=True),
     lambda: DequantFirstConverter(ArrayConfig(rows=2, cols=2, a_bits=4, b_bits=4, k_max=8,
                                               dequant_first=True)),
-], ids=["array", "requant", "requant_per_beat", "dequant"])
+    lambda: ShiftExp(z_bits=5, x0_bits=6, n=7),
+    lambda: Divider(dividend_bits=8, divisor_bits=4, pipelined=True),
+    lambda: RecipMul(num_bits=8, s_bits=9, out_bits=4),
+    lambda: RecipDiv(num_bits=8, s_bits=9, out_bits=4, pipelined=True),
+    lambda: ShiftGELU(GeluConfig(in_bits=4, n=7, sig_bits=4, x0_bits=6)),
+], ids=["array", "requant", "requant_per_beat", "dequant", "shift_exp", "divider",
+        "recip_mul", "recip_div", "gelu"])
 def test_i_ready_does_not_depend_on_o_ready(make) -> None:
     assert ready_depends_on_o_ready(make(), seed=7) == 0
 

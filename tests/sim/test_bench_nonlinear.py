@@ -140,7 +140,8 @@ def test_declared_latency_equals_simulation(sim: str, unit: str, build_root: Pat
     elif unit == "gelu":
         tb = GeluTB(config=GeluConfig(in_bits=4, n=6, sig_bits=4), rows=2, tokens=4,
                     sequential=True)
-        want = ("first", 8 + (4 + 8) + 1)           # ShiftExp + RecipDiv + product
+        # -|x| and x0 check, ShiftExp, U + e, RecipDiv, the product (2 stages)
+        want = ("first", 1 + 8 + 1 + (4 + 8) + 2)
     else:
         tb = LayerNormTB(config=LayerNormConfig(in_bits=4, channels=1), rows=3, banks=2)
         want = ("last", (1 + 1 + 3 + (1 + 5) + 32) + 6)   # D + 6, D at C = 1, var_bits 9
