@@ -222,7 +222,8 @@ def _build_verilator(src: Path, bdir: Path, params: dict[str, int], root: Path) 
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--prefix", "Vbulk",
            "--top-module", "ivita_bulk_tb", "--Mdir", str(obj), "-o", str(bdir / "Vbulk"),
            *VERILATOR_ARGS, *(f"-G{k}={v}" for k, v in params.items()),
-           "-CFLAGS", f"-DIVITA_IN_W={params['IN_W']}", "-CFLAGS", f"-DIVITA_OUT_W={params['OUT_W']}",
+           "-CFLAGS", f"-DIVITA_IN_W={params['IN_W']}",
+           "-CFLAGS", f"-DIVITA_OUT_W={params['OUT_W']}",
            str(src / "design.v"), str(src / "wrapper.v"), str(src / "bulk_tb.v"),
            str(src / "bulk_main.cpp")]
     with _environ(**_sim_env("verilator", root)):

@@ -99,16 +99,15 @@ def replicate_runs(verilog: str) -> str:
         items = _items(m.group(1))
         if len(items) < 2 or any(not it for it in items):
             return m.group(0)
-        runs: list[list[object]] = []
+        runs: list[tuple[str, int]] = []
         for it in items:
             if runs and runs[-1][0] == it:
-                runs[-1][1] += 1                    # type: ignore[operator]
+                runs[-1] = (it, runs[-1][1] + 1)
             else:
-                runs.append([it, 1])
+                runs.append((it, 1))
         if all(n == 1 for _, n in runs):
             return m.group(0)
-        parts = [f"{{{n}{{{_ended(str(it))}}}}}" if n > 1 else _ended(str(it))
-                 for it, n in runs]
+        parts = [f"{{{n}{{{_ended(it)}}}}}" if n > 1 else _ended(it) for it, n in runs]
         return "{ " + ", ".join(parts) + " }"
     return _CONCAT.sub(rewrite, verilog)
 
