@@ -272,7 +272,7 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
                   "SET_DEPTH": _pow2(len(stim0.setup), 64), "PAT_BITS": PAT_BITS,
                   "TAIL": TAIL}
         say(f"building on {simulator}")
-        b = build(simulator, em.verilog, wrapper_verilog(sidecar), params,
+        b = build(simulator, em.verilog, wrapper_verilog(sidecar), params, top=sidecar.name,
                   build_root=build_root)
         chunks: list[ChunkResult] = []
         for c, (ctb, nvec) in enumerate(zip(chunk_tbs, per_chunk)):

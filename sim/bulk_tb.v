@@ -10,6 +10,9 @@
 //   outpat.hex  output stall pattern, 1 bit per cycle  (2^PAT_BITS, used cyclically)
 //   out.hex     the output payloads received, in order ($writememh at the end)
 //   status.txt  counters and the design's status ports ("key value" lines)
+// On Verilator, bulk_main.cpp reads in.hex, inpat.hex and outpat.hex into the memories before
+// the first cycle and writes out.hex after $finish (same format; much faster than Verilator's
+// $readmemh/$writememh), so those calls are for Icarus only.
 // Plusargs: +n_in=N +n_out=N +n_set=N +max_cycles=N.
 //
 // Cycle schedule: reset for 3 cycles, the set-up words one per cycle, 2 idle cycles, then the
@@ -29,11 +32,13 @@ module ivita_bulk_tb #(
 );
     localparam PAT_LEN = 1 << PAT_BITS;
 
-    reg [IN_W-1:0]  in_mem  [0:IN_DEPTH-1];
-    reg [OUT_W-1:0] out_mem [0:OUT_DEPTH-1];
+    // On Verilator, bulk_main.cpp fills in_mem/in_pat/out_pat from the files and writes out_mem
+    // to out.hex (public: it reads and writes them); on Icarus, $readmemh/$writememh do.
+    reg [IN_W-1:0]  in_mem  [0:IN_DEPTH-1] /* verilator public_flat */;
+    reg [OUT_W-1:0] out_mem [0:OUT_DEPTH-1] /* verilator public_flat */;
     reg [SET_W-1:0] set_mem [0:SET_DEPTH-1];
-    reg             in_pat  [0:PAT_LEN-1];
-    reg             out_pat [0:PAT_LEN-1];
+    reg             in_pat  [0:PAT_LEN-1] /* verilator public_flat */;
+    reg             out_pat [0:PAT_LEN-1] /* verilator public_flat */;
 
     reg [63:0] n_in, n_out, n_set, max_cycles;
 
@@ -62,7 +67,7 @@ module ivita_bulk_tb #(
     reg [63:0] cycle = 64'd0;
     reg [63:0] count = 64'd0;           // cycles left in the reset/gap/tail phase, set-up index
     reg [63:0] in_idx = 64'd0;          // next input beat to present / being presented
-    reg [63:0] got = 64'd0;             // output beats received
+    reg [63:0] got /* verilator public_flat */ = 64'd0;  // output beats received
     reg [PAT_BITS-1:0] pat_i = {PAT_BITS{1'b0}};
     reg [63:0] stream_start = 64'd0;
     reg [63:0] first_in = 64'hFFFFFFFFFFFFFFFF, first_out = 64'hFFFFFFFFFFFFFFFF;
@@ -86,10 +91,12 @@ module ivita_bulk_tb #(
                      n_in, IN_DEPTH, n_set, SET_DEPTH);
             $finish;
         end
-        if (n_in > 0) $readmemh("in.hex", in_mem);
         if (n_set > 0) $readmemh("setup.hex", set_mem);
+`ifndef VERILATOR
+        if (n_in > 0) $readmemh("in.hex", in_mem);
         $readmemh("inpat.hex", in_pat);
         $readmemh("outpat.hex", out_pat);
+`endif
     end
 
     wire in_fire = in_valid & in_ready;
@@ -175,7 +182,9 @@ module ivita_bulk_tb #(
 
     task finish_run(input is_timeout);
         begin
+`ifndef VERILATOR
             if (got > 0) $writememh("out.hex", out_mem, 0, (got > OUT_DEPTH ? OUT_DEPTH : got) - 1);
+`endif
             fd = $fopen("status.txt", "w");
             $fwrite(fd, "cycles %0d\n", cycle + 64'd1);
             $fwrite(fd, "timeout %0d\n", is_timeout);

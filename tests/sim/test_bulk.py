@@ -1,7 +1,9 @@
 """ivita.sim.bulk: bulk bit-exact checks pass on every unit, can fail, stall, and time out.
 
-Icarus runs the small counts (its builds take well under a second); one Verilator run shares
-its build with later runs through the build cache and must agree with Icarus cycle for cycle.
+Icarus runs the small counts (its builds take well under a second). Verilator runs the
+design's Yosys-rewritten view (ivita.sim.bulk_view) with the C++ file I/O of bulk_main.cpp:
+it must agree with Icarus cycle for cycle, be bit-exact on the array, and still fail on a
+corrupted expected value, a wrong design and a malformed input file.
 """
 
 from __future__ import annotations
@@ -210,3 +212,56 @@ def test_full_width_8x8_array_one_chunk(need_simulator: Any, build_root: Path) -
     assert r.passed, r.summary_text()
     assert r.vectors == 16_384 and r.chunks == 1 and r.elements_checked == 16_384 * 64 * 9 // 8
     assert r.stalls["in_idle_cycles"] > 0 and r.stalls["out_stall_cycles"] > 0
+
+
+@pytest.mark.verilator
+def test_verilator_array_is_bit_exact_and_can_fail(need_simulator: Any,
+                                                   build_root: Path) -> None:
+    """The array through Verilator's view of it (Yosys-rewritten, ivita.sim.bulk_view) and
+    the C++ file I/O of bulk_main.cpp: bit-exact with stalls, and a corrupted expected value is
+    still a mismatch at its index."""
+    need_simulator("verilator")
+    cfg, n = SMALL["array"]
+    r = bulk_check("array", n_vectors=n, seed=6, simulator="verilator", stall_in=0.3,
+                   stall_out=0.3, build_root=build_root, **cfg)
+    assert r.passed, r.summary_text()
+    assert r.elements_checked == n * cfg["rows"] * (cfg["cols"] + 1)   # + each row's last
+    assert r.stalls["in_idle_cycles"] > 0 and r.stalls["out_stall_cycles"] > 0
+    bad = bulk_check("array", n_vectors=n, seed=6, simulator="verilator", stall_in=0.3,
+                     stall_out=0.3, build_root=build_root, corrupt_expected=True, **cfg)
+    assert not bad.passed and bad.mismatches == 1 and bad.first_mismatch is not None
+    assert bad.cycles == r.cycles
+
+
+@pytest.mark.verilator
+def test_verilator_catches_a_wrong_design(need_simulator: Any, build_root: Path) -> None:
+    need_simulator("verilator")
+    tb = ToyTB(config=ToyConfig(width=3, lanes=2, bug=True), beats=60)
+    r = bulk_check_tb(tb, seed=1, simulator="verilator", build_root=build_root, stall_in=0.2,
+                      stall_out=0.2)
+    assert not r.passed and r.mismatches > 0
+    fm = r.first_mismatch
+    assert fm is not None and fm["field"] == "s" and fm["index"] == [0]
+    assert fm["got"] == fm["expected"] + 1
+
+
+@pytest.mark.verilator
+def test_verilator_names_a_malformed_input_line(need_simulator: Any, build_root: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """bulk_main.cpp parses in.hex itself: a line wider than the payload is an error naming
+    the file, the line, its digits and the limit."""
+    import ivita.sim.bulk_build as bulk_build
+
+    need_simulator("verilator")
+    real = bulk_build.run
+
+    def widen_first_line(b: Any, run_dir: Path, plusargs: dict[str, int], **kw: Any) -> Any:
+        (run_dir / "in.hex").write_bytes(b"1" + (run_dir / "in.hex").read_bytes())
+        return real(b, run_dir, plusargs, **kw)
+
+    monkeypatch.setattr(bulk_build, "run", widen_first_line)
+    cfg, n = SMALL["requant"]
+    with pytest.raises(RuntimeError, match=r"in\.hex: line 1 has \d+ hex digits; a \d+-bit "
+                                           r"value has at most \d+"):
+        bulk_check("requant", n_vectors=n, seed=9, simulator="verilator",
+                   build_root=build_root, **cfg)

@@ -14,7 +14,8 @@ PURE = ["ivita.sim.payload", "ivita.sim.sidecar", "ivita.sim.scoreboard", "ivita
         "ivita.sim.bench", "ivita.sim.registry", "ivita.sim.runner", "ivita.sim._objcache",
         "ivita.sim.tools", "ivita.sim.jsonio", "ivita.sim.rows", "ivita.sim.formal",
         "ivita.sim.bus_plan", "ivita.sim.attention_run", "ivita.sim.attention_matrix",
-        "ivita.sim.bulk", "ivita.sim.bulk_files", "ivita.sim.bulk_units", "ivita.sim.bulk_build"]
+        "ivita.sim.bulk", "ivita.sim.bulk_files", "ivita.sim.bulk_units", "ivita.sim.bulk_build",
+        "ivita.sim.bulk_view"]
 
 
 def test_pure_modules_import_without_cocotb_and_amaranth() -> None:
