@@ -66,12 +66,12 @@ class ProcessingElement(wiring.Component):
     acc_bits : int
         Signed accumulator width, up to 48 and at least ``a_bits + b_bits`` (one product).
     multiplier : str
-        ``"booth"`` (default): radix-4 Booth rows written out. Stage 1: row 0 is the partial
-        product ``digit_0 * a`` (LUTs), each further row ``j`` adds ``digit_j * a * 4^j`` to
-        the previous one in one carry chain, its partial-product bit and the add sharing one
-        LUT per bit and the two's-complement ``+1`` entering as the chain's carry in; row 0's
-        ``+1`` is registered as one bit and enters stage 2's chain (``acc + prod``) as its
-        carry in. On xc7 this is LUT fabric only (no DSP48E1) and the smallest PE we measured
+        ``"booth"`` (default): radix-4 Booth rows written out. Stage 1: the partial products
+        ``digit_j * a * 4^j`` in LUTs, summed as a binary tree of carry chains (one chain at
+        3-4 bits, two levels at 7-8), a partial-product bit and the add sharing one LUT where
+        they can and each upper operand's two's-complement ``+1`` entering its chain as a
+        carry in; row 0's ``+1`` is registered as one bit and enters stage 2's chain
+        (``acc + prod``) as its carry in. On xc7 this is LUT fabric only (no DSP48E1) and the smallest PE we measured
         (docs/synthesis.md).
         ``"infer"``: the ``*`` operator; Yosys maps it to a DSP48E1 from 5-bit operands on
         (unless ``-nodsp``). Both are bit-identical; the choice is only about area and timing.
@@ -142,38 +142,42 @@ class ProcessingElement(wiring.Component):
 
     def _booth_product(self, m: Module) -> tuple[Signal, Value]:
         """Stage 1: ``(p, cin)`` with ``p + cin == a_in * b_in`` (``p`` signed, ``a_bits +
-        b_bits`` wide, ``cin`` one bit), as one carry-chain add per radix-4 Booth digit of
-        ``b_in`` after the first: digit ``d_j = -2 b[2j+1] + b[2j] + b[2j-1]`` (``b[-1] = 0``,
-        ``b`` sign-extended to an even width), row ``j`` adds ``(|d_j| a XOR neg_j) + neg_j``
-        at bit ``2j`` (bits below ``2j`` pass through). Row 0 is ``|d_0| a XOR neg_0`` alone
-        (LUTs, no carry chain); its ``+neg_0`` is ``cin``, added by the accumulate stage as its
-        chain's carry in."""
+        b_bits`` wide, ``cin`` one bit). Radix-4 Booth digits of ``b_in``: ``d_j = -2 b[2j+1]
+        + b[2j] + b[2j-1]`` (``b[-1] = 0``, ``b`` sign-extended to an even width); row ``j`` is
+        ``(|d_j| a XOR neg_j) + neg_j`` at bit ``2j``, its partial product ``|d_j| a XOR
+        neg_j`` in LUTs. The rows are summed as a binary tree of carry chains (two levels at
+        8 bits instead of three in sequence): a node is ``(value, neg)`` with ``value + neg`` its
+        rows' sum relative to its lowest row; merging two nodes adds the upper one's value at
+        its offset in one chain, its ``+neg`` entering as the carry out of an extra low bit (bits
+        below the offset pass through). The root's ``neg`` (row 0's) is ``cin``, added by the
+        accumulate stage as its chain's carry in."""
         a, b = self.a_in, self.b_in
         width = self._a_bits + self._b_bits
         bx = Cat(Const(0, 1), b.as_unsigned(), b[-1])
-        s: Signal | None = None
-        cin: Value = Const(0, 1)
+        nodes: list[tuple[int, Signal, Value]] = []        # (lowest row, value, neg)
         for j in range((self._b_bits + 1) // 2):
             b_m1, b_0, b_1 = bx[2 * j], bx[2 * j + 1], bx[2 * j + 2]
             one = b_0 ^ b_m1
             two = (b_1 & ~b_0 & ~b_m1) | (~b_1 & b_0 & b_m1)
-            neg = b_1
             mag = Signal(signed(self._a_bits + 1), name=f"booth_mag{j}")
             m.d.comb += mag.eq(Mux(two, a << 1, Mux(one, a, 0)))
             pp = Signal(signed(width - 2 * j), name=f"booth_pp{j}")
-            m.d.comb += pp.eq(mag ^ neg.replicate(self._a_bits + 1).as_signed())
-            row = Signal(signed(width), name=f"booth_sum{j}")
-            if s is None:
-                m.d.comb += row.eq(pp)
-                cin = neg
-            else:
-                # the +neg enters as the carry out of an extra low bit (1 + neg): a
-                # two-operand add keeps `s` as the carry chain's DI operand
-                wide = Signal(width - 2 * j + 1, name=f"booth_row{j}")
-                m.d.comb += [wide.eq(Cat(Const(1, 1), s[2 * j:]) + Cat(neg, pp.as_unsigned())),
-                             row.eq(Cat(s[:2 * j], wide[1:]))]
-            s = row
-        return s, cin
+            m.d.comb += pp.eq(mag ^ b_1.replicate(self._a_bits + 1).as_signed())
+            nodes.append((j, pp, b_1))
+        while len(nodes) > 1:
+            merged = []
+            for k in range(0, len(nodes) - 1, 2):
+                (i, lo, lo_neg), (j, hi, hi_neg) = nodes[k], nodes[k + 1]
+                off = 2 * (j - i)
+                # a two-operand add keeps `lo` as the carry chain's DI operand
+                wide = Signal(width - 2 * j + 1, name=f"booth_row{i}_{j}")
+                node = Signal(signed(width - 2 * i), name=f"booth_sum{i}_{j}")
+                m.d.comb += [wide.eq(Cat(Const(1, 1), lo[off:]) + Cat(hi_neg, hi.as_unsigned())),
+                             node.eq(Cat(lo[:off], wide[1:]))]
+                merged.append((i, node, lo_neg))
+            nodes = merged + nodes[len(nodes) - len(nodes) % 2:]
+        _, p, cin = nodes[0]
+        return p, cin
 
     def _product(self, m: Module) -> tuple[Signal, Value | None]:
         """Stage 1 of either multiplier: ``(p, cin)``, ``p + cin == a_in * b_in`` (``cin`` is
