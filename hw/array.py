@@ -11,7 +11,7 @@ from ivita.model.checks import check_int
 from ivita.model.config import ArrayConfig
 
 from ._skid import EnableCopy, output_skid
-from .pe import MULTIPLIERS, ProcessingElement
+from .pe import MULTIPLIERS, PE_LATENCY, ProcessingElement
 from .timing import Timing
 
 __all__ = ["SystolicArray", "array_input_layout", "array_output_layout", "pe_name"]
@@ -69,9 +69,11 @@ class SystolicArray(wiring.Component):
     Timing (counted in cycles the array is enabled, see back-pressure)
     ------------------------------------------------------------------
     - Latency: if the last beat of a tile is accepted in cycle ``T``, its output beat ``r`` is
-      valid in cycle ``T + cols + 2 + r``. From the first beat of a K-beat tile, with no
-      stalls: ``K + cols + 1``. :meth:`timing` ``(K)`` states latency ``cols + 2`` from the
-      ``last`` beat and the interval ``max(K, rows)`` cycles per tile.
+      valid in cycle ``T + cols + 3 + r`` (``cols + 1 + PE_LATENCY``: the input register, the
+      skew, the PE's product and accumulator registers, the drain and deskew). From the first
+      beat of a K-beat tile, with no stalls: ``K + cols + 2``. :meth:`timing` ``(K)`` states
+      latency ``cols + 3`` from the ``last`` beat and the interval ``max(K, rows)`` cycles per
+      tile.
     - Throughput: one beat per cycle, i.e. one MAC per PE per cycle, when every tile has
       ``K >= rows`` (the drain of a tile overlaps the accumulation of the next).
     - ``K < rows``: a tile produces more output beats (``rows``) than it takes input beats, so
@@ -123,11 +125,12 @@ class SystolicArray(wiring.Component):
         return self._config
 
     def timing(self, n: int | None = None) -> Timing:
-        """Tiles of ``K = n`` beats (default ``k_max``): latency ``cols + 2`` from a tile's
-        ``last`` beat to its first output row (so ``K + cols + 1`` from its first beat, idle
-        array, no stalls); interval ``max(K, rows)`` cycles per tile in steady state."""
+        """Tiles of ``K = n`` beats (default ``k_max``): latency ``cols + 1 + PE_LATENCY`` =
+        ``cols + 3`` from a tile's ``last`` beat to its first output row (so ``K + cols + 2``
+        from its first beat, idle array, no stalls); interval ``max(K, rows)`` cycles per tile
+        in steady state."""
         k = self._config.k_max if n is None else check_int(n, "n", 1)
-        return Timing(latency=self._config.cols + 2, latency_from="last",
+        return Timing(latency=self._config.cols + 1 + PE_LATENCY, latency_from="last",
                       interval=max(k, self._config.rows), per="tile")
 
     def elaborate(self, platform: object) -> Module:
@@ -164,8 +167,12 @@ class SystolicArray(wiring.Component):
         accept = Signal()
         m.d.comb += accept.eq(i_s.valid & i_s.ready)
         if since_last is not None:
+            # the accepted `last` beat without `en` (the If's enable): keeps the counter off
+            # the high-fanout `accept` net (issue 9: this was the array's slowest path)
+            last_in = Signal()
+            m.d.comb += last_in.eq(i_s.valid & i_s.payload.last & ~last_blocked)
             with m.If(en):
-                with m.If(accept & i_s.payload.last):
+                with m.If(last_in):
                     m.d.sync += since_last.eq(1)
                 with m.Elif(since_last < rows):
                     m.d.sync += since_last.eq(since_last + 1)
@@ -185,7 +192,7 @@ class SystolicArray(wiring.Component):
                       ) -> tuple[list[Value], list[Value]]:
         """Control delay line: stage s holds (valid, last) of the beat accepted s cycles ago."""
         cfg, i_s = self._config, self.i_stream
-        depth = max(cfg.rows, cfg.cols - 1, 1)
+        depth = max(cfg.rows, cfg.cols - 1, PE_LATENCY)
         vline = [accept] + [Signal(name=f"skew_valid_{s}") for s in range(1, depth + 1)]
         lline = [i_s.payload.last] + [Signal(name=f"skew_last_{s}") for s in range(1, depth + 1)]
         with m.If(en):
@@ -241,12 +248,13 @@ class SystolicArray(wiring.Component):
         beat (``o_stream``'s layout) and its valid, which the output skid loads."""
         cfg, o_s = self._config, self.o_stream
         rows, cols = cfg.rows, cfg.cols
-        # Column c reads row r in cycle T + 2 + r + c (T = last beat accepted), the first
-        # cycle PE (r, c)'s result register holds that tile's sum.
+        # Column c reads row r in cycle T + 1 + PE_LATENCY + r + c (T = last beat accepted),
+        # the first cycle PE (r, c)'s result register holds that tile's sum (PE (r, c) sees
+        # the last beat in cycle T + 1 + r + c).
         rd_valid = [Signal(name=f"drain_valid_{c}") for c in range(cols)]
         rd_row = [Signal(range(max(rows, 2)), name=f"drain_row_{c}") for c in range(cols)]
         with m.If(en):
-            with m.If(vline[1] & lline[1]):
+            with m.If(vline[PE_LATENCY] & lline[PE_LATENCY]):
                 m.d.sync += [rd_valid[0].eq(1), rd_row[0].eq(0)]
             with m.Elif(rd_valid[0] & (rd_row[0] == rows - 1)):
                 m.d.sync += rd_valid[0].eq(0)

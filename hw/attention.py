@@ -25,6 +25,7 @@ from .layernorm import IntLayerNorm
 from .gelu import ShiftGELU
 from .row_affine import RowAffine, gelu_requant_config, ln_requant_config
 from ._dyadic import DYADIC_LATENCY
+from .pe import PE_LATENCY
 from .requant import Requantizer
 from .row_serializer import RowSerializer
 from .softmax import Shiftmax
@@ -125,13 +126,14 @@ class AttentionBlock(wiring.Component):
 
     def matmul_cycles(self, row_blocks: int, col_blocks: int, k: int, mode: str = "ROW") -> int:
         """Cycles a MATMUL occupies the matmul unit, from its dispatch to the unit being free:
-        ``row_blocks*col_blocks*k + 2*rows + 7 + DYADIC_LATENCY`` (the requantizer's latency,
-        6: ``+ 13`` in all; ``+ cols`` in ``TRANSPOSE``: the last tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
+        ``row_blocks*col_blocks*k + 2*rows + 6 + PE_LATENCY + DYADIC_LATENCY`` (the PE's
+        latency, 2, and the requantizer's, 6: ``+ 14`` in all; ``+ cols`` in ``TRANSPOSE``: the
+        last tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
         transposer's drain then hide between tiles); a lower bound otherwise. A program of one
         MATMUL and HALT takes 4 cycles more (fetch, load, check, finish)."""
         n = (check_int(row_blocks, "row_blocks", 1) * check_int(col_blocks, "col_blocks", 1)
              * check_int(k, "k", 1))
-        return (n + 2 * self._cfg.rows + 7 + DYADIC_LATENCY
+        return (n + 2 * self._cfg.rows + 6 + PE_LATENCY + DYADIC_LATENCY
                 + (self._cfg.cols if mode == "TRANSPOSE" else 0))
 
     @staticmethod

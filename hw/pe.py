@@ -8,6 +8,7 @@ instantiates it ``rows x cols`` times as ``pe_r{r}_c{c}``. The dequant-first bas
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,10 +19,14 @@ from ivita.model.requant import required_acc_bits
 
 from .timing import Timing
 
-__all__ = ["ProcessingElement", "MULTIPLIERS"]
+__all__ = ["ProcessingElement", "MULTIPLIERS", "PE_LATENCY"]
 
 #: multiplier structures of :class:`ProcessingElement` (see its ``multiplier`` parameter)
 MULTIPLIERS = ("booth", "infer")
+
+#: enabled cycles from a tile's ``last`` beat at the PE's input to its sum in ``result``: one
+#: for the product register, one for the accumulator (:meth:`ProcessingElement.timing`)
+PE_LATENCY = 2
 
 
 class ProcessingElement(wiring.Component):
@@ -33,21 +38,26 @@ class ProcessingElement(wiring.Component):
     :func:`ivita.model.required_acc_bits` for its ``k_max``; longer sums wrap modulo
     ``2^acc_bits``).
 
-    Behaviour, on every cycle with ``en`` high (``en`` low freezes every register):
+    Behaviour, on every cycle with ``en`` high (``en`` low freezes every register), in two
+    stages (issue 9: the product register cuts the multiply from the accumulate):
 
-    - ``valid_out <= valid_in``;
-    - if ``valid_in``: ``a_out <= a_in``, ``b_out <= b_in``, ``last_out <= last_in`` (operand
-      registers hold their value on bubbles, so idle multipliers do not toggle), and
-      ``s = acc + a_in * b_in``; if ``last_in`` then ``result <= s`` and ``acc <= 0``, else
-      ``acc <= s``.
+    - stage 1: ``valid_out <= valid_in``; if ``valid_in``: ``a_out <= a_in``, ``b_out <= b_in``,
+      ``last_out <= last_in`` and ``prod <= a_in * b_in`` (these registers hold their value on
+      bubbles, so idle multipliers do not toggle);
+    - stage 2, on the beat registered by stage 1 (``valid_out``, ``last_out``): if
+      ``valid_out``: ``s = acc + prod``; if ``last_out`` then ``result <= s`` and ``acc <= 0``,
+      else ``acc <= s``.
 
     ``valid``/``last`` travel rightwards with ``a``; the array's skew aligns ``b`` with them, so
-    ``b`` needs no control bits of its own.
+    ``b`` needs no control bits of its own. The clear travels with the data: it is the
+    registered ``last_out`` of the product it belongs to.
 
     Timing: one MAC per cycle, no back-pressure of its own (the array stalls it through ``en``).
-    ``result`` holds the sum of the most recently completed tile from the cycle after its last
-    beat until the next tile's last beat (the shadow register of the double-buffered array);
-    ``acc`` is the running sum of the current tile.
+    Latency :data:`PE_LATENCY` = 2: ``result`` holds the sum of the most recently completed tile
+    from the second enabled cycle after its last beat until the next tile's sum replaces it
+    (the shadow register of the double-buffered array); ``acc`` is the running sum of the
+    current tile's beats up to the one before the most recent (one enabled cycle behind the
+    inputs).
 
     Parameters (keyword-only)
     -------------------------
@@ -56,16 +66,18 @@ class ProcessingElement(wiring.Component):
     acc_bits : int
         Signed accumulator width, up to 48 and at least ``a_bits + b_bits`` (one product).
     multiplier : str
-        ``"booth"`` (default): radix-4 Booth rows written out, one carry chain per Booth digit
-        of ``b``: row ``j`` adds ``digit_j * a * 4^j`` to the previous row (the first row to
-        ``acc``), its partial-product bit and the add sharing one LUT per bit and the
-        two's-complement ``+1`` entering as the chain's carry in. On xc7 this is LUT fabric
-        only (no DSP48E1) and the smallest PE we measured (docs/synthesis.md).
+        ``"booth"`` (default): radix-4 Booth rows written out. Stage 1: the partial products
+        ``digit_j * a * 4^j`` in LUTs, summed as a binary tree of carry chains (one chain at
+        3-4 bits, two levels at 7-8), a partial-product bit and the add sharing one LUT where
+        they can and each upper operand's two's-complement ``+1`` entering its chain as a
+        carry in; row 0's ``+1`` is registered as one bit and enters stage 2's chain
+        (``acc + prod``) as its carry in. On xc7 this is LUT fabric only (no DSP48E1) and the smallest PE we measured
+        (docs/synthesis.md).
         ``"infer"``: the ``*`` operator; Yosys maps it to a DSP48E1 from 5-bit operands on
         (unless ``-nodsp``). Both are bit-identical; the choice is only about area and timing.
 
     Implementation notes (area, not behaviour): the tile clear is the flip-flops' synchronous
-    reset (``acc``'s reset input is ``rst | (en & valid_in & last_in)``, so it costs one LUT
+    reset (``acc``'s reset input is ``rst | (en & valid_out & last_out)``, so it costs one LUT
     per PE, not one per bit), and ``result`` is a register whose load enable is that same
     clear signal (no LUTs; its own reset wins under ``rst``).
 
@@ -119,73 +131,113 @@ class ProcessingElement(wiring.Component):
         return self._acc_bits
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency 1: ``result`` holds a tile's sum in the cycle after its ``last`` beat; one
-        MAC (beat) per enabled cycle (``n`` is ignored)."""
-        return Timing(latency=1, latency_from="last", interval=1, per="beat")
+        """Latency :data:`PE_LATENCY` (2): ``result`` holds a tile's sum two enabled cycles
+        after its ``last`` beat (product register, then accumulator); one MAC (beat) per
+        enabled cycle (``n`` is ignored)."""
+        return Timing(latency=PE_LATENCY, latency_from="last", interval=1, per="beat")
 
     @property
     def multiplier(self) -> str:
         return self._multiplier
 
-    def _booth_sum(self, m: Module, acc: Signal) -> Signal:
-        """``acc + a_in * b_in`` (mod ``2^acc_bits``) as one carry-chain add per radix-4 Booth
-        digit of ``b_in``: digit ``d_j = -2 b[2j+1] + b[2j] + b[2j-1]`` (``b[-1] = 0``, ``b``
-        sign-extended to an even width), row ``j`` adds ``(|d_j| a XOR neg_j) + neg_j`` at bit
-        ``2j``; bits below ``2j`` pass through."""
+    def _booth_product(self, m: Module) -> tuple[Signal, Value]:
+        """Stage 1: ``(p, cin)`` with ``p + cin == a_in * b_in`` (``p`` signed, ``a_bits +
+        b_bits`` wide, ``cin`` one bit). Radix-4 Booth digits of ``b_in``: ``d_j = -2 b[2j+1]
+        + b[2j] + b[2j-1]`` (``b[-1] = 0``, ``b`` sign-extended to an even width); row ``j`` is
+        ``(|d_j| a XOR neg_j) + neg_j`` at bit ``2j``, its partial product ``|d_j| a XOR
+        neg_j`` in LUTs. The rows are summed as a binary tree of carry chains (two levels at
+        8 bits instead of three in sequence): a node is ``(value, neg)`` with ``value + neg`` its
+        rows' sum relative to its lowest row; merging two nodes adds the upper one's value at
+        its offset in one chain, its ``+neg`` entering as the carry out of an extra low bit (bits
+        below the offset pass through). The root's ``neg`` (row 0's) is ``cin``, added by the
+        accumulate stage as its chain's carry in."""
         a, b = self.a_in, self.b_in
+        width = self._a_bits + self._b_bits
         bx = Cat(Const(0, 1), b.as_unsigned(), b[-1])
-        s = acc
+        nodes: list[tuple[int, Signal, Value]] = []        # (lowest row, value, neg)
         for j in range((self._b_bits + 1) // 2):
             b_m1, b_0, b_1 = bx[2 * j], bx[2 * j + 1], bx[2 * j + 2]
             one = b_0 ^ b_m1
             two = (b_1 & ~b_0 & ~b_m1) | (~b_1 & b_0 & b_m1)
-            neg = b_1
             mag = Signal(signed(self._a_bits + 1), name=f"booth_mag{j}")
             m.d.comb += mag.eq(Mux(two, a << 1, Mux(one, a, 0)))
-            width = self._acc_bits - 2 * j
-            pp = Signal(signed(width), name=f"booth_pp{j}")
-            m.d.comb += pp.eq(mag ^ neg.replicate(self._a_bits + 1).as_signed())
-            # the +neg enters as the carry out of an extra low bit (1 + neg): a two-operand
-            # add keeps `s` as the carry chain's DI operand whatever Yosys' operand order
-            wide = Signal(width + 1, name=f"booth_row{j}")
-            m.d.comb += wide.eq(Cat(Const(1, 1), s[2 * j:]) + Cat(neg, pp.as_unsigned()))
-            hi = wide[1:]
-            row = Signal(signed(self._acc_bits), name=f"booth_sum{j}")
-            m.d.comb += row.eq(Cat(s[:2 * j], hi) if j else hi)
-            s = row
-        return s
+            pp = Signal(signed(width - 2 * j), name=f"booth_pp{j}")
+            m.d.comb += pp.eq(mag ^ b_1.replicate(self._a_bits + 1).as_signed())
+            nodes.append((j, pp, b_1))
+        while len(nodes) > 1:
+            merged = []
+            for k in range(0, len(nodes) - 1, 2):
+                (i, lo, lo_neg), (j, hi, hi_neg) = nodes[k], nodes[k + 1]
+                off = 2 * (j - i)
+                # a two-operand add keeps `lo` as the carry chain's DI operand
+                wide = Signal(width - 2 * j + 1, name=f"booth_row{i}_{j}")
+                node = Signal(signed(width - 2 * i), name=f"booth_sum{i}_{j}")
+                m.d.comb += [wide.eq(Cat(Const(1, 1), lo[off:]) + Cat(hi_neg, hi.as_unsigned())),
+                             node.eq(Cat(lo[:off], wide[1:]))]
+                merged.append((i, node, lo_neg))
+            nodes = merged + nodes[len(nodes) - len(nodes) % 2:]
+        _, p, cin = nodes[0]
+        return p, cin
+
+    def _product(self, m: Module) -> tuple[Signal, Value | None]:
+        """Stage 1 of either multiplier: ``(p, cin)``, ``p + cin == a_in * b_in`` (``cin`` is
+        ``None`` for ``"infer"``: ``p`` is the product)."""
+        if self._multiplier == "booth":
+            return self._booth_product(m)
+        product = Signal(signed(self._a_bits + self._b_bits))
+        m.d.comb += product.eq(self.a_in * self.b_in)
+        return product, None
+
+    def _accumulate(self, m: Module, acc: Signal, p: Signal, cin: Value | None) -> Signal:
+        """Stage 2: ``acc + p (+ cin)`` (mod ``2^acc_bits``, i.e. it wraps past ``k_max``), one
+        carry chain; ``cin`` enters as the carry out of an extra low bit ``(1 + cin)``."""
+        total = Signal(signed(self._acc_bits))
+        if cin is None:
+            m.d.comb += total.eq(acc + p)
+        else:
+            p_ext = Signal(signed(self._acc_bits), name="prod_ext")
+            wide = Signal(self._acc_bits + 1, name="acc_row")
+            m.d.comb += [p_ext.eq(p),
+                         wide.eq(Cat(Const(1, 1), acc) + Cat(cin, p_ext.as_unsigned())),
+                         total.eq(wide[1:])]
+        return total
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        total = Signal(signed(self._acc_bits))
-        # The accumulator has no reset of its own: its synchronous reset input carries both
-        # the domain reset and the tile clear, so the clear costs no LUT per bit.
-        acc = Signal(signed(self._acc_bits), reset_less=True)
-        if self._multiplier == "booth":
-            m.d.comb += total.eq(self._booth_sum(m, acc))
-        else:
-            product = Signal(signed(self._a_bits + self._b_bits))
-            m.d.comb += [product.eq(self.a_in * self.b_in),
-                         total.eq(acc + product)]   # wraps modulo 2^acc_bits past k_max
         step = Signal()
-        clear = Signal()
-        m.d.comb += [
-            step.eq(self.en & self.valid_in),
-            clear.eq(ResetSignal() | (step & self.last_in)),
-            self.acc.eq(acc),
-        ]
+        m.d.comb += step.eq(self.en & self.valid_in)
         with m.If(self.en):
             m.d.sync += self.valid_out.eq(self.valid_in)
+        # Stage 1 (product): loads with the operands it passes on, so valid_out/last_out are
+        # the product's valid and last; it holds on bubbles (idle multipliers do not toggle).
+        p_next, cin_next = self._product(m)
+        p = Signal.like(p_next, name="prod", reset_less=True)
+        cin = None if cin_next is None else Signal(name="prod_cin", reset_less=True)
         with m.If(step):
             m.d.sync += [
                 self.a_out.eq(self.a_in),
                 self.b_out.eq(self.b_in),
                 self.last_out.eq(self.last_in),
+                p.eq(p_next),
             ]
+            if cin is not None:
+                m.d.sync += cin.eq(cin_next)
+        # Stage 2 (accumulate). The accumulator has no reset of its own: its synchronous reset
+        # input carries both the domain reset and the tile clear (the last beat's product
+        # being added), so the clear costs no LUT per bit.
+        acc = Signal(signed(self._acc_bits), reset_less=True)
+        total = self._accumulate(m, acc, p, cin)
+        step2 = Signal()
+        clear = Signal()
+        m.d.comb += [
+            step2.eq(self.en & self.valid_out),
+            clear.eq(ResetSignal() | (step2 & self.last_out)),
+            self.acc.eq(acc),
+        ]
         with m.If(clear):
             # result's own reset has priority, so under rst it still reads 0; otherwise
-            # clear == step & last_in: one enable signal for both registers
+            # clear == step2 & last_out: one enable signal for both registers
             m.d.sync += [self.result.eq(total), acc.eq(0)]
-        with m.Elif(step):
+        with m.Elif(step2):
             m.d.sync += acc.eq(total)
         return m

@@ -9,7 +9,7 @@ occupancy of each instruction's unit, from its dispatch (``go``) to the cycle th
 sees it free again:
 
 - ``MATMUL``: :meth:`AttentionBlock.matmul_cycles <ivita.hw.attention.AttentionBlock.
-  matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 13``, ``+ cols`` in
+  matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 14``, ``+ cols`` in
   ``TRANSPOSE``), exact when ``k >= rows + cols`` and a lower bound otherwise.
 - ``SOFTMAX``: the :class:`~ivita.hw.row_serializer.RowSerializer`'s latency, the
   :class:`~ivita.hw.softmax.Shiftmax` row schedule (its bank ring: ``b_cycles``, ``c_lead``,

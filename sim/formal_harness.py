@@ -6,9 +6,10 @@ spec as plain Amaranth expressions of the numerics.md formulas, in widths wide e
 wrap:
 
 - :class:`PEHarness`: the PE's ``acc`` equals the running sum of the products of its valid
-  inputs since the last ``last`` beat, its ``result`` equals the full sum of the last tile,
-  and the operands/``valid``/``last`` come out one enabled cycle later -- for all inputs,
-  including ``en`` stalls, with tiles of at most ``k_max`` beats (an assumption).
+  inputs since the last ``last`` beat but the most recent one (still in the PE's product
+  register), its ``result`` equals the full sum of the last tile two enabled cycles after its
+  ``last`` beat, and the operands/``valid``/``last`` come out one enabled cycle later -- for
+  all inputs, including ``en`` stalls, with tiles of at most ``k_max`` beats (an assumption).
 - :class:`RequantHarness`: every output of the requantizer equals
   ``saturate(round_shift(acc * b, c), out_bits)`` computed when its input was accepted, with
   the ``(b, c)`` the table held then (writes are free too), in order, with no output without
@@ -65,6 +66,7 @@ class PEHarness(wiring.Component):
 
         wide = signed(self.a_bits + self.b_bits + self.k_max.bit_length() + 8)
         run_sum, tile_sum = Signal(wide), Signal(wide)      # spec: sum_k a[k] * b[k]
+        prev_tile_sum = Signal(wide)                        # the tile before tile_sum's
         beats = Signal(range(self.k_max + 1))               # valid beats of the current tile
         exp_a, exp_b = Signal(signed(self.a_bits)), Signal(signed(self.b_bits))
         exp_valid, exp_last = Signal(), Signal()
@@ -78,13 +80,20 @@ class PEHarness(wiring.Component):
             m.d.sync += [exp_a.eq(self.a_in), exp_b.eq(self.b_in), exp_last.eq(self.last_in)]
             with m.If(self.last_in):
                 m.d.sync += [tile_sum.eq(run_sum + self.a_in * self.b_in), run_sum.eq(0),
-                             beats.eq(0)]
+                             prev_tile_sum.eq(tile_sum), beats.eq(0)]
             with m.Else():
                 m.d.sync += [run_sum.eq(run_sum + self.a_in * self.b_in), beats.eq(beats + 1)]
 
+        # The PE adds a beat's product one enabled cycle after the beat (PE_LATENCY = 2): while
+        # the most recent beat is still in its product register (exp_valid), acc lacks it, and
+        # if it is a last beat, result still holds the tile before.
+        pending = Mux(exp_valid, exp_a * exp_b, 0)
+        in_flight_last = exp_valid & exp_last
+        want_acc = Mux(in_flight_last, tile_sum, run_sum) - pending
+        want_result = Mux(in_flight_last, prev_tile_sum, tile_sum)
         m.d.comb += [
-            Assert(dut.acc == run_sum, "acc is not the running sum of products"),
-            Assert(dut.result == tile_sum, "result is not the sum of the last tile"),
+            Assert(dut.acc == want_acc, "acc is not the running sum of products"),
+            Assert(dut.result == want_result, "result is not the sum of the last tile"),
             Assert(dut.valid_out == exp_valid, "valid_out is not valid_in delayed"),
             Assert(~exp_valid | ((dut.a_out == exp_a) & (dut.b_out == exp_b) &
                                  (dut.last_out == exp_last)),

@@ -125,7 +125,7 @@ def test_layouts_and_offsets() -> None:
                                                         ("last", 42, 1)]
     assert cfg.acc_bits == 13          # 10 * 2^8 = 2560 needs 12 magnitude bits + sign
     assert [(n, f.offset, f.width) for n, f in ol] == [("c", 0, 65), ("last", 65, 1)]
-    assert dut.timing(10) == Timing(latency=7, latency_from="last", interval=10, per="tile")
+    assert dut.timing(10) == Timing(latency=8, latency_from="last", interval=10, per="tile")  # cols + 3
     assert dut.timing(1).interval == 3 and dut.timing().interval == 10    # max(K, rows)
     members = dut.signature.members
     assert sorted(members.keys()) == ["i_stream", "k_overflow", "o_stream"]

@@ -23,23 +23,29 @@ def seed_for(*params: object) -> int:
 
 
 class PEModel:
-    """Register-level reference: what the PE's outputs hold after each enabled cycle."""
+    """Register-level reference: what the PE's outputs hold after each enabled cycle. Two
+    stages: the product of a valid beat is registered with the operands it passes on
+    (``valid_out``/``last_out`` are its valid and last) and added to ``acc`` in the next
+    enabled cycle, where a ``last`` product moves the sum to ``result`` and clears ``acc``."""
 
     def __init__(self) -> None:
         self.state = dict(acc=0, result=0, a_out=0, b_out=0, valid_out=0, last_out=0)
+        self.product = 0
 
     def step(self, en: int, valid: int, last: int, a: int, b: int) -> None:
         s = self.state
         if not en:
             return
-        s["valid_out"] = valid
-        if valid:
-            s["a_out"], s["b_out"], s["last_out"] = a, b, last
-            total = s["acc"] + a * b
-            if last:
+        if s["valid_out"]:                       # stage 2: the product registered last time
+            total = s["acc"] + self.product
+            if s["last_out"]:
                 s["result"], s["acc"] = total, 0
             else:
                 s["acc"] = total
+        s["valid_out"] = valid                   # stage 1
+        if valid:
+            s["a_out"], s["b_out"], s["last_out"] = a, b, last
+            self.product = a * b
 
 
 def stimulus(rng: np.random.Generator, a_bits: int, b_bits: int, k_max: int, n: int,
@@ -208,7 +214,8 @@ def test_rejects_bad_multiplier(value: object, exc: type, message: str) -> None:
 @pytest.mark.parametrize("multiplier", ["booth", "infer"])
 def test_reset_clears_accumulator_mid_tile(multiplier: str) -> None:
     """The accumulator's clear is its synchronous reset input, shared with the domain reset:
-    a reset pulse in the middle of a tile must still clear ``acc`` (and ``result``)."""
+    a reset pulse in the middle of a tile must still clear ``acc`` (and ``result``), and a
+    product registered before the reset must not be added after it."""
     from amaranth import ClockDomain, Module
 
     dut = ProcessingElement(a_bits=4, b_bits=4, acc_bits=10, multiplier=multiplier)
@@ -216,23 +223,28 @@ def test_reset_clears_accumulator_mid_tile(multiplier: str) -> None:
     top.domains.sync = cd = ClockDomain()
     top.submodules.dut = dut
 
-    async def bench(ctx):
-        for port, v in (("valid_in", 1), ("last_in", 1), ("a_in", -3), ("b_in", 5)):
+    def beat(ctx, valid: int, last: int = 0, a: int = 0, b: int = 0) -> None:
+        for port, v in (("valid_in", valid), ("last_in", last), ("a_in", a), ("b_in", b)):
             ctx.set(getattr(dut, port), v)
-        await ctx.tick()                       # a one-beat tile: result = -15
-        ctx.set(dut.last_in, 0)
-        ctx.set(dut.a_in, 3)
-        await ctx.tick()                       # first beat of the next tile: acc = 15
+
+    async def bench(ctx):
+        beat(ctx, 1, 1, -3, 5)
+        await ctx.tick()                       # a one-beat tile: product -15 registered
+        beat(ctx, 1, 0, 3, 5)
+        await ctx.tick()                       # result = -15; next tile's first product 15
+        beat(ctx, 1, 0, 2, 2)
+        await ctx.tick()                       # acc = 15; product 4 registered
         assert (ctx.get(dut.acc), ctx.get(dut.result)) == (15, -15)
-        ctx.set(dut.valid_in, 0)
+        beat(ctx, 0)
         ctx.set(cd.rst, 1)
         await ctx.tick()
         ctx.set(cd.rst, 0)
         assert (ctx.get(dut.acc), ctx.get(dut.result)) == (0, 0)
-        ctx.set(dut.valid_in, 1)
-        ctx.set(dut.last_in, 1)
-        ctx.set(dut.a_in, -2)
-        ctx.set(dut.b_in, 4)
+        await ctx.tick()                       # the product 4 of before the reset is dropped
+        assert (ctx.get(dut.acc), ctx.get(dut.result)) == (0, 0)
+        beat(ctx, 1, 1, -2, 4)
+        await ctx.tick()
+        beat(ctx, 0)
         await ctx.tick()
         assert (ctx.get(dut.acc), ctx.get(dut.result)) == (0, -8)
 

@@ -202,8 +202,10 @@ def test_processing_element_timing() -> None:
                 cycle += 1
                 seen.append((cycle, ctx.get(dut.result)))
         ctx.set(dut.valid_in, 0)
-        await ctx.tick()
-        seen.append((cycle + 1, ctx.get(dut.result)))
+        for _ in range(3):
+            await ctx.tick()
+            cycle += 1
+            seen.append((cycle, ctx.get(dut.result)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -211,7 +213,7 @@ def test_processing_element_timing() -> None:
     sim.run()
     # beat k is presented in cycle k (0-based); ``seen`` holds (cycle, result at its start).
     # Tile 0's last beat is in cycle 2, so its sum must appear in cycle 2 + latency.
-    assert t == Timing(latency=1, latency_from="last", interval=1, per="beat")
+    assert t == Timing(latency=2, latency_from="last", interval=1, per="beat")
     first = next(c for c, r in seen if r == 1 * 2 + 3 * 4 - 5 * 6)
     assert first == 2 + t.latency
     assert next(c for c, r in seen if r == 7 * 7 - 16) == 4 + t.latency

@@ -213,5 +213,5 @@ def test_declared_latency_equals_simulation(sim: str, unit: str, build_root: Pat
     check(res)
     r = res.result
     assert r["latency_from"] == ("last" if unit == "array" else "first")
-    assert r["latency"] == (3 + 2 if unit == "array" else 6)
+    assert r["latency"] == (3 + 3 if unit == "array" else 6)        # array: cols + 3
     assert r["latency_measured"] == r["latency"]
