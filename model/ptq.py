@@ -13,7 +13,10 @@ Two methods produce the scales :func:`ivita.model.build_int_vit` needs:
       the layer-output Hessian ``E[x x^T]``; ``x`` is the layer's float calibration input),
       then, whichever lowers the task loss: nearest or GPTQ rounding (:func:`gptq_codes`,
       error feedback through ``E[x x^T]^-1``), with or without the bias corrected for the
-      mean weight error ``(S_w W_q - W) E[x]``;
+      mean weight error ``(S_w W_q - W) E[x]``; then, at ``w_bits <= 4`` (``rounding``),
+      sequential up/down rounding (:mod:`ivita.model.rounding`): layer by layer, each code
+      rounded down or up to minimize the layer's output error on the inputs the integer
+      model computes with the layers before it already quantized;
     * activations: greedily in dataflow order, for each quantizer, each candidate scheme
       (symmetric; asymmetric only at Linear inputs, where the zero point folds into the bias,
       and only when it stays inside the code range) and each clipping ratio in :data:`GRID`
@@ -38,16 +41,20 @@ import numpy as np
 
 from .int_vit import ActScale, IntViT, ViTQuantConfig, build_int_vit, int_vit_logits, \
     int_vit_tail, int_vit_trace, quantize_images
+from .rounding import sequential_rounding
 from .quant import _asym_params, calibrate_asymmetric, calibrate_mse, symmetric_scale
 from .vit import FloatViT, float_vit_trace
 
 __all__ = ["GRID", "RESID_HEADROOM", "PTQ_METHODS", "activation_names", "linear_inputs",
            "activation_stats", "minmax_scales", "hessian_weight_scale", "minmax_weight_scale",
-           "logit_kl", "quantize_vit", "PtqResult"]
+           "logit_kl", "quantize_vit", "PtqResult", "ROUNDINGS",
+           "SEQUENTIAL_ROUNDING_MAX_BITS"]
 
 GRID = (1.0, 0.85, 0.7, 0.55, 0.4)   #: clipping ratios searched
 RESID_HEADROOM = 1.25                              #: margin of the 16-bit residual scales
 PTQ_METHODS = ("minmax", "ptq")
+ROUNDINGS = ("auto", "sequential", "base")   #: weight-rounding choices of the PTQ search
+SEQUENTIAL_ROUNDING_MAX_BITS = 4   #: ``rounding="auto"`` refines the weights up to this width
 
 
 def activation_names(depth: int) -> list[str]:
@@ -314,15 +321,21 @@ class PtqResult:
 
 
 def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
-                 method: str = "ptq", grid: tuple[float, ...] = GRID, passes: int = 1
-                 ) -> PtqResult:
+                 method: str = "ptq", grid: tuple[float, ...] = GRID, passes: int = 1,
+                 rounding: str = "auto") -> PtqResult:
     """Calibrate ``vit`` on ``calib_images`` (the calibration split only) with ``method``.
 
+    ``rounding`` (``"ptq"`` only; :data:`ROUNDINGS`): ``"auto"`` applies the sequential
+    up/down weight rounding (:func:`ivita.model.rounding.sequential_rounding`) before the
+    activation search when ``w_bits <= SEQUENTIAL_ROUNDING_MAX_BITS``, ``"sequential"`` at
+    every width, ``"base"`` never (docs/accuracy.md has the measurements behind this).
     Deterministic. ``choices`` records, per searched quantizer, ``"sym r=0.8"`` or
-    ``"asym r=1.0"``.
+    ``"asym r=1.0"``, and ``sequential_rounding`` ``"yes"`` when it was applied.
     """
     if method not in PTQ_METHODS:
         raise ValueError(f"method={method!r} is not one of {', '.join(PTQ_METHODS)}")
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding={rounding!r} is not one of {', '.join(ROUNDINGS)}")
     x = np.asarray(calib_images, dtype=np.float64)
     stats = activation_stats(vit, x)
     ref = stats["logits"]
@@ -400,6 +413,11 @@ def quantize_vit(vit: FloatViT, calib_images: Any, config: ViTQuantConfig,
     choose_weight_rounding(act)      # again, after the equalization changed the weights
     choices["bias_correction"] = "yes" if flags[0] else "no"
     choices["weight_rounding"] = "gptq" if flags[1] else "nearest"
+    if rounding == "sequential" or (rounding == "auto"
+                                    and config.w_bits <= SEQUENTIAL_ROUNDING_MAX_BITS):
+        wscale = sequential_rounding(vit, config, act, wscale, x, _weight_inputs(vit, stats))
+        best_loss = loss(act)
+        choices["sequential_rounding"] = "yes"
     for name in activation_names(vit.depth):
         if not _resid(name):
             choices[name] = "mse " + ("asym" if act[name][1] else "sym")

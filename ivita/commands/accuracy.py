@@ -258,7 +258,8 @@ def format_model_table(args: argparse.Namespace, vit: FloatViT,
             cells.append(f"{r.top1:7.2f} ({r.top1 - r.float_top1:+6.2f})")
         lines.append(f"  {bits:4d}" + "".join(f"{c:>18s}" for c in cells))
     lines += ["", "  method/mode: minmax = symmetric min/max scales; ptq = channel equalization, "
-              "sym/asym choice", "  and loss-aware clipping search (docs/accuracy.md); "
+              "sym/asym choice,", "  loss-aware clipping search and, at <= 4 bits, "
+              "sequential up/down weight rounding", "  (docs/accuracy.md); "
               "direct/split/log2 = attention-probability mode"]
     return "\n".join(lines)
 

@@ -209,11 +209,13 @@ def test_encoder_halves_must_chain(vit: FloatViT, data: Any) -> None:
 
 @pytest.mark.slow
 def test_ptq_at_4_bits_with_split_probabilities(vit: FloatViT, data: Any) -> None:
-    """The number docs/accuracy.md reports for INT4 (PTQ, split): at least 90 % top-1."""
+    """The number docs/accuracy.md reports for INT4 (PTQ, split): within 2 points of float
+    (>= 572 of 600, the issue's target), which needs the sequential weight rounding."""
     res = quantize_vit(vit, data.calib_x, ViTQuantConfig(a_bits=4, w_bits=4,
                                                          prob_mode="split"), "ptq")
     mm = quantize_vit(vit, data.calib_x, ViTQuantConfig(a_bits=4, w_bits=4), "minmax")
-    assert _top1(res.model, data.test_x, data.test_y) >= 540
+    assert res.choices["sequential_rounding"] == "yes"
+    assert _top1(res.model, data.test_x, data.test_y) >= FLOAT_TEST_CORRECT - 12
     assert _top1(res.model, data.test_x, data.test_y) > _top1(mm.model, data.test_x,
                                                                data.test_y) + 60
 
