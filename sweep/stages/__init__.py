@@ -13,18 +13,22 @@ still run where they can, and the point's status is ``failed``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+import importlib.util
 import resource
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ..point import SweepPoint
 
 __all__ = ["STAGES", "StageUnavailable", "Skipped", "PointFailure", "Context", "stage_module",
-           "stage_versions", "evaluate_point", "parse_stages", "now_iso"]
+           "stage_versions", "sources_digest", "evaluate_point", "parse_stages", "now_iso"]
 
 #: stage names in the order they run
 STAGES = ("check", "synth", "timing", "power", "accuracy", "throughput")
@@ -73,12 +77,45 @@ def parse_stages(text: str, flag: str = "--stages") -> tuple[str, ...]:
     return tuple(s for s in STAGES if s in names)
 
 
+#: the packages whose source decides a point's results (the gateware, the model, the flows)
+SOURCE_PACKAGES = ("ivita.hw", "ivita.model", "ivita.fpga", "ivita.power", "ivita.sim")
+_SOURCE_SUFFIXES = (".py", ".v", ".cpp", ".json")
+
+
+def sources_digest(folders: tuple[str, ...]) -> str:
+    """A SHA-256 (16 hex digits) over the relative paths and contents of the source files
+    (``.py .v .cpp .json``) under ``folders``: any edit of the design changes it."""
+    h = hashlib.sha256()
+    for folder in folders:
+        root = Path(folder)
+        for f in sorted(root.rglob("*")):
+            if f.is_file() and f.suffix in _SOURCE_SUFFIXES and "__pycache__" not in f.parts:
+                h.update(f"{root.name}/{f.relative_to(root).as_posix()}\0".encode())
+                h.update(f.read_bytes())
+                h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _design_digest() -> str:
+    folders = []
+    for pkg in SOURCE_PACKAGES:
+        spec = importlib.util.find_spec(pkg)
+        if spec is not None and spec.submodule_search_locations:
+            folders.extend(spec.submodule_search_locations)
+    return sources_digest(tuple(folders))
+
+
 def stage_versions(stages: tuple[str, ...]) -> dict[str, str]:
-    """``{stage: "v<VERSION> <implementation>"}``: part of every point's config hash."""
+    """``{stage: "v<VERSION> <implementation> src:<digest>"}``: part of every point's config
+    hash. The digest covers the source of the gateware, the model and the flows
+    (:data:`SOURCE_PACKAGES`), so a point is recomputed after the design changes instead of
+    reusing results of the old design."""
     out = {}
+    digest = _design_digest()
     for name in stages:
         mod = stage_module(name)
-        out[name] = f"v{mod.VERSION} {mod.implementation()}"
+        out[name] = f"v{mod.VERSION} {mod.implementation()} src:{digest}"
     return out
 
 

@@ -60,3 +60,29 @@ def test_config_hash_changes_with_every_field():
                            options={"k": 197})]
     assert len({h, *(config_hash(q, v) for q in variants)}) == 1 + len(variants)
     assert config_hash(p, {"synth": "v2 yosys"}) != h          # a new stage version recomputes
+
+
+def test_sources_digest_changes_with_any_source_edit(tmp_path):
+    """A point's hash covers the design's source: editing a gateware file (or adding one)
+    changes the digest, so a rerun recomputes instead of reusing the old design's results."""
+    from ivita.sweep.stages import sources_digest
+    hw = tmp_path / "hw"
+    hw.mkdir()
+    (hw / "pe.py").write_text("LATENCY = 1\n")
+    (hw / "notes.txt").write_text("not a source\n")
+    first = sources_digest((str(hw),))
+    assert sources_digest((str(hw),)) == first
+    (hw / "notes.txt").write_text("edited, still not a source\n")
+    assert sources_digest((str(hw),)) == first
+    (hw / "pe.py").write_text("LATENCY = 2\n")
+    second = sources_digest((str(hw),))
+    assert second != first
+    (hw / "tb.v").write_text("module tb; endmodule\n")
+    assert sources_digest((str(hw),)) != second
+
+
+def test_stage_versions_carry_the_design_digest():
+    from ivita.sweep.stages import _design_digest, stage_versions
+    versions = stage_versions(("check", "synth"))
+    assert all(v.endswith(f"src:{_design_digest()}") for v in versions.values())
+    assert len(_design_digest()) == 16
