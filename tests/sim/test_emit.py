@@ -67,7 +67,7 @@ def test_sidecar_records_the_timing_for_the_runs_n(tmp_path: Path) -> None:
 
     arr = SystolicArray(ArrayConfig(rows=4, cols=3, a_bits=3, b_bits=3, k_max=9))
     side = Sidecar(describe(arr, "arr", n=2))
-    assert side.timing == {"latency": 5, "latency_from": "last", "interval": 4, "per": "tile",
+    assert side.timing == {"latency": 6, "latency_from": "last", "interval": 4, "per": "tile",
                            "n": 2}
     assert Sidecar(describe(arr, "arr", n=9)).interval == 9
     cfg = SoftmaxConfig(in_bits=4, max_tokens=16)
