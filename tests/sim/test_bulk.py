@@ -100,16 +100,22 @@ def test_corrupted_output_file_is_a_mismatch_with_its_index(icarus: Path, tmp_pa
     assert res.mismatches > 0 and any("received 19 of 20" in e for e in res.errors)
 
 
-@pytest.mark.icarus
-def test_a_wrong_design_fails(icarus: Path) -> None:
-    """The comparison catches a real hardware bug (lane 0 off by one on the most negative a)."""
+def _assert_wrong_design_caught(simulator: str, build_root: Path) -> None:
+    """The toy with a real hardware bug (lane 0 off by one on the most negative a) fails the
+    bulk comparison on ``simulator``, and the first mismatch names the lane and the error."""
     tb = ToyTB(config=ToyConfig(width=3, lanes=2, bug=True), beats=60)
-    r = bulk_check_tb(tb, seed=1, simulator="icarus", build_root=icarus, stall_in=0.2,
+    r = bulk_check_tb(tb, seed=1, simulator=simulator, build_root=build_root, stall_in=0.2,
                       stall_out=0.2)
     assert not r.passed and r.mismatches > 0
     fm = r.first_mismatch
     assert fm is not None and fm["field"] == "s" and fm["index"] == [0]
     assert fm["got"] == fm["expected"] + 1
+
+
+@pytest.mark.icarus
+def test_a_wrong_design_fails(icarus: Path) -> None:
+    """The comparison catches a real hardware bug (lane 0 off by one on the most negative a)."""
+    _assert_wrong_design_caught("icarus", icarus)
     ok = bulk_check_tb(ToyTB(config=ToyConfig(width=3, lanes=2), beats=60), seed=1,
                        simulator="icarus", build_root=icarus, stall_in=0.2, stall_out=0.2)
     assert ok.passed, ok.summary_text()
@@ -236,13 +242,7 @@ def test_verilator_array_is_bit_exact_and_can_fail(need_simulator: Any,
 @pytest.mark.verilator
 def test_verilator_catches_a_wrong_design(need_simulator: Any, build_root: Path) -> None:
     need_simulator("verilator")
-    tb = ToyTB(config=ToyConfig(width=3, lanes=2, bug=True), beats=60)
-    r = bulk_check_tb(tb, seed=1, simulator="verilator", build_root=build_root, stall_in=0.2,
-                      stall_out=0.2)
-    assert not r.passed and r.mismatches > 0
-    fm = r.first_mismatch
-    assert fm is not None and fm["field"] == "s" and fm["index"] == [0]
-    assert fm["got"] == fm["expected"] + 1
+    _assert_wrong_design_caught("verilator", build_root)
 
 
 @pytest.mark.verilator
