@@ -98,29 +98,41 @@ def word_level_design(build_component: Callable[[], Any], name: str, exact_veril
     """The Verilog of ``build_component()`` (top module ``name``) with every Booth PE of a
     proven width elaborated as ``multiplier="infer"``, and what was substituted.
 
-    Proofs run (or come from the cache ``cache_dir``) once per ``(a_bits, b_bits, acc_bits)``;
-    a width not proven keeps the Booth form and adds a message naming the width and the
-    reason. Raises ``RuntimeError`` if the result's top-level ports differ from those of
+    Proofs run (or come from the cache ``cache_dir``) once per PE class and constructor
+    arguments (:func:`ivita.sim.pe_equiv.pe_params`: the proof is about PEs built exactly like
+    the design's); a PE not proven keeps the Booth form and adds a message naming its widths
+    and the reason. Raises ``RuntimeError`` if the result's top-level ports differ from those of
     ``exact_verilog`` (the design as emitted; they cannot, by construction; checked anyway).
     """
     from amaranth.back import verilog as amaranth_verilog
 
     from ivita.hw.pe import elaborated_as
 
-    from .pe_equiv import prove_pe_equivalent
+    from . import pe_equiv
 
     view = PEView()
-    verdicts: dict[tuple[int, int, int], bool] = {}
+    verdicts: dict[Any, bool] = {}
 
     def form_of(pe: Any) -> str:
         if pe.multiplier != "booth":
             return pe.multiplier
         widths = (pe.a_bits, pe.b_bits, pe.acc_bits)
-        if widths not in verdicts:
-            proof = prove_pe_equivalent(*widths, cache_dir=cache_dir)
-            verdicts[widths] = proof.proven
+        label = f"PE a_bits={widths[0]}, b_bits={widths[1]}, acc_bits={widths[2]}"
+        try:
+            params = pe_equiv.pe_params(pe)
+        except ValueError as e:
+            view.kept += 1
+            msg = f"{label}: {e}; Verilator simulates the exact Booth form"
+            if msg not in view.messages:
+                view.messages.append(msg)
+                if say is not None:
+                    say(msg)
+            return "booth"
+        memo = (type(pe), tuple(sorted((k, repr(v)) for k, v in params.items())))
+        if memo not in verdicts:
+            proof = pe_equiv.prove_pe_equivalent(*widths, cache_dir=cache_dir, template=pe)
+            verdicts[memo] = proof.proven
             view.proofs.append(proof.as_dict())
-            label = f"PE a_bits={widths[0]}, b_bits={widths[1]}, acc_bits={widths[2]}"
             if proof.proven:
                 if say is not None:
                     say(f"{label}: word-level form proven equal to Booth "
@@ -131,7 +143,7 @@ def word_level_design(build_component: Callable[[], Any], name: str, exact_veril
                 view.messages.append(msg)
                 if say is not None:
                     say(msg)
-        if verdicts[widths]:
+        if verdicts[memo]:
             view.substituted += 1
             return "infer"
         view.kept += 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import os
 import re
@@ -47,7 +48,8 @@ from amaranth.lib.wiring import In
 
 from ivita.hw.pe import ProcessingElement
 
-__all__ = ["PEMiter", "PEProof", "prove_pe_equivalent", "miter_rtlil", "DEPTH", "OUTPUTS"]
+__all__ = ["PEMiter", "PEProof", "prove_pe_equivalent", "miter_rtlil", "pe_params", "DEPTH",
+           "OUTPUTS"]
 
 #: the PE outputs the miter compares
 OUTPUTS = ("a_out", "b_out", "valid_out", "last_out", "acc", "result")
@@ -61,21 +63,32 @@ class PEMiter(wiring.Component):
     side by side on the same free inputs; asserts every output equal in every cycle.
 
     ``gate``: a factory ``(a_bits, b_bits, acc_bits) -> component`` with the PE's ports (tests
-    pass a deliberately wrong PE to see the proof fail).
+    pass a deliberately wrong PE to see the proof fail). ``template``: a PE of the design whose
+    class and constructor arguments (:func:`pe_params`) both sides copy, only the multiplier
+    differing; its widths must be these.
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, acc_bits: int,
-                 gate: Callable[[int, int, int], Any] | None = None) -> None:
+                 gate: Callable[[int, int, int], Any] | None = None,
+                 template: ProcessingElement | None = None) -> None:
         self.a_bits, self.b_bits, self.acc_bits = a_bits, b_bits, acc_bits
-        self._gate = gate or (lambda a, b, acc: ProcessingElement(
-            a_bits=a, b_bits=b, acc_bits=acc, multiplier="infer"))
+        cls: type[ProcessingElement] = ProcessingElement
+        params: dict[str, Any] = {"a_bits": a_bits, "b_bits": b_bits, "acc_bits": acc_bits}
+        if template is not None:
+            cls, params = type(template), pe_params(template)
+            if (params.get("a_bits"), params.get("b_bits"), params.get("acc_bits")) != (
+                    a_bits, b_bits, acc_bits):
+                self._MustUse__silence = True           # never elaborated
+                raise ValueError(f"the template PE has widths {params}, not a_bits={a_bits}, "
+                                 f"b_bits={b_bits}, acc_bits={acc_bits}")
+        self._make = lambda multiplier: cls(**params, multiplier=multiplier)
+        self._gate = gate or (lambda a, b, acc: self._make("infer"))
         super().__init__({"en": In(1), "a_in": In(signed(a_bits)), "b_in": In(signed(b_bits)),
                           "valid_in": In(1), "last_in": In(1)})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        gold = ProcessingElement(a_bits=self.a_bits, b_bits=self.b_bits,
-                                 acc_bits=self.acc_bits, multiplier="booth")
+        gold = self._make("booth")
         gate = self._gate(self.a_bits, self.b_bits, self.acc_bits)
         for pe in (gold, gate):         # elaborated below, as modules
             pe._MustUse__silence = True
@@ -92,6 +105,25 @@ class PEMiter(wiring.Component):
         for i, (g, h) in enumerate(stages):
             m.d.comb += Assert(g == h, f"the product in pipeline stage {i} differs")
         return m
+
+
+def pe_params(pe: ProcessingElement) -> dict[str, Any]:
+    """The constructor arguments of ``pe`` but ``multiplier``, read back from its attributes
+    of the same names, so that the proof is about a PE built exactly like the design's.
+    Raises ``ValueError`` naming an argument the PE does not expose."""
+    out: dict[str, Any] = {}
+    for name, prm in list(inspect.signature(type(pe).__init__).parameters.items())[1:]:
+        if prm.kind in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD):
+            raise ValueError(f"{type(pe).__name__}.__init__ takes *{name}; its PEs cannot be "
+                             f"rebuilt for the equivalence proof")
+        if name == "multiplier":
+            continue
+        if not hasattr(pe, name):
+            raise ValueError(f"{type(pe).__name__} has no attribute {name!r} for its "
+                             f"constructor argument of that name; it cannot be rebuilt for "
+                             f"the equivalence proof")
+        out[name] = getattr(pe, name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -159,15 +191,18 @@ def _key(il: str) -> str:
 def prove_pe_equivalent(a_bits: int, b_bits: int, acc_bits: int, *,
                         cache_dir: str | Path | None = None,
                         gate: Callable[[int, int, int], Any] | None = None,
+                        template: ProcessingElement | None = None,
                         timeout: float = 600.0) -> PEProof:
     """Prove (or refute) that ``gate`` (default: the word-level PE) equals the Booth PE of
     these widths, cycle for cycle, for all inputs; cached in ``cache_dir`` (default
-    ``<build root>/pe-equiv``). Never raises for a missing tool or a failed proof: the result
-    says why it is not proven."""
+    ``<build root>/pe-equiv``). ``template``: prove it for PEs built like this one (its class
+    and every constructor argument; see :class:`PEMiter`). Never raises for a missing tool or
+    a failed proof: the result says why it is not proven."""
     from .formal import run_sby, sby_available
     from .runner import default_build_root
 
-    il = miter_rtlil(PEMiter(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits, gate=gate))
+    il = miter_rtlil(PEMiter(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits, gate=gate,
+                             template=template))
     key = _key(il)
     cache = Path(cache_dir) if cache_dir is not None else default_build_root() / "pe-equiv"
     entry = cache / f"{key}.json"

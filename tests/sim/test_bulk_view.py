@@ -117,3 +117,27 @@ def test_word_level_design_substitutes_proven_pes_only(tmp_path: Path,
     assert view.messages == [f"PE a_bits=5, b_bits=5, acc_bits={tb.config.acc_bits}: the "
                              f"word-level form is not proven equal to Booth (SymbiYosys says "
                              f"FAIL); Verilator simulates the exact Booth form"]
+
+
+def test_the_proof_rebuilds_the_design_pe_from_all_its_arguments() -> None:
+    """The miter copies the design PE's class and constructor arguments (not just widths); a
+    PE with an argument it cannot read back is refused, so it keeps the Booth form."""
+    from ivita.hw.pe import ProcessingElement
+    from ivita.sim.pe_equiv import PEMiter, pe_params
+
+    pe = ProcessingElement(a_bits=3, b_bits=5, acc_bits=12)
+    pe._MustUse__silence = True
+    assert pe_params(pe) == {"a_bits": 3, "b_bits": 5, "acc_bits": 12}
+
+    class HiddenArgPE(ProcessingElement):
+        def __init__(self, *, a_bits: int, b_bits: int, acc_bits: int,
+                     multiplier: str = "booth", stages: int = 2) -> None:
+            super().__init__(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits,
+                             multiplier=multiplier)
+
+    hidden = HiddenArgPE(a_bits=3, b_bits=5, acc_bits=12)
+    hidden._MustUse__silence = True
+    with pytest.raises(ValueError, match="HiddenArgPE has no attribute 'stages'"):
+        pe_params(hidden)
+    with pytest.raises(ValueError, match="not a_bits=4, b_bits=5, acc_bits=12"):
+        PEMiter(a_bits=4, b_bits=5, acc_bits=12, template=pe)
