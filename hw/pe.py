@@ -248,6 +248,7 @@ class ProcessingElement(wiring.Component):
         return total
 
     def elaborate(self, platform: object) -> Module:
+        form = _elaboration_form(self)          # self.multiplier unless elaborated_as says
         m = Module()
         step = Signal()
         m.d.comb += step.eq(self.en & self.valid_in)
@@ -255,7 +256,7 @@ class ProcessingElement(wiring.Component):
             m.d.sync += self.valid_out.eq(self.valid_in)
         # Stage 1 (product): loads with the operands it passes on, so valid_out/last_out are
         # the product's valid and last; it holds on bubbles (idle multipliers do not toggle).
-        p_next, cin_next = self._product(m, _elaboration_form(self))
+        p_next, cin_next = self._product(m, form)
         p = Signal.like(p_next, name="prod", reset_less=True)
         cin = None if cin_next is None else Signal(name="prod_cin", reset_less=True)
         with m.If(step):
