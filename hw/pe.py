@@ -7,6 +7,10 @@ instantiates it ``rows x cols`` times as ``pe_r{r}_c{c}``. The dequant-first bas
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
 from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.hdl import Value
 from amaranth.lib import wiring
@@ -19,7 +23,7 @@ from ivita.model.requant import required_acc_bits
 
 from .timing import Timing
 
-__all__ = ["ProcessingElement", "MULTIPLIERS", "PE_LATENCY"]
+__all__ = ["ProcessingElement", "MULTIPLIERS", "PE_LATENCY", "elaborated_as"]
 
 #: multiplier structures of :class:`ProcessingElement` (see its ``multiplier`` parameter)
 MULTIPLIERS = ("booth", "infer")
@@ -27,6 +31,40 @@ MULTIPLIERS = ("booth", "infer")
 #: enabled cycles from a tile's ``last`` beat at the PE's input to its sum in ``result``: one
 #: for the product register, one for the accumulator (:meth:`ProcessingElement.timing`)
 PE_LATENCY = 2
+
+
+_FORM_OF: ContextVar[Callable[["ProcessingElement"], str] | None] = ContextVar(
+    "ivita_pe_form_of", default=None)
+
+
+@contextlib.contextmanager
+def elaborated_as(form_of: Callable[["ProcessingElement"], str]) -> Iterator[None]:
+    """Within this block every :class:`ProcessingElement` is elaborated with the multiplier
+    ``form_of(pe)`` (one of :data:`MULTIPLIERS`) instead of its own; the PE's ports, name,
+    :attr:`~ProcessingElement.multiplier` and timing stay. For simulation views only: the bulk
+    bench's Verilator view (:mod:`ivita.sim.bulk_view`) substitutes the word-level form where
+    :func:`ivita.sim.pe_equiv.prove_pe_equivalent` proved it equal. ``form_of`` runs with the
+    substitution off (so a proof it starts sees the real forms)."""
+    token = _FORM_OF.set(form_of)
+    try:
+        yield
+    finally:
+        _FORM_OF.reset(token)
+
+
+def _elaboration_form(pe: "ProcessingElement") -> str:
+    form_of = _FORM_OF.get()
+    if form_of is None:
+        return pe.multiplier
+    token = _FORM_OF.set(None)
+    try:
+        form = form_of(pe)
+    finally:
+        _FORM_OF.reset(token)
+    if form not in MULTIPLIERS:
+        raise ValueError(f"elaborated_as chose multiplier={form!r}, not one of "
+                         f"{', '.join(MULTIPLIERS)}")
+    return form
 
 
 class ProcessingElement(wiring.Component):
@@ -75,6 +113,13 @@ class ProcessingElement(wiring.Component):
         (docs/synthesis.md).
         ``"infer"``: the ``*`` operator; Yosys maps it to a DSP48E1 from 5-bit operands on
         (unless ``-nodsp``). Both are bit-identical; the choice is only about area and timing.
+
+    After :meth:`elaborate`, ``in_flight_products`` lists, per pipeline register stage in
+    order, the value ``a * b`` of the beat that stage holds, as an expression of its registers
+    (today one stage: ``prod`` for ``"infer"``, ``prod + prod_cin`` for ``"booth"``). It is not
+    a port: the equivalence proof of the two forms (:mod:`ivita.sim.pe_equiv`) asserts these
+    equal to strengthen its induction. A multiplier stage added or changed must be listed
+    here, or that proof fails (it never passes because of this list).
 
     Implementation notes (area, not behaviour): the tile clear is the flip-flops' synchronous
     reset (``acc``'s reset input is ``rst | (en & valid_out & last_out)``, so it costs one LUT
@@ -179,10 +224,10 @@ class ProcessingElement(wiring.Component):
         _, p, cin = nodes[0]
         return p, cin
 
-    def _product(self, m: Module) -> tuple[Signal, Value | None]:
-        """Stage 1 of either multiplier: ``(p, cin)``, ``p + cin == a_in * b_in`` (``cin`` is
-        ``None`` for ``"infer"``: ``p`` is the product)."""
-        if self._multiplier == "booth":
+    def _product(self, m: Module, form: str) -> tuple[Signal, Value | None]:
+        """Stage 1 of either multiplier ``form``: ``(p, cin)``, ``p + cin == a_in * b_in``
+        (``cin`` is ``None`` for ``"infer"``: ``p`` is the product)."""
+        if form == "booth":
             return self._booth_product(m)
         product = Signal(signed(self._a_bits + self._b_bits))
         m.d.comb += product.eq(self.a_in * self.b_in)
@@ -203,6 +248,7 @@ class ProcessingElement(wiring.Component):
         return total
 
     def elaborate(self, platform: object) -> Module:
+        form = _elaboration_form(self)          # self.multiplier unless elaborated_as says
         m = Module()
         step = Signal()
         m.d.comb += step.eq(self.en & self.valid_in)
@@ -210,7 +256,7 @@ class ProcessingElement(wiring.Component):
             m.d.sync += self.valid_out.eq(self.valid_in)
         # Stage 1 (product): loads with the operands it passes on, so valid_out/last_out are
         # the product's valid and last; it holds on bubbles (idle multipliers do not toggle).
-        p_next, cin_next = self._product(m)
+        p_next, cin_next = self._product(m, form)
         p = Signal.like(p_next, name="prod", reset_less=True)
         cin = None if cin_next is None else Signal(name="prod_cin", reset_less=True)
         with m.If(step):
@@ -227,6 +273,7 @@ class ProcessingElement(wiring.Component):
         # being added), so the clear costs no LUT per bit.
         acc = Signal(signed(self._acc_bits), reset_less=True)
         total = self._accumulate(m, acc, p, cin)
+        self.in_flight_products = [p if cin is None else p + cin]
         step2 = Signal()
         clear = Signal()
         m.d.comb += [

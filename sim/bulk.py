@@ -104,6 +104,9 @@ class BulkResult:
     options: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: what Verilator simulated of the PEs (:class:`ivita.sim.bulk_view.PEView` as a dict;
+    #: ``{"form": "exact"}`` on Icarus or with ``exact_pe``)
+    pe_view: dict[str, Any] = field(default_factory=lambda: {"form": "exact"})
 
     @property
     def passed(self) -> bool:
@@ -124,7 +127,7 @@ class BulkResult:
                 "build_s": self.build_s, "build_cached": self.build_cached,
                 "chunks": self.chunks, "stall_in": self.stall_in, "stall_out": self.stall_out,
                 "stalls": self.stalls, "config": self.config, "options": self.options,
-                "timings": self.timings}
+                "timings": self.timings, "pe_view": self.pe_view}
 
     def summary_text(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
@@ -141,7 +144,11 @@ class BulkResult:
             + (f" ({cpu:,.0f} cycles per CPU second)" if cpu else "")
             + f"; wall {self.wall_s:.2f} s in all (build {self.build_s:.1f} s, "
               f"{'cached' if self.build_cached else 'fresh'})",
+            f"  PEs simulated: {self.pe_view.get('form', 'exact')}"
+            + (f" ({self.pe_view['substituted']} word-level, proven equal to Booth)"
+               if self.pe_view.get("substituted") else ""),
         ]
+        lines.extend(f"  note: {m}" for m in self.pe_view.get("messages", []))
         if self.first_mismatch:
             lines.append(f"  first mismatch: {self.first_mismatch['message']}")
         lines.extend(f"  error: {e}" for e in self.errors)
@@ -185,7 +192,7 @@ def bulk_check(unit: str, *, n_vectors: int, seed: int, simulator: str = "verila
                stall_in: float = 0.25, stall_out: float = 0.25,
                max_cycles: int | None = None, build_root: str | Path | None = None,
                work_dir: str | Path | None = None, corrupt_expected: bool = False,
-               on_progress: Callable[[str], None] | None = None,
+               on_progress: Callable[[str], None] | None = None, exact_pe: bool = False,
                **unit_config: Any) -> BulkResult:
     """Check ``n_vectors`` random vectors of ``unit`` bit-exact against ``ivita.model``.
 
@@ -195,7 +202,8 @@ def bulk_check(unit: str, *, n_vectors: int, seed: int, simulator: str = "verila
     return bulk_check_tb(make_tb(unit, **unit_config), n_vectors=n_vectors, seed=seed,
                          simulator=simulator, stall_in=stall_in, stall_out=stall_out,
                          max_cycles=max_cycles, build_root=build_root, work_dir=work_dir,
-                         corrupt_expected=corrupt_expected, on_progress=on_progress)
+                         corrupt_expected=corrupt_expected, on_progress=on_progress,
+                         exact_pe=exact_pe)
 
 
 def _check_args(n_vectors: int, seed: int, simulator: str, stall_in: float,
@@ -220,7 +228,8 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
                   simulator: str = "verilator", stall_in: float = 0.25, stall_out: float = 0.25,
                   max_cycles: int | None = None, build_root: str | Path | None = None,
                   work_dir: str | Path | None = None, corrupt_expected: bool = False,
-                  on_progress: Callable[[str], None] | None = None) -> BulkResult:
+                  on_progress: Callable[[str], None] | None = None,
+                  exact_pe: bool = False) -> BulkResult:
     """Bulk-check the bench ``tb`` (its unit, configuration and options).
 
     ``n_vectors``: vectors to check, split into chunks (see :mod:`ivita.sim.bulk_units`);
@@ -229,6 +238,9 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
     counts). ``work_dir``: keep the files of the last chunk there (default: a temporary folder,
     removed). ``corrupt_expected``: change one expected value of chunk 0 on purpose; the check
     must then fail (a self-test of the comparison). ``on_progress``: told a line per phase.
+    ``exact_pe``: on Verilator, simulate the Booth PEs as they are instead of their proven
+    word-level form (:func:`ivita.sim.bulk_view.word_level_design`; Icarus always simulates
+    the design as emitted).
     """
     from .bulk_build import build, bulk_ports, wrapper_verilog
     from .emit import emit
@@ -271,9 +283,22 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
                   "IN_DEPTH": _pow2(n_in, 4096), "OUT_DEPTH": _pow2(n_out + TAIL, 4096),
                   "SET_DEPTH": _pow2(len(stim0.setup), 64), "PAT_BITS": PAT_BITS,
                   "TAIL": TAIL}
+        view_text, pe_view = None, {"form": "exact"}
+        if simulator == "verilator" and not exact_pe:
+            from .bulk_view import word_level_design
+            from .runner import default_build_root
+
+            t0 = time.perf_counter()
+            root = Path(build_root) if build_root is not None else default_build_root()
+            view_text, view = word_level_design(
+                chunk_tbs[0].build_component, tb.module_name, em.verilog.read_text(),
+                cache_dir=root / "pe-equiv", say=say)
+            pe_view = view.as_dict()
+            timings["pe_view_s"] = time.perf_counter() - t0
         say(f"building on {simulator}")
         b = build(simulator, em.verilog, wrapper_verilog(sidecar), params, top=sidecar.name,
-                  build_root=build_root)
+                  build_root=build_root, verilator_design=view_text,
+                  rewrite=pe_view.get("form") != "word-level")
         chunks: list[ChunkResult] = []
         for c, (ctb, nvec) in enumerate(zip(chunk_tbs, per_chunk)):
             cseed = chunk_seed(seed, c)
@@ -296,9 +321,11 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
     options = tb.params()
     if n_vectors is not None:             # the count option over all chunks, not the template's
         options[plan.count_field] = sum(getattr(t, plan.count_field) for t in chunk_tbs)
-    return _combine(tb, chunks, options, simulator=simulator, seed=seed, stall_in=stall_in,
-                    stall_out=stall_out, build_s=b.seconds, build_cached=b.cached,
-                    wall_s=time.perf_counter() - t_start, timings=timings)
+    res = _combine(tb, chunks, options, simulator=simulator, seed=seed, stall_in=stall_in,
+                   stall_out=stall_out, build_s=b.seconds, build_cached=b.cached,
+                   wall_s=time.perf_counter() - t_start, timings=timings)
+    res.pe_view = pe_view
+    return res
 
 
 def _vectors_of(tb: TB, stim: Stimulus) -> int:

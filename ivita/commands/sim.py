@@ -95,6 +95,10 @@ def add_run_options(g: Any, *, stalls: bool = True,
                      "Python in the loop), compared with the model afterwards (ivita.sim.bulk); "
                      "the unit's count option (--tiles / --rows) is replaced by N",
                 default_text="off")
+        g.add_argument("--exact-pe", action="store_true",
+                       help="with --bulk on Verilator: simulate the PEs' Booth multipliers as "
+                            "they are, not their word-level form proven equal to them (the "
+                            "default, which is faster)")
     add_progress_options(g)
 
 
@@ -132,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if ns.bulk is not None:
         from ._sim_bulk import run_bulk
         return run_bulk(args.unit, tb, ns, parser, stall_in=stall_in, stall_out=stall_out)
+    if getattr(ns, "exact_pe", False):
+        parser.error("--exact-pe only applies to --bulk (the cocotb benches always simulate "
+                     "the design as emitted)")
     ns.simulator = ns.simulator or "icarus"
     planned = tb.planned_size(stall_in=stall_in, stall_out=stall_out)
     avail = available_memory()

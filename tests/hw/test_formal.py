@@ -1,6 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """Bounded proofs (yowasp-sby, smtbmc yices) that the PE and the requantizer equal docs/numerics.md,
-and that the proofs can fail (a wrong spec, a too-narrow accumulator)."""
+and that the proofs can fail (a wrong spec, a too-narrow accumulator); the unbounded proof that
+the word-level PE equals the Booth PE (ivita.sim.pe_equiv, which the bulk bench's Verilator view
+relies on), that it rejects wrong word-level PEs, and that its cache key follows the RTL."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from amaranth import Module, Signal
+from amaranth.lib import wiring
 
+from ivita.hw.pe import ProcessingElement
 from ivita.sim.formal import run_sby, sby_available
 from ivita.sim.formal_harness import PEHarness, RequantHarness
+from ivita.sim.pe_equiv import PEMiter, miter_rtlil, prove_pe_equivalent
 from ivita.sim.tools import env_bin_dirs
 
 pytestmark = [pytest.mark.formal, pytest.mark.timeout(600)]
@@ -109,3 +115,81 @@ def test_missing_tool_fails_under_ci_and_skips_locally(tmp_path: Path, ci: str |
     assert outcome in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "no-such-formal-tool" in proc.stdout
     assert proc.returncode == (1 if ci else 0)
+
+
+class OffByOnePE(ProcessingElement):
+    """A wrong word-level PE: ``prod <= a * b + 1``."""
+
+    def _product(self, m: Module, form: str) -> tuple[Signal, None]:
+        p, _ = super()._product(m, "infer")
+        wrong = Signal.like(p, name="prod_wrong")
+        m.d.comb += wrong.eq(p + 1)
+        return wrong, None
+
+
+class LatePE(wiring.Component):
+    """A wrong word-level PE: right values, every output one cycle late."""
+
+    def __init__(self, a_bits: int, b_bits: int, acc_bits: int) -> None:
+        self.inner = ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits,
+                                       multiplier="infer")
+        super().__init__(self.inner.signature)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.inner = pe = self.inner
+        for name in ("en", "a_in", "b_in", "valid_in", "last_in"):
+            m.d.comb += getattr(pe, name).eq(getattr(self, name))
+        for name in ("a_out", "b_out", "valid_out", "last_out", "acc", "result"):
+            m.d.sync += getattr(self, name).eq(getattr(pe, name))
+        return m
+
+
+@pytest.mark.usefixtures("formal_tools")
+@pytest.mark.parametrize("a_bits, b_bits, acc_bits", [(2, 2, 5), (3, 4, 9), (5, 3, 10)])
+def test_word_level_pe_equals_booth(tmp_path: Path, a_bits: int, b_bits: int,
+                                    acc_bits: int) -> None:
+    """Unbounded (induction): for every input sequence, including en stalls and resets."""
+    proof = prove_pe_equivalent(a_bits, b_bits, acc_bits, cache_dir=tmp_path)
+    assert proof.proven and proof.status == "PASS" and not proof.cached, proof
+    again = prove_pe_equivalent(a_bits, b_bits, acc_bits, cache_dir=tmp_path)
+    assert again.proven and again.cached and again.key == proof.key
+    assert [p.name for p in tmp_path.iterdir()] == [f"{proof.key}.json"]
+
+
+@pytest.mark.usefixtures("formal_tools")
+@pytest.mark.parametrize("gate", [
+    lambda a, b, acc: OffByOnePE(a_bits=a, b_bits=b, acc_bits=acc, multiplier="infer"),
+    LatePE,
+], ids=["a*b+1", "one-cycle-late"])
+def test_a_wrong_word_level_pe_is_not_proven(tmp_path: Path, gate: object) -> None:
+    proof = prove_pe_equivalent(3, 3, 8, cache_dir=tmp_path, gate=gate)
+    assert not proof.proven and proof.status in ("FAIL", "UNKNOWN"), proof
+    assert "SymbiYosys says" in proof.reason
+    # the refusal is cached too, under its own key
+    assert prove_pe_equivalent(3, 3, 8, cache_dir=tmp_path, gate=gate).cached
+    assert proof.key != prove_pe_equivalent(3, 3, 8, cache_dir=tmp_path).key
+
+
+def test_the_proof_key_changes_with_the_pe_rtl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key hashes the generated RTL of both forms (not the generator's line numbers)."""
+    from ivita.sim import pe_equiv
+
+    def key(**kw: object) -> str:
+        return pe_equiv._key(miter_rtlil(PEMiter(a_bits=3, b_bits=3, acc_bits=8, **kw)))
+
+    base = key()
+    assert key() == base                                      # deterministic
+    assert pe_equiv._key(miter_rtlil(PEMiter(a_bits=3, b_bits=3, acc_bits=9))) != base
+    assert key(gate=lambda a, b, acc: OffByOnePE(a_bits=a, b_bits=b, acc_bits=acc,
+                                                 multiplier="infer")) != base
+    real = ProcessingElement._booth_product
+
+    def changed_booth(self: ProcessingElement, m: Module) -> tuple[Signal, object]:
+        p, cin = real(self, m)
+        q = Signal.like(p, name="booth_changed")
+        m.d.comb += q.eq(p ^ 0)
+        return q, cin
+
+    monkeypatch.setattr(ProcessingElement, "_booth_product", changed_booth)
+    assert key() != base

@@ -252,3 +252,33 @@ def test_reset_clears_accumulator_mid_tile(multiplier: str) -> None:
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_elaborated_as_changes_the_elaboration_only() -> None:
+    """The simulation-view hook: inside the block a Booth PE elaborates word-level (no Booth
+    rows, a ``*``), with its ports, ``multiplier`` and name unchanged; outside it is Booth
+    again; a form outside MULTIPLIERS is an error naming it."""
+    from amaranth.back import verilog
+
+    from ivita.hw.pe import elaborated_as
+
+    def text(pe: ProcessingElement) -> str:
+        return verilog.convert(pe, name="pe")
+
+    seen: list[str] = []
+
+    def word_level(pe: ProcessingElement) -> str:
+        seen.append(pe.multiplier)
+        return "infer"
+
+    with elaborated_as(word_level):
+        pe = ProcessingElement(a_bits=4, b_bits=4, acc_bits=10)
+        inside = text(pe)
+    assert seen == ["booth"] and pe.multiplier == "booth"
+    assert "booth_" not in inside and " * " in inside
+    outside = text(ProcessingElement(a_bits=4, b_bits=4, acc_bits=10))
+    assert "booth_" in outside and " * " not in outside
+    header = re.compile(r"(?m)^\s*(?:module|input|output)\b.*$")
+    assert header.findall(inside) == header.findall(outside)
+    with elaborated_as(lambda pe: "wallace"), pytest.raises(ValueError, match="'wallace'"):
+        text(ProcessingElement(a_bits=4, b_bits=4, acc_bits=10))

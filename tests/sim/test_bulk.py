@@ -190,6 +190,11 @@ def test_cli_bulk(icarus: Path, capsys: pytest.CaptureFixture[str],
         main(["sim", "requant", "--bulk", "3", "--simulator", "amaranth"])
     assert e.value.code == 2
     assert "--bulk runs on verilator or icarus" in capsys.readouterr().err
+    assert d["pe_view"] == {"form": "exact"}          # Icarus runs the design as emitted
+    with pytest.raises(SystemExit) as e:
+        main(["sim", "requant", "--exact-pe", "--bits", "4"])
+    assert e.value.code == 2
+    assert "--exact-pe only applies to --bulk" in capsys.readouterr().err
 
 
 @pytest.mark.verilator
@@ -205,6 +210,79 @@ def test_verilator_agrees_with_icarus_cycle_for_cycle(need_simulator: Any,
         assert r.passed, r.summary_text()
     assert runs[0].cycles == runs[1].cycles and runs[0].stalls == runs[1].stalls
     assert runs[0].simulator == "verilator" and runs[0].cycles_per_cpu_s
+
+
+def _need_formal_tools() -> None:
+    """The word-level PE view needs the proof's tools: under CI a missing one fails."""
+    import os
+
+    from ivita.sim.formal import sby_available
+
+    missing = sby_available()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide the formal tools: {missing} is missing")
+        pytest.skip(f"formal tool {missing} missing: the bulk view keeps the Booth PEs")
+
+
+@pytest.mark.verilator
+@pytest.mark.icarus
+@pytest.mark.formal
+def test_word_level_pes_on_verilator_agree_with_booth_on_icarus(need_simulator: Any,
+                                                                build_root: Path,
+                                                                tmp_path: Path) -> None:
+    """The array with stalls: Verilator on the view with word-level PEs (proven), Verilator on
+    the exact Booth PEs (``exact_pe``) and Icarus on the unmodified Verilog write the same
+    out.hex values and status.txt (cycle counts, first/last output cycles, stalls) byte for
+    byte."""
+    need_simulator("verilator")
+    need_simulator("icarus")
+    _need_formal_tools()
+    cfg, n = SMALL["array"]
+    runs, files = {}, {}
+    for name, sim, exact in (("word", "verilator", False), ("exact", "verilator", True),
+                             ("icarus", "icarus", False)):
+        work = tmp_path / name
+        runs[name] = bulk_check("array", n_vectors=n, seed=8, simulator=sim, stall_in=0.3,
+                                stall_out=0.3, build_root=build_root, work_dir=work,
+                                exact_pe=exact, **cfg)
+        assert runs[name].passed, runs[name].summary_text()
+        values = [ln for ln in (work / "out.hex").read_bytes().split(b"\n")
+                  if ln and not ln.startswith(b"//")]      # Icarus adds address comments
+        files[name] = (values, (work / "status.txt").read_bytes())
+    assert runs["word"].pe_view["form"] == "word-level"
+    assert runs["word"].pe_view["substituted"] == cfg["rows"] * cfg["cols"]
+    assert [p["status"] for p in runs["word"].pe_view["proofs"]] == ["PASS"]
+    assert runs["exact"].pe_view == {"form": "exact"} == runs["icarus"].pe_view
+    assert files["word"] == files["exact"] == files["icarus"]
+    assert runs["word"].stalls["in_idle_cycles"] > 0 and runs["word"].stalls[
+        "out_stall_cycles"] > 0
+
+
+@pytest.mark.verilator
+def test_an_unproven_pe_width_keeps_the_booth_form(need_simulator: Any, build_root: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the proof does not pass (here: said to fail), Verilator simulates the Booth PEs and
+    the result says why; the check itself still runs and passes."""
+    import ivita.sim.pe_equiv as pe_equiv
+
+    need_simulator("verilator")
+
+    def refuted(a_bits: int, b_bits: int, acc_bits: int, **kw: Any) -> pe_equiv.PEProof:
+        return pe_equiv.PEProof(a_bits, b_bits, acc_bits, False, "FAIL", "k", 0.0, False,
+                                "SymbiYosys says FAIL (test)")
+
+    monkeypatch.setattr(pe_equiv, "prove_pe_equivalent", refuted)
+    cfg, n = SMALL["array"]
+    said: list[str] = []
+    r = bulk_check("array", n_vectors=n, seed=6, simulator="verilator", stall_in=0.3,
+                   stall_out=0.3, build_root=build_root, on_progress=said.append, **cfg)
+    assert r.passed, r.summary_text()
+    assert r.pe_view["form"] == "exact" and r.pe_view["kept"] == cfg["rows"] * cfg["cols"]
+    msg = ("PE a_bits=4, b_bits=4, acc_bits=10: the word-level form is not proven equal to "
+           "Booth (SymbiYosys says FAIL (test)); Verilator simulates the exact Booth form")
+    assert r.pe_view["messages"] == [msg] and msg in said
+    assert f"note: {msg}" in r.summary_text()
 
 
 @pytest.mark.slow
