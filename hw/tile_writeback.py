@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.isa import MODES
 from ivita.model.block_config import BlockConfig
 
-from ._blockutil import clamp, round_shift_expr
+from ._blockutil import clamp_to
 from .requant import requant_output_layout
 from .tile_epilogue import const_lane_layout, matmul_requant_config
 from .timing import Timing
 
-__all__ = ["TileWriteBack"]
+__all__ = ["TileWriteBack", "WB_LATENCY"]
 
 ROW, TRANSPOSE, RESIDUAL = MODES["ROW"], MODES["TRANSPOSE"], MODES["RESIDUAL"]
+
+#: Cycles from a row accepted (or drained) to its ``w_en``: the x read, its register, the
+#: two DSP48 stages of the products (M, P), the rounding shifts, the rounded terms, their
+#: sum, the saturation compares, the registered output.
+WB_LATENCY = 9
 
 
 class TileWriteBack(wiring.Component):
@@ -34,8 +39,11 @@ class TileWriteBack(wiring.Component):
       destination word (R-mem, ``x_addr``/``x_data``, one-cycle read) and the pairs from
       ``res_const`` (``(b, c)`` and ``(b2, c2)`` of each lane).
 
-    Pipeline: accept -> x read -> products -> rounded terms -> write (``w_en`` 3 cycles after
-    the row is accepted, or after its drain cycle). ``finished``: every tile of
+    Pipeline (:data:`WB_LATENCY` = 9 stages, one carry chain or DSP stage each): accept ->
+    x read -> x register -> products (M, P) -> shifts -> rounded terms -> sum -> saturation
+    compares -> registered write (``w_en`` 9 cycles after the row is accepted, or after its
+    drain cycle). The saturation bounds are registered from ``sat_bits`` (held from the
+    cycle after ``start`` for the whole instruction). ``finished``: every tile of
     ``row_blocks x col_blocks`` written. Throughput: one row per cycle (``ROW``, ``RESIDUAL``),
     ``rows`` rows per ``rows + cols`` cycles (``TRANSPOSE``).
     """
@@ -57,10 +65,11 @@ class TileWriteBack(wiring.Component):
         })
 
     def timing(self, n: int | None = None) -> Timing:
-        """``ROW``/``RESIDUAL``: the word write (``w_en``) 3 cycles after the row is accepted,
+        """``ROW``/``RESIDUAL``: the word write (``w_en``) :data:`WB_LATENCY` = 9 cycles after
+        the row is accepted,
         one row per cycle (``TRANSPOSE``: ``rows`` rows per ``rows + cols`` cycles, covered by
         :meth:`ivita.hw.attention.AttentionBlock.matmul_cycles`). ``n`` is ignored."""
-        return Timing(latency=3, latency_from="first", interval=1, per="vector")
+        return Timing(latency=WB_LATENCY, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
         cfg, m = self._cfg, Module()
@@ -71,7 +80,11 @@ class TileWriteBack(wiring.Component):
         draining, tiles_done = Signal(), Signal()
         tbuf = [[Signal(signed(ob), name=f"tbuf_{a}_{b}") for b in range(cols)]
                 for a in range(rows)]
-        ys = [clamp(m, i.payload.q[n], self.sat_bits, ob, f"y{n}") for n in range(cols)]
+        # saturation bounds of sat_bits, registered (sat_bits holds during an instruction)
+        sat_hi, sat_lo = Signal(signed(ob + 1), name="sat_hi"), Signal(signed(ob + 1), name="sat_lo")
+        top = Const(1, ob + 1) << (self.sat_bits - 1)[:6]
+        m.d.sync += [sat_hi.eq((top - 1).as_signed()), sat_lo.eq(-top)]
+        ys = [clamp_to(m, i.payload.q[n], sat_hi, sat_lo, ob, f"y{n}") for n in range(cols)]
         accept = Signal()
         m.d.comb += [i.ready.eq(~draining), accept.eq(i.valid & ~draining)]
 
@@ -119,25 +132,41 @@ class TileWriteBack(wiring.Component):
                 with m.Else():
                     m.d.sync += draining.eq(1)
 
-        # stages 1..3 (x read and residual arithmetic), then the write
+        # stages 1..9: x read, x register, products (M, P), shifts, rounded terms, sum,
+        # compares, the registered write
+        L = WB_LATENCY
         pb = ob + mb + 1
-        v = [Signal(name=f"v{s}") for s in range(1, 4)]
-        ad = [Signal.like(self.w_addr, name=f"addr{s}") for s in range(1, 4)]
-        y1 = [Signal(signed(ob), name=f"y1_{n}") for n in range(cols)]
-        y2 = [Signal(signed(ob), name=f"y2_{n}") for n in range(cols)]
-        px = [Signal(signed(pb), name=f"px{n}") for n in range(cols)]
-        py = [Signal(signed(pb), name=f"py{n}") for n in range(cols)]
-        s3 = [Signal(signed(pb + 1), name=f"s3_{n}") for n in range(cols)]
-        y3 = [Signal(signed(ob), name=f"y3_{n}") for n in range(cols)]
-        m.d.sync += [v[0].eq(v0 & ~self.start), v[1].eq(v[0]), v[2].eq(v[1]),
-                     ad[0].eq(addr0), ad[1].eq(ad[0]), ad[2].eq(ad[1])]
+        v = [Signal(name=f"v{s}") for s in range(1, L + 1)]
+        ad = [Signal.like(self.w_addr, name=f"addr{s}") for s in range(1, L + 1)]
+        m.d.sync += [v[0].eq(v0 & ~self.start), ad[0].eq(addr0)]
+        m.d.sync += [v[s].eq(v[s - 1]) for s in range(1, L)]
+        m.d.sync += [ad[s].eq(ad[s - 1]) for s in range(1, L)]
+        resid = Signal(name="resid_mode")
+        m.d.sync += resid.eq(self.mode == RESIDUAL)
         for n in range(cols):
             k = self.res_const[n]
-            m.d.sync += [y1[n].eq(lanes0[n]), y2[n].eq(y1[n]), y3[n].eq(y2[n]),
-                         px[n].eq(self.x_data[n] * k.b), py[n].eq(y1[n] * k.b2),
-                         s3[n].eq(round_shift_expr(px[n], k.c) + round_shift_expr(py[n], k.c2))]
-            res = clamp(m, s3[n], self.sat_bits, ob, f"res{n}")
-            m.d.comb += self.w_data[n].eq(Mux(self.mode == RESIDUAL, res, y3[n]))
-        m.d.comb += [self.w_en.eq(v[2]), self.w_addr.eq(ad[2]),
-                     self.finished.eq(tiles_done & ~v[0] & ~v[1] & ~v[2] & ~draining)]
+            y = [Signal(signed(ob), name=f"y{s}_{n}") for s in range(1, L)]   # y[s-1]: stage s
+            m.d.sync += [y[0].eq(lanes0[n])] + [y[s].eq(y[s - 1]) for s in range(1, L - 1)]
+            xq = Signal(signed(cfg.resid_bits), name=f"xq{n}")            # stage 2
+            mx, my = Signal(signed(pb), name=f"mx{n}"), Signal(signed(pb), name=f"my{n}")
+            px, py = Signal(signed(pb), name=f"px{n}"), Signal(signed(pb), name=f"py{n}")
+            tx, ty = Signal(signed(pb + 1), name=f"tx{n}"), Signal(signed(pb + 1), name=f"ty{n}")
+            rx, ry = Signal(signed(pb + 1), name=f"rx{n}"), Signal(signed(pb + 1), name=f"ry{n}")
+            sm = Signal(signed(pb + 2), name=f"s{n}")
+            gt, lt, sq = Signal(name=f"gt{n}"), Signal(name=f"lt{n}"), Signal(signed(ob), name=f"sq{n}")
+            out = Signal(signed(ob), name=f"w{n}")
+            m.d.sync += [
+                xq.eq(self.x_data[n]),                                       # 2
+                mx.eq(xq * k.b), my.eq(y[1] * k.b2),                         # 3 (M)
+                px.eq(mx), py.eq(my),                                        # 4 (P)
+                tx.eq(Cat(Const(0, 1), px).as_signed() >> k.c),              # 5
+                ty.eq(Cat(Const(0, 1), py).as_signed() >> k.c2),
+                rx.eq((tx + 1) >> 1), ry.eq((ty + 1) >> 1),                  # 6
+                sm.eq(rx + ry),                                              # 7
+                gt.eq(sm > sat_hi), lt.eq(sm < sat_lo), sq.eq(sm[:ob]),      # 8
+                out.eq(Mux(resid, Mux(gt, sat_hi, Mux(lt, sat_lo, sq)), y[L - 2])),   # 9
+            ]
+            m.d.comb += self.w_data[n].eq(out)
+        m.d.comb += [self.w_en.eq(v[L - 1]), self.w_addr.eq(ad[L - 1]),
+                     self.finished.eq(tiles_done & ~Cat(*v).any() & ~draining)]
         return m

@@ -30,7 +30,7 @@ from ivita.hw.block_controller import DECIDE_INTERVAL, GO_DELAY, BlockController
 from ivita.hw.lane_writer import LaneWriter
 from ivita.hw.row_serializer import RowSerializer
 from ivita.hw.tile_sequencer import TileSequencer
-from ivita.hw.tile_writeback import TileWriteBack
+from ivita.hw.tile_writeback import WB_LATENCY, TileWriteBack
 from ivita.model.block_config import BlockConfig
 from ivita.sim.block_bus_run import run_block
 from ivita.sim.timing_probe import Measured, PortCase, period, simulate_cycles
@@ -155,7 +155,7 @@ def measure_writeback(dut: TileWriteBack, n: int | None) -> Measured:
         if 1 <= k and i < ITEMS and ctx.get(dut.i_stream.ready):
             ins.append(k)
 
-    simulate_cycles(dut, ITEMS + 8, step)
+    simulate_cycles(dut, ITEMS + WB_LATENCY + 5, step)
     sat = [max(-32, min(31, 10 * i - 30 + j)) for i in range(ITEMS) for j in range(CFG.cols)]
     want = [(2 + 3 * i, sat[i * CFG.cols:(i + 1) * CFG.cols]) for i in range(ITEMS)]
     assert [w[1:] for w in writes] == want
