@@ -5,20 +5,7 @@ from __future__ import annotations
 from amaranth import Module, Mux, Signal, signed
 from amaranth.hdl import Value
 
-__all__ = ["const_ready", "clamp_to"]
-
-
-def const_ready(m: Module, want: Value, start: Value, name: str) -> Value:
-    """Readiness of a 1-cycle-latency read port kept enabled with address ``want``.
-
-    The port's data belong to the address of the previous cycle; they are usable when that
-    address equals ``want`` and no ``start`` happened in between (memory contents only change
-    while the block is idle). Costs one cycle whenever ``want`` changes.
-    """
-    loaded = Signal.like(want, name=f"{name}_loaded")
-    fresh = Signal(name=f"{name}_fresh")
-    m.d.sync += [loaded.eq(want), fresh.eq(~start)]
-    return fresh & (loaded == want)
+__all__ = ["clamp_to"]
 
 
 def clamp_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: str) -> Signal:

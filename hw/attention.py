@@ -30,7 +30,7 @@ from .requant import Requantizer
 from .row_serializer import RowSerializer
 from .softmax import Shiftmax
 from .tile_epilogue import TileEpilogue, const_lane_layout, matmul_requant_config
-from .tile_sequencer import TileSequencer
+from .tile_sequencer import SEQ_LATENCY, TileSequencer
 from .tile_writeback import WB_LATENCY, TileWriteBack
 from .timing import Timing
 
@@ -130,16 +130,17 @@ class AttentionBlock(wiring.Component):
 
     def matmul_cycles(self, row_blocks: int, col_blocks: int, k: int, mode: str = "ROW") -> int:
         """Cycles a MATMUL occupies the matmul unit, from its dispatch to the unit being free:
-        ``row_blocks*col_blocks*k + 2*rows + 3 + WB_LATENCY + PE_LATENCY + DYADIC_LATENCY``
-        (the write-back's latency, 9, the PE's, 2, and the requantizer's, 6: ``+ 20`` in all;
-        ``+ cols`` in ``TRANSPOSE``: the
-        last tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
-        transposer's drain then hide between tiles); a lower bound otherwise. A program of one
+        ``row_blocks*col_blocks*k + 2*rows + 1 + SEQ_LATENCY + WB_LATENCY + PE_LATENCY +
+        DYADIC_LATENCY`` (the sequencer's latency, 3, the write-back's, 9, the PE's, 2, and the
+        requantizer's, 6: ``+ 21`` in all; ``+ cols`` in ``TRANSPOSE``: the last tile's drain).
+        Exact when ``k >= rows + cols`` (the epilogue's constant reload and the transposer's
+        drain then hide between tiles); a lower bound otherwise. A program of one
         MATMUL and HALT takes 11 cycles more (the first ``go`` 10 cycles after ``start``,
         finish 1)."""
         n = (check_int(row_blocks, "row_blocks", 1) * check_int(col_blocks, "col_blocks", 1)
              * check_int(k, "k", 1))
-        return (n + 2 * self._cfg.rows + 3 + WB_LATENCY + PE_LATENCY + DYADIC_LATENCY
+        return (n + 2 * self._cfg.rows + 1 + SEQ_LATENCY + WB_LATENCY + PE_LATENCY
+                + DYADIC_LATENCY
                 + (self._cfg.cols if mode == "TRANSPOSE" else 0))
 
     @staticmethod

@@ -82,8 +82,9 @@ class TileWriteBack(wiring.Component):
                 for a in range(rows)]
         # saturation bounds of sat_bits, registered (sat_bits holds during an instruction)
         sat_hi, sat_lo = Signal(signed(ob + 1), name="sat_hi"), Signal(signed(ob + 1), name="sat_lo")
-        top = Const(1, ob + 1) << (self.sat_bits - 1)[:6]
-        m.d.sync += [sat_hi.eq((top - 1).as_signed()), sat_lo.eq(-top)]
+        # hi = 2^(sat_bits-1) - 1, lo = -2^(sat_bits-1), bit by bit (one compare each)
+        m.d.sync += [sat_hi[j].eq(self.sat_bits > j + 1) for j in range(ob)]
+        m.d.sync += [sat_lo[j].eq(self.sat_bits <= j + 1) for j in range(ob + 1)]
         ys = [clamp_to(m, i.payload.q[n], sat_hi, sat_lo, ob, f"y{n}") for n in range(cols)]
         accept = Signal()
         m.d.comb += [i.ready.eq(~draining), accept.eq(i.valid & ~draining)]

@@ -10,7 +10,7 @@ wait for every unit) over the occupancy of each instruction's unit, from its dis
 (``go``) to the cycle the controller sees it free again:
 
 - ``MATMUL``: :meth:`AttentionBlock.matmul_cycles <ivita.hw.attention.AttentionBlock.
-  matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 20``, ``+ cols`` in
+  matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 21``, ``+ cols`` in
   ``TRANSPOSE``), exact when ``k >= rows + cols`` and a lower bound otherwise.
 - ``SOFTMAX``: the :class:`~ivita.hw.row_serializer.RowSerializer`'s latency, the
   :class:`~ivita.hw.softmax.Shiftmax` row schedule (its bank ring: ``b_cycles``, ``c_lead``,
