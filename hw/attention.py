@@ -41,8 +41,8 @@ class AttentionBlock(wiring.Component):
     """One quantized pre-norm ViT self-attention layer from a program, bit-exact with
     :func:`ivita.model.attention_block_trace` (compiled by :mod:`ivita.firmware.compiler`).
 
-    ``start`` (while idle) also resets every datapath unit, so a program never sees state left
-    by an aborted one (memories keep their contents).
+    ``start`` (while idle) also resets every datapath unit (in the next cycle), so a program
+    never sees state left by an aborted one (memories keep their contents).
 
     Ports: the host bus (``addr``, ``w_data``, ``w_en``, ``r_en``, ``r_data`` one cycle after
     ``r_en``; map: :func:`ivita.firmware.memory_map.memory_map`), ``start`` (runs the program
@@ -96,9 +96,11 @@ class AttentionBlock(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
-        # every datapath unit starts a program from reset (nothing left from an aborted one)
+        # every datapath unit starts a program from reset (nothing left from an aborted one);
+        # the reset is a register (the cycle after start: the first go is later), so its
+        # large fanout starts at a flip-flop
         dp, rst = Module(), Signal(name="datapath_reset")
-        m.d.comb += rst.eq(self.start & ~ctrl.busy)
+        m.d.sync += rst.eq(self.start & ~ctrl.busy)
         mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
         ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
         sm_fin, sm_err, sm_ports = self._sm_path(dp, ctrl, mems)
