@@ -50,8 +50,9 @@ class BlockController(wiring.Component):
 
     Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
     a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
-    ``unit_error`` (``UNIT``) at once (memories may then hold partial results; ``start``
-    forgets which units were running, and the block resets its datapath units on ``start``).
+    ``unit_error`` (``UNIT``) one cycle after it rises (registered; memories may then hold
+    partial results; ``start`` forgets which units were running, and the block resets its
+    datapath units on ``start``).
     ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
     ``start`` while ``busy``; ``unit_busy`` shows which units run.
     """
@@ -134,15 +135,20 @@ class BlockController(wiring.Component):
         fetch_pc = Signal(16)
         m.d.comb += self.prog_addr.eq(fetch_pc)
         in_check = Signal()            # the FSM is in CHECK (a register: go is a short function)
+        # a unit's error, registered (it stops the program one cycle later: a register ahead
+        # of the FSM, busy and the memory-port multiplexers); a start clears it with the
+        # units' sticky flags
+        unit_error = Signal()
+        m.d.sync += unit_error.eq(self.unit_error & ~(self.start & ~self.busy))
         go = Signal(4)
-        m.d.comb += go.eq(Mux(in_check & chk.ok & ~self.unit_error, chk.unit & can, 0))
+        m.d.comb += go.eq(Mux(in_check & chk.ok & ~unit_error, chk.unit & can, 0))
         m.d.sync += self.go.eq(go)
 
         def stop(c: object) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(c), self.busy.eq(0)]
 
         abort = Signal()
-        m.d.comb += abort.eq(self.busy & self.unit_error)
+        m.d.comb += abort.eq(self.busy & unit_error)
         launch = Signal()              # start while idle (the FSM is in IDLE iff not busy)
         m.d.comb += launch.eq(self.start & ~self.busy)
         with m.If(launch):
