@@ -42,8 +42,10 @@ class TileWriteBack(wiring.Component):
     Pipeline (:data:`WB_LATENCY` = 9 stages, one carry chain or DSP stage each): accept ->
     x read -> x register -> products (M, P) -> shifts -> rounded terms -> sum -> saturation
     compares -> registered write (``w_en`` 9 cycles after the row is accepted, or after its
-    drain cycle). The saturation bounds are registered from ``sat_bits`` (held from the
-    cycle after ``start`` for the whole instruction). ``finished``: every tile of
+    drain cycle). The saturation bounds, ``row_blocks - 1``, ``col_blocks - 1`` and
+    ``cols * s_row`` are registered from the parameters (held from the cycle after ``start``
+    for the whole instruction); the word address is ``dst_base`` plus an offset register
+    stepped by one adder per row, column or tile (no multiplier before the memory). ``finished``: every tile of
     ``row_blocks x col_blocks`` written. Throughput: one row per cycle (``ROW``, ``RESIDUAL``),
     ``rows`` rows per ``rows + cols`` cycles (``TRANSPOSE``).
     """
@@ -94,30 +96,42 @@ class TileWriteBack(wiring.Component):
         addr0 = Signal.like(self.w_addr)
         lanes0 = [Signal(signed(ob), name=f"l0_{n}") for n in range(cols)]
         row_mode = self.mode != TRANSPOSE
-        line_row = rb * rows + r
-        line_col = cb * cols + j
+        # the address offsets from dst_base, registers stepped by one adder each (no
+        # multiplier): ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
+        # ta = (cb*cols + j)*s_row + rb*s_col (a drained column), tstart = ta at j = 0,
+        # cbase = cb*cols*s_row
+        A = len(self.w_addr)
+        ra, coff, ta, tstart, cbase, s_row_cols = (
+            Signal(A, name=x) for x in ("ra", "coff", "ta", "tstart", "cbase", "s_row_cols"))
+        m.d.sync += s_row_cols.eq(self.s_row * cols)
         m.d.comb += [
             v0.eq((accept & row_mode) | draining),
-            addr0.eq(Mux(draining, self.dst_base + line_col * self.s_row + rb * self.s_col,
-                         self.dst_base + line_row * self.s_row + cb * self.s_col)),
+            addr0.eq(self.dst_base + Mux(draining, ta, ra)),
             self.x_addr.eq(addr0),
         ]
         col_sel = [Array(tbuf[a]) for a in range(rows)]
         for n in range(cols):
             m.d.comb += lanes0[n].eq(Mux(draining, col_sel[n][j], ys[n]))
 
+        rb_end, cb_end = Signal(8), Signal(8)             # row_blocks - 1, col_blocks - 1
+        m.d.sync += [rb_end.eq(self.row_blocks - 1), cb_end.eq(self.col_blocks - 1)]
+
         def next_tile() -> None:
-            m.d.sync += rb.eq(rb + 1)
-            with m.If(rb == self.row_blocks - 1):
-                m.d.sync += [rb.eq(0), cb.eq(cb + 1)]
-                with m.If(cb == self.col_blocks - 1):
+            m.d.sync += [rb.eq(rb + 1), tstart.eq(tstart + self.s_col),
+                         ta.eq(tstart + self.s_col)]
+            with m.If(rb == rb_end):
+                m.d.sync += [rb.eq(0), cb.eq(cb + 1), coff.eq(coff + self.s_col),
+                             ra.eq(coff + self.s_col), cbase.eq(cbase + s_row_cols),
+                             tstart.eq(cbase + s_row_cols), ta.eq(cbase + s_row_cols)]
+                with m.If(cb == cb_end):
                     m.d.sync += tiles_done.eq(1)
 
         with m.If(self.start):
             m.d.sync += [r.eq(0), j.eq(0), rb.eq(0), cb.eq(0), draining.eq(0),
-                         tiles_done.eq(0)]
+                         tiles_done.eq(0), ra.eq(0), coff.eq(0), ta.eq(0), tstart.eq(0),
+                         cbase.eq(0)]
         with m.Elif(draining):
-            m.d.sync += j.eq(j + 1)
+            m.d.sync += [j.eq(j + 1), ta.eq(ta + self.s_row)]
             with m.If(j == cols - 1):
                 m.d.sync += [j.eq(0), draining.eq(0)]
                 next_tile()
@@ -126,6 +140,8 @@ class TileWriteBack(wiring.Component):
                 with m.If(r == a):
                     m.d.sync += [tbuf[a][n].eq(ys[n]) for n in range(cols)]
             m.d.sync += r.eq(r + 1)
+            with m.If(row_mode):
+                m.d.sync += ra.eq(ra + self.s_row)
             with m.If(r == rows - 1):
                 m.d.sync += r.eq(0)
                 with m.If(row_mode):
