@@ -83,7 +83,8 @@ class TileWriteBack(wiring.Component):
         tbuf = [[Signal(signed(ob), name=f"tbuf_{a}_{b}") for b in range(cols)]
                 for a in range(rows)]
         # saturation bounds of sat_bits, registered (sat_bits holds during an instruction)
-        sat_hi, sat_lo = Signal(signed(ob + 1), name="sat_hi"), Signal(signed(ob + 1), name="sat_lo")
+        sat_hi = Signal(signed(ob + 1), name="sat_hi")
+        sat_lo = Signal(signed(ob + 1), name="sat_lo")
         # hi = 2^(sat_bits-1) - 1, lo = -2^(sat_bits-1), bit by bit (one compare each)
         m.d.sync += [sat_hi[j].eq(self.sat_bits > j + 1) for j in range(ob)]
         m.d.sync += [sat_lo[j].eq(self.sat_bits <= j + 1) for j in range(ob + 1)]
@@ -170,7 +171,8 @@ class TileWriteBack(wiring.Component):
             tx, ty = Signal(signed(pb + 1), name=f"tx{n}"), Signal(signed(pb + 1), name=f"ty{n}")
             rx, ry = Signal(signed(pb + 1), name=f"rx{n}"), Signal(signed(pb + 1), name=f"ry{n}")
             sm = Signal(signed(pb + 2), name=f"s{n}")
-            gt, lt, sq = Signal(name=f"gt{n}"), Signal(name=f"lt{n}"), Signal(signed(ob), name=f"sq{n}")
+            gt, lt = Signal(name=f"gt{n}"), Signal(name=f"lt{n}")
+            sq = Signal(signed(ob), name=f"sq{n}")
             out = Signal(signed(ob), name=f"w{n}")
             m.d.sync += [
                 xq.eq(self.x_data[n]),                                       # 2
