@@ -1,5 +1,5 @@
 """Static checks of a block program: the same range rules the hardware controller applies
-(``ivita.hw.block_decode.check_instruction``), run before a program reaches the hardware."""
+(``ivita.hw.block_decode.check_pipeline``), run before a program reaches the hardware."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def _a_write_span(cfg: BlockConfig, op: int, f: dict[str, int]) -> tuple[int, in
 def a_write_banks(cfg: BlockConfig, op: int, f: dict[str, int]) -> int:
     """The A-mem banks ``(op, f)`` writes as a mask (bit 0: bank 0, words below
     :attr:`~ivita.model.block_config.BlockConfig.a_split`; bit 1: bank 1), 0 when it writes
-    no A-mem: the controller's ``a_banks`` (``ivita.hw.block_decode``)."""
+    no A-mem: the controller's ``Checked.banks`` (``ivita.hw.block_decode.check_pipeline``)."""
     span = _a_write_span(cfg, op, f)
     if span is None:
         return 0

@@ -77,10 +77,23 @@ def dyadic_lane(m: Module, *, loads: Sequence[Value], x: Value, x_bits: int, b: 
     floor_half = Signal(signed(prod_bits + 1), name=f"{name}_half")   # floor(p / 2^(c-1))
     rounded = Signal(signed(prod_bits + 1), name=f"{name}_round")
     lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
-    with m.If(loads[0]):
-        m.d.sync += [prod.eq(x * b), shift.eq(c)]
-    with m.If(loads[1]):
-        m.d.sync += [prod_p.eq(prod), shift_p.eq(shift)]
+    if x_bits > 25 and mult_bits <= 17:
+        # x wider than a DSP48E1's A port: two products of one DSP each (the low 24 bits of
+        # x unsigned, the rest signed), both registered (M), summed in the P stage, so no
+        # DSP cascade (PCOUT -> PCIN) runs unregistered from the input register
+        lo_bits = 24
+        p_lo = Signal(signed(lo_bits + mult_bits + 1), name=f"{name}_prod_lo")
+        p_hi = Signal(signed(prod_bits - lo_bits), name=f"{name}_prod_hi")
+        with m.If(loads[0]):
+            m.d.sync += [p_lo.eq(x[:lo_bits] * b), p_hi.eq(x[lo_bits:].as_signed() * b),
+                         shift.eq(c)]
+        with m.If(loads[1]):
+            m.d.sync += [prod_p.eq((p_hi << lo_bits) + p_lo), shift_p.eq(shift)]
+    else:
+        with m.If(loads[0]):
+            m.d.sync += [prod.eq(x * b), shift.eq(c)]
+        with m.If(loads[1]):
+            m.d.sync += [prod_p.eq(prod), shift_p.eq(shift)]
     # the shift in two stages: by the multiple of 4 in c, then by the rest (each a short mux)
     coarse = Signal(signed(prod_bits + 1), name=f"{name}_coarse")
     fine = Signal(2, name=f"{name}_fine")

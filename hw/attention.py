@@ -17,7 +17,7 @@ from ivita.model.config import GeluConfig, LayerNormConfig, RequantConfig, Softm
 
 from .array import SystolicArray
 from .block_bus import BlockBus
-from .block_controller import UNITS, BlockController
+from .block_controller import DECIDE_INTERVAL, GO_DELAY, UNITS, BlockController
 from .block_decode import instr_view
 from .block_ports import connect_memories
 from .lane_writer import LaneWriter
@@ -30,8 +30,8 @@ from .requant import Requantizer
 from .row_serializer import RowSerializer
 from .softmax import Shiftmax
 from .tile_epilogue import TileEpilogue, const_lane_layout, matmul_requant_config
-from .tile_sequencer import TileSequencer
-from .tile_writeback import TileWriteBack
+from .tile_sequencer import SEQ_LATENCY, TileSequencer
+from .tile_writeback import WB_LATENCY, TileWriteBack
 from .timing import Timing
 
 __all__ = ["AttentionBlock"]
@@ -41,8 +41,8 @@ class AttentionBlock(wiring.Component):
     """One quantized pre-norm ViT self-attention layer from a program, bit-exact with
     :func:`ivita.model.attention_block_trace` (compiled by :mod:`ivita.firmware.compiler`).
 
-    ``start`` (while idle) also resets every datapath unit, so a program never sees state left
-    by an aborted one (memories keep their contents).
+    ``start`` (while idle) also resets every datapath unit (in the next cycle), so a program
+    never sees state left by an aborted one (memories keep their contents).
 
     Ports: the host bus (``addr``, ``w_data``, ``w_en``, ``r_en``, ``r_data`` one cycle after
     ``r_en``; map: :func:`ivita.firmware.memory_map.memory_map`), ``start`` (runs the program
@@ -96,9 +96,11 @@ class AttentionBlock(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
-        # every datapath unit starts a program from reset (nothing left from an aborted one)
+        # every datapath unit starts a program from reset (nothing left from an aborted one);
+        # the reset is a register (the cycle after start: the first go is later), so its
+        # large fanout starts at a flip-flop
         dp, rst = Module(), Signal(name="datapath_reset")
-        m.d.comb += rst.eq(self.start & ~ctrl.busy)
+        m.d.sync += rst.eq(self.start & ~ctrl.busy)
         mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
         ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
         sm_fin, sm_err, sm_ports = self._sm_path(dp, ctrl, mems)
@@ -115,25 +117,32 @@ class AttentionBlock(wiring.Component):
     def timing(self, n: int | None = None) -> Timing:
         """Built on :meth:`matmul_cycles`; the item is an instruction, a one-tile ``ROW``
         MATMUL with ``k = n`` (default ``k_max``; at least ``rows + cols``, where the cycle
-        model is exact): ``done`` ``matmul_cycles(1, 1, n) + 5`` cycles after ``start`` for the
-        program MATMUL, HALT (fetch 2, check 1, the MATMUL, finish 1, ``done`` 1); back-to-back
-        MATMULs are dispatched every ``matmul_cycles(1, 1, n) + 1`` cycles (the unit's busy
-        bit clears one cycle after it finishes)."""
+        model is exact): ``done`` ``matmul_cycles(1, 1, n) + 12`` cycles after ``start`` for
+        the program MATMUL, HALT (the first ``go`` ``DECIDE_INTERVAL + GO_DELAY`` = 10 cycles
+        after ``start``: fetch 2, checks 6, decide 1, ``go`` 1; the MATMUL, finish 1, ``done``
+        1); back-to-back MATMULs are dispatched every ``matmul_cycles(1, 1, n) + 2`` cycles
+        (the unit's busy bit clears one cycle after it finishes, the registered ``go`` one
+        cycle after the decision)."""
         cfg = self._cfg
         k = cfg.k_max if n is None else check_int(n, "n", cfg.rows + cfg.cols, cfg.k_max)
         mm = self.matmul_cycles(1, 1, k)
-        return Timing(latency=mm + 5, latency_from="first", interval=mm + 1, per="instruction")
+        first_go = DECIDE_INTERVAL + GO_DELAY
+        return Timing(latency=mm + first_go + 2, latency_from="first", interval=mm + 1 + GO_DELAY,
+                      per="instruction")
 
     def matmul_cycles(self, row_blocks: int, col_blocks: int, k: int, mode: str = "ROW") -> int:
         """Cycles a MATMUL occupies the matmul unit, from its dispatch to the unit being free:
-        ``row_blocks*col_blocks*k + 2*rows + 6 + PE_LATENCY + DYADIC_LATENCY`` (the PE's
-        latency, 2, and the requantizer's, 6: ``+ 14`` in all; ``+ cols`` in ``TRANSPOSE``: the
-        last tile's drain). Exact when ``k >= rows + cols`` (the epilogue's constant reload and the
-        transposer's drain then hide between tiles); a lower bound otherwise. A program of one
-        MATMUL and HALT takes 4 cycles more (fetch, load, check, finish)."""
+        ``row_blocks*col_blocks*k + 2*rows + 1 + SEQ_LATENCY + WB_LATENCY + PE_LATENCY +
+        DYADIC_LATENCY`` (the sequencer's latency, 3, the write-back's, 9, the PE's, 2, and the
+        requantizer's, 6: ``+ 21`` in all; ``+ cols`` in ``TRANSPOSE``: the last tile's drain).
+        Exact when ``k >= rows + cols`` (the epilogue's constant reload and the transposer's
+        drain then hide between tiles); a lower bound otherwise. A program of one
+        MATMUL and HALT takes 11 cycles more (the first ``go`` 10 cycles after ``start``,
+        finish 1)."""
         n = (check_int(row_blocks, "row_blocks", 1) * check_int(col_blocks, "col_blocks", 1)
              * check_int(k, "k", 1))
-        return (n + 2 * self._cfg.rows + 6 + PE_LATENCY + DYADIC_LATENCY
+        return (n + 2 * self._cfg.rows + 1 + SEQ_LATENCY + WB_LATENCY + PE_LATENCY
+                + DYADIC_LATENCY
                 + (self._cfg.cols if mode == "TRANSPOSE" else 0))
 
     @staticmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,39 +10,49 @@ from ivita.firmware.isa import ERRORS, INSTR_BITS, OPCODE_BITS, Op
 from ivita.firmware.memory_map import MemoryMap
 from ivita.model.block_config import BlockConfig
 
-from .block_decode import a_banks, check_instruction
+from .block_decode import CHECK_LATENCY, Checked, check_pipeline
 from .timing import Timing
 
-__all__ = ["BlockController", "UNITS"]
+__all__ = ["BlockController", "UNITS", "DECIDE_INTERVAL", "GO_DELAY"]
 
 #: Unit index of each executing opcode (bit of ``go``, ``unit_busy``, ``finished``).
 UNITS = {Op.MATMUL: 0, Op.LAYERNORM: 1, Op.SOFTMAX: 2, Op.GELU: 3}
 MM, LN, SM, GE = 0, 1, 2, 3
+#: Cycles from one dispatch decision (the CHECK state; ``start`` counts as the decision of
+#: cycle 0) to the next one at best: FETCH, LOAD, :data:`~ivita.hw.block_decode.CHECK_LATENCY`
+#: cycles of checks, CHECK.
+DECIDE_INTERVAL = 3 + CHECK_LATENCY
+#: ``go`` is registered: it comes one cycle after the decision.
+GO_DELAY = 1
 
 
 class BlockController(wiring.Component):
     """Runs the program from address 0 after ``start`` (ignored while ``busy``).
 
     Per instruction: fetch (2 cycles: address, then the word into ``instr``), check
-    (:func:`~ivita.hw.block_decode.check_instruction`), then dispatch: a one-cycle
-    ``go[unit]`` (the unit latches ``instr`` in that cycle) as soon as the unit is idle and
-    the instruction may overlap everything still running, then the next fetch. The only
-    overlap allowed is a MATMUL and a SOFTMAX (either one running, the other dispatched) whose
-    A-mem writes go to different banks (:func:`~ivita.hw.block_decode.a_banks`: A-mem is two
-    memories split at ``cfg.a_split``, one write port each; a MATMUL into B-, S- or R-mem
-    writes none), so their memory ports are disjoint; every other instruction waits until
-    all units are idle. The banks of the running MATMUL and SOFTMAX are registered at their
-    dispatch. ``SYNC`` waits until all units are idle; ``HALT`` waits, then sets ``done`` and
-    clears ``busy``. Data hazards between overlapping instructions are the program's business
-    (the compiler puts a ``SYNC`` where one reads what the other writes: before a SOFTMAX
-    that reads the scores of a running MATMUL, before a P.V that reads the P of a running
+    (:func:`~ivita.hw.block_decode.check_pipeline`: :data:`~ivita.hw.block_decode.
+    CHECK_LATENCY` cycles, every result registered), then the dispatch decision in the CHECK
+    state: a one-cycle ``go[unit]`` the next cycle (``go`` is a register; the unit latches
+    ``instr`` in that cycle, which still holds the instruction) as soon as the unit is idle
+    and the instruction may overlap everything still running, then the next fetch (in the
+    ``go`` cycle). The only overlap allowed is a MATMUL and a SOFTMAX (either one running,
+    the other dispatched) whose A-mem writes go to different banks (``Checked.banks``, as
+    :func:`ivita.firmware.program_check.a_write_banks`: A-mem is two memories split at
+    ``cfg.a_split``, one write port each; a MATMUL into B-, S- or R-mem writes none), so
+    their memory ports are disjoint; every other instruction waits until all units are
+    idle. The banks of the running MATMUL and SOFTMAX are registered at their dispatch.
+    ``SYNC`` waits until all units are idle; ``HALT`` waits, then sets ``done`` and clears
+    ``busy``. Data hazards between overlapping instructions are the program's business (the
+    compiler puts a ``SYNC`` where one reads what the other writes: before a SOFTMAX that
+    reads the scores of a running MATMUL, before a P.V that reads the P of a running
     SOFTMAX; :func:`ivita.firmware.program_check.check_program` rejects a program without
     it).
 
     Errors stop the program: a failed check (its :data:`~ivita.firmware.isa.ERRORS` code) or
     a program counter past ``prog_depth`` (``PC``) after the running units finish; a unit's
-    ``unit_error`` (``UNIT``) at once (memories may then hold partial results; ``start``
-    forgets which units were running, and the block resets its datapath units on ``start``).
+    ``unit_error`` (``UNIT``) one cycle after it rises (registered; memories may then hold
+    partial results; ``start`` forgets which units were running, and the block resets its
+    datapath units on ``start``).
     ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
     ``start`` while ``busy``; ``unit_busy`` shows which units run.
     """
@@ -58,102 +68,137 @@ class BlockController(wiring.Component):
         })
 
     def timing(self, n: int | None = None) -> Timing:
-        """The first ``go`` 3 cycles after ``start`` (fetch 2, check 1); then one instruction
-        per 3 cycles while the units it waits for are free (``n`` is ignored). How long a
-        unit stays busy is the unit's business (:meth:`AttentionBlock.timing
+        """The first ``go`` ``DECIDE_INTERVAL + GO_DELAY`` = 10 cycles after ``start``
+        (fetch 2, check :data:`~ivita.hw.block_decode.CHECK_LATENCY` = 6, decide 1, the
+        registered ``go`` 1); then one instruction per ``DECIDE_INTERVAL`` = 9 cycles while
+        the units it waits for are free (``n`` is ignored). How long a unit stays busy is the
+        unit's business (:meth:`AttentionBlock.timing
         <ivita.hw.attention.AttentionBlock.timing>`)."""
-        return Timing(latency=3, latency_from="first", interval=3, per="instruction")
+        return Timing(latency=DECIDE_INTERVAL + GO_DELAY, latency_from="first",
+                      interval=DECIDE_INTERVAL, per="instruction")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        code = check_instruction(m, self.instr, self._cfg, self._mmap)
-        m.d.comb += [self.op.eq(self.instr[:OPCODE_BITS]), self.prog_addr.eq(self.pc)]
+        chk = check_pipeline(m, self.instr, self._cfg, self._mmap)
+        m.d.comb += self.op.eq(self.instr[:OPCODE_BITS])
         self._count_and_track(m)
-        can = self._may_dispatch(m)
-        self._sequence(m, code, can)
+        can = self._may_dispatch(m, chk)
+        self._sequence(m, chk, can)
         return m
 
     def _count_and_track(self, m: Module) -> None:
         """``cycles`` while ``busy``; ``unit_busy[u]`` from ``go[u]`` until ``finished[u]``."""
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.Elif(self.start):
+            m.d.sync += self.cycles.eq(0)
         for u in range(4):
             with m.If(self.go[u]):
                 m.d.sync += self.unit_busy[u].eq(1)
             with m.Elif(self.finished[u]):
                 m.d.sync += self.unit_busy[u].eq(0)
 
-    def _may_dispatch(self, m: Module) -> Signal:
+    def _may_dispatch(self, m: Module, chk: Checked) -> Signal:
         """``can[u]``: an instruction of unit ``u`` may start now -- the unit is idle and either
         every unit is, or this is the allowed overlap (a MATMUL beside a SOFTMAX, or the
         reverse, writing different A-mem banks; the running one's banks were registered at
-        its dispatch)."""
+        its dispatch). A function of registers only: whether the checked instruction's banks
+        clash with the running one's is registered as the checks finish (the running one's
+        banks do not change then: the last ``go`` was at least ``CHECK_LATENCY`` cycles
+        before)."""
         ub = self.unit_busy
         idle = ub == 0
-        banks = a_banks(m, self.instr, self._cfg)
         mm_banks, sm_banks = Signal(2), Signal(2)
         with m.If(self.go[MM]):
-            m.d.sync += mm_banks.eq(banks)
+            m.d.sync += mm_banks.eq(chk.banks)
         with m.If(self.go[SM]):
-            m.d.sync += sm_banks.eq(banks)
+            m.d.sync += sm_banks.eq(chk.banks)
+        clash_mm, clash_sm = Signal(), Signal()
+        m.d.sync += [clash_mm.eq((chk.banks_early & mm_banks) != 0),
+                     clash_sm.eq((chk.banks_early & sm_banks) != 0)]
         can = Signal(4)
         m.d.comb += [
-            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ((banks & sm_banks) == 0)))),
-            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ((banks & mm_banks) == 0)))),
+            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ~clash_sm))),
+            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ~clash_mm))),
             can[LN].eq(idle), can[GE].eq(idle),
         ]
         return can
 
-    def _sequence(self, m: Module, code: object, can: Signal) -> None:
+    def _sequence(self, m: Module, chk: Checked, can: Signal) -> None:
         """The fetch / check / dispatch FSM, errors and the end of the program."""
-        ub, op = self.unit_busy, self.op
+        ub = self.unit_busy
         idle = ub == 0
         pending = Signal(4)
+        wait = Signal(range(CHECK_LATENCY))
+        # the address fetched (it steps in LOAD); ``pc`` follows it in FETCH, i.e. it moves on
+        # to the next instruction in the cycle of the previous one's ``go``
+        fetch_pc = Signal(16)
+        m.d.comb += self.prog_addr.eq(fetch_pc)
+        in_check = Signal()            # the FSM is in CHECK (a register: go is a short function)
+        # a unit's error, registered (it stops the program one cycle later: a register ahead
+        # of the FSM, busy and the memory-port multiplexers); a start clears it with the
+        # units' sticky flags
+        unit_error = Signal()
+        m.d.sync += unit_error.eq(self.unit_error & ~(self.start & ~self.busy))
+        go = Signal(4)
+        m.d.comb += go.eq(Mux(in_check & chk.ok & ~unit_error, chk.unit & can, 0))
+        m.d.sync += self.go.eq(go)
 
         def stop(c: object) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(c), self.busy.eq(0)]
 
         abort = Signal()
-        m.d.comb += abort.eq(self.busy & self.unit_error)
+        m.d.comb += abort.eq(self.busy & unit_error)
+        launch = Signal()              # start while idle (the FSM is in IDLE iff not busy)
+        m.d.comb += launch.eq(self.start & ~self.busy)
+        with m.If(launch):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
+                         self.error_code.eq(0), self.pc.eq(0), fetch_pc.eq(0), ub.eq(0)]
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
-                                 self.error_code.eq(0), self.cycles.eq(0), self.pc.eq(0),
-                                 ub.eq(0)]
+                with m.If(launch):
                     m.next = "FETCH"
             with m.State("FETCH"):
+                m.d.sync += self.pc.eq(fetch_pc)
                 with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(self.pc >= self._cfg.prog_depth):
+                with m.Elif(fetch_pc >= self._cfg.prog_depth):
                     m.d.sync += pending.eq(ERRORS["PC"])
                     m.next = "DRAIN"
                 with m.Else():
                     m.d.comb += self.prog_en.eq(1)
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.sync += self.instr.eq(self.prog_data)
-                m.next = "CHECK"
+                m.d.sync += [self.instr.eq(self.prog_data), wait.eq(CHECK_LATENCY - 1),
+                             fetch_pc.eq(fetch_pc + 1)]
+                m.next = "WAIT"
                 with m.If(abort):
                     m.next = "IDLE"
+            with m.State("WAIT"):
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(wait == 0):
+                    m.d.sync += in_check.eq(1)
+                    m.next = "CHECK"
             with m.State("CHECK"):
+                m.d.sync += in_check.eq(0)
                 with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(code != 0):
-                    m.d.sync += pending.eq(code)
+                with m.Elif(~chk.ok):
+                    m.d.sync += pending.eq(chk.code)
                     m.next = "DRAIN"
-                with m.Elif(op == Op.HALT):
+                with m.Elif(chk.halt):
                     m.next = "FINISH"
-                with m.Elif(op == Op.SYNC):
+                with m.Elif(chk.sync):
                     with m.If(idle):
-                        m.d.sync += self.pc.eq(self.pc + 1)
                         m.next = "FETCH"
+                    with m.Else():
+                        m.d.sync += in_check.eq(1)
+                with m.Elif(go != 0):
+                    m.next = "FETCH"
                 with m.Else():
-                    for o, u in UNITS.items():
-                        with m.If((op == o) & can[u]):
-                            m.d.comb += self.go[u].eq(1)
-                            m.d.sync += self.pc.eq(self.pc + 1)
-                            m.next = "FETCH"
+                    m.d.sync += in_check.eq(1)
             with m.State("DRAIN"):
                 with m.If(abort):
                     m.next = "IDLE"

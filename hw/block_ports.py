@@ -30,23 +30,38 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, r_addr: Value, r_en: Value,
     data of the bank last enabled (one-cycle read, held while ``r_en`` is low, as one memory).
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
     mask)``) that is enabled and addresses it; the controller never lets two writers of one
-    bank run together."""
+    bank run together. ``writers[0]`` is the host's (at once); the datapath's writes are
+    registered and land one cycle after their ``w_en``."""
     hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q")
     m.d.comb += hi.eq(r_addr >= cfg.a_split)
     with m.If(r_en):
         m.d.sync += hi_q.eq(hi)
     banks = a["banks"]
+    (h_en, h_addr, h_data, h_lanes), dp_writers = writers[0], writers[1:]
     for b, bank in enumerate(banks):
         rp, wp = bank["r"], bank["w"]
         mine = hi if b else ~hi
         m.d.comb += [rp.addr.eq(r_addr - bank["base"]), rp.en.eq(r_en & mine)]
+
+        def in_bank(w_addr: Value, b: int = b) -> Value:
+            return (w_addr >= cfg.a_split) if b else (w_addr < cfg.a_split)
+
+        # the datapath's write is registered (one cycle later: the units' writes land before
+        # any later reader starts), so the bank choice does not sit before the memory
         addr, wdata, en = Value.cast(0), Value.cast(0), Value.cast(0)
-        for w_en, w_addr, w_data, lanes in reversed(writers):
-            take = w_en & ((w_addr >= cfg.a_split) if b else (w_addr < cfg.a_split))
+        for w_en, w_addr, w_data, lanes in reversed(dp_writers):
+            take = w_en & in_bank(w_addr)
             addr = Mux(take, w_addr - bank["base"], addr)
             wdata = Mux(take, w_data, wdata)
             en = Mux(take, lanes, en)
-        m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
+        q_addr = Signal.like(wp.addr, name=f"a{b}_waddr_q")
+        q_data = Signal.like(wp.data, name=f"a{b}_wdata_q")
+        q_en = Signal.like(wp.en, name=f"a{b}_wen_q")
+        m.d.sync += [q_addr.eq(addr), q_data.eq(wdata), q_en.eq(en)]
+        host = h_en & in_bank(h_addr)                 # the host writes only while idle
+        m.d.comb += [wp.addr.eq(Mux(host, h_addr - bank["base"], q_addr)),
+                     wp.data.eq(Mux(host, h_data, q_data)),
+                     wp.en.eq(Mux(host, h_lanes, q_en))]
     m.d.comb += [a["rdata"].eq(Mux(hi_q, banks[1]["r"].data, banks[0]["r"].data)),
                  bus.A_rdata.eq(a["rdata"])]
 

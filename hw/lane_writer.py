@@ -20,7 +20,8 @@ class LaneWriter(wiring.Component):
     ``w_data`` carries the element (sign-extended to ``lane_bits``) in every lane, ``w_lanes``
     enables one lane (the memory's write granularity). Always ready; the write happens in the
     cycle after the element is accepted. ``finished``: ``n_rows`` rows written (after
-    ``start``). Values are ``in_shape`` (signed codes, or unsigned Shiftmax probabilities).
+    ``start``). ``n_cols`` is registered: it must be stable from the cycle before the first
+    element (the block latches the instruction on ``start``). Values are ``in_shape`` (signed codes, or unsigned Shiftmax probabilities).
     """
 
     def __init__(self, *, lanes: int, lane_bits: int, in_shape: object,
@@ -47,15 +48,18 @@ class LaneWriter(wiring.Component):
         tb, tl, col, done_rows = Signal(16), Signal(range(max(L, 2))), Signal(16), Signal(16)
         m.d.comb += [i.ready.eq(1), self.finished.eq((done_rows == self.n_rows) & ~self.w_en)]
         m.d.sync += self.w_en.eq(i.valid & ~self.start)
-        m.d.sync += [self.w_addr.eq(self.dst + tb * self.dst_stride + col),
-                     self.w_lanes.eq(1 << tl)]
+        # row_off = tb * dst_stride, stepped with tb (no multiplier before the address)
+        row_off = Signal(unsigned(len(self.w_addr)), name="row_off")
+        col_end = Signal(16, name="col_end")            # n_cols - 1, registered
+        m.d.sync += col_end.eq(self.n_cols - 1)
+        m.d.sync += [self.w_addr.eq(self.dst + row_off + col), self.w_lanes.eq(1 << tl)]
         m.d.sync += [self.w_data[n].eq(i.payload.y) for n in range(L)]
         with m.If(self.start):
-            m.d.sync += [tb.eq(0), tl.eq(0), col.eq(0), done_rows.eq(0)]
+            m.d.sync += [tb.eq(0), tl.eq(0), col.eq(0), done_rows.eq(0), row_off.eq(0)]
         with m.Elif(i.valid):
             m.d.sync += col.eq(col + 1)
-            with m.If(col == self.n_cols - 1):
+            with m.If(col == col_end):
                 m.d.sync += [col.eq(0), tl.eq(tl + 1), done_rows.eq(done_rows + 1)]
                 with m.If(tl == L - 1):
-                    m.d.sync += [tl.eq(0), tb.eq(tb + 1)]
+                    m.d.sync += [tl.eq(0), tb.eq(tb + 1), row_off.eq(row_off + self.dst_stride)]
         return m

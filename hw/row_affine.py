@@ -12,7 +12,7 @@ from ivita.model.checks import check_int
 from ivita.model.config import RequantConfig
 from ivita.model.quant import LN_BETA_BITS
 
-from ._blockutil import const_ready
+from ._skid import output_skid
 from .tile_epilogue import const_lane_layout
 from .timing import Timing
 
@@ -36,7 +36,9 @@ class RowAffine(wiring.Component):
     ``{acc: n + bias, b, c}`` from lane ``ch % cols`` of C-mem word ``const_base + ch // cols``
     (the model's ``requantize(n + ln_beta, ln_b, ln_c, a_bits)`` or ``requantize(g + u_off,
     u_b, u_c, a_bits)`` input; ``in_bits`` is the input width, ``rq`` the requantizer it
-    feeds, default the LayerNorm one). One register stage. The constants of the word in use
+    feeds, default the LayerNorm one). One register stage, the head of a two-entry skid
+    buffer (:func:`~ivita.hw._skid.output_skid`), so ``i_stream.ready`` is a function of
+    registers only. The constants of the word in use
     are held in a register while the next word is prefetched, so a row streams without a
     bubble; a row that spans more than one word reloads word 0 after its last element (2
     bubble cycles, :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
@@ -82,24 +84,33 @@ class RowAffine(wiring.Component):
         cur_ok = Signal()
         # while cur holds word w, the port reads word w + 1 (the next word of the row)
         m.d.comb += self.c_addr.eq(self.const_base + w + cur_ok)
-        pre = const_ready(m, self.c_addr, self.start, "cst")
-        boundary = lane == cols - 1
-        m.d.comb += i.ready.eq(cur_ok & (~boundary | pre) & (~o.valid | o.ready))
+        # the port's data belong to c_addr when c_addr did not move at the last edge (w and
+        # cur_ok kept) and no start came (const_base is held from the cycle after start)
+        moved, fresh = Signal(init=1, name="cst_moved"), Signal(name="cst_fresh")
+        pre = Signal(name="cst_pre")
+        m.d.sync += [moved.eq(0), fresh.eq(~self.start)]
+        m.d.comb += pre.eq(fresh & ~moved)
+        boundary = Signal(name="boundary")
+        m.d.comb += boundary.eq(lane == cols - 1)
         k = Array(cur[n] for n in range(cols))[lane]
-        with m.If(o.ready):
-            m.d.sync += o.valid.eq(0)
+        nxt = Signal.like(o.payload, name="aff_nxt")
+        m.d.comb += [nxt.last.eq(i.payload.last), nxt.acc[0].eq(i.payload.y + k.bias),
+                     nxt.b[0].eq(k.b), nxt.c[0].eq(k.c)]
+        accept = Signal()
+        # the output is the head of a skid buffer: its enable is a register, so ready is a
+        # function of registers only (no path from the requantizer's ready through here)
+        en, _ = output_skid(m, o, nxt, accept & ~self.start, name="aff_skid")
+        m.d.comb += [i.ready.eq(cur_ok & (~boundary | pre) & en),
+                     accept.eq(i.valid & i.ready)]
         with m.If(self.start):
-            m.d.sync += [w.eq(0), lane.eq(0), o.valid.eq(0), cur_ok.eq(0)]
+            m.d.sync += [w.eq(0), lane.eq(0), o.valid.eq(0), cur_ok.eq(0), moved.eq(1)]
         with m.Elif(~cur_ok):
             with m.If(pre):
-                m.d.sync += [cur.eq(self.c_data), cur_ok.eq(1)]
-        with m.Elif(i.valid & i.ready):
-            m.d.sync += [o.valid.eq(1), o.payload.last.eq(i.payload.last),
-                         o.payload.acc[0].eq(i.payload.y + k.bias),
-                         o.payload.b[0].eq(k.b), o.payload.c[0].eq(k.c),
-                         lane.eq(lane + 1)]
+                m.d.sync += [cur.eq(self.c_data), cur_ok.eq(1), moved.eq(1)]
+        with m.Elif(accept):
+            m.d.sync += lane.eq(lane + 1)
             with m.If(i.payload.last):        # the next row starts at word 0
-                m.d.sync += [lane.eq(0), w.eq(0), cur_ok.eq(w == 0)]
+                m.d.sync += [lane.eq(0), w.eq(0), cur_ok.eq(w == 0), moved.eq(w != 0)]
             with m.Elif(boundary):
-                m.d.sync += [lane.eq(0), w.eq(w + 1), cur.eq(self.c_data)]
+                m.d.sync += [lane.eq(0), w.eq(w + 1), cur.eq(self.c_data), moved.eq(1)]
         return m

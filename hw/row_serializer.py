@@ -20,8 +20,11 @@ class RowSerializer(wiring.Component):
 
     ``start`` (one cycle; parameters stable until ``busy`` falls) begins the run. The read port
     (``rd_addr``, one-cycle latency, enabled by ``rd_en`` only when the output advances) is
-    read once per element. Throughput one element per cycle; first beat valid two cycles
-    after ``start``; ``o_stream`` back-pressure holds the beat (nothing lost).
+    read once per element. Throughput one element per cycle; first beat valid three cycles
+    after ``start`` (the parameters are read from the cycle after ``start``, when the block
+    has latched its instruction, into the address registers; the read address is a
+    register stepped by one adder: ``+ 1`` per word, ``+ stride`` per row, no multiplier);
+    ``o_stream`` back-pressure holds the beat (nothing lost).
     """
 
     def __init__(self, *, lanes: int, lane_bits: int, addr_bits: int = 16) -> None:
@@ -38,36 +41,42 @@ class RowSerializer(wiring.Component):
         })
 
     def timing(self, n: int | None = None) -> Timing:
-        """Rows of ``n`` elements (default 1): the first beat 2 cycles after ``start`` (the
+        """Rows of ``n`` elements (default 1): the first beat 3 cycles after ``start`` (the
         input "beat"), then one row per ``n`` cycles."""
         n = 1 if n is None else check_int(n, "n", 1, 65535)
-        return Timing(latency=2, latency_from="first", interval=n, per="row")
+        return Timing(latency=3, latency_from="first", interval=n, per="row")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         o, L = self.o_stream, self._lanes
-        running = Signal()
-        t, e, w = Signal(16), Signal(16), Signal(16)
+        load, running = Signal(), Signal()
+        t, e = Signal(16), Signal(16)
+        row = Signal.like(self.rd_addr)                   # first word of row t
+        e_end, t_end = Signal(16), Signal(16)             # n_elems - 1, n_rows - 1
         lane, lane_q = Signal(range(max(L, 2))), Signal(range(max(L, 2)))
         advance = Signal()
         m.d.comb += [
             advance.eq(~o.valid | o.ready),
             self.rd_en.eq(advance),
-            self.rd_addr.eq(self.base + t * self.stride + w),
             o.payload.x.eq(Array(self.rd_data[n] for n in range(L))[lane_q]),
-            self.busy.eq(running | o.valid),
+            self.busy.eq(load | running | o.valid),
         ]
-        last_e = e == self.n_elems - 1
+        m.d.sync += [e_end.eq(self.n_elems - 1), t_end.eq(self.n_rows - 1)]
+        last_e = e == e_end
         with m.If(self.start):
-            m.d.sync += [running.eq(1), t.eq(0), e.eq(0), w.eq(0), lane.eq(0), o.valid.eq(0)]
+            m.d.sync += [load.eq(1), running.eq(0), o.valid.eq(0)]
+        with m.Elif(load):                                # the parameters are valid from here
+            m.d.sync += [load.eq(0), running.eq(1), t.eq(0), e.eq(0), lane.eq(0),
+                         row.eq(self.base), self.rd_addr.eq(self.base)]
         with m.Elif(advance):
             m.d.sync += [o.valid.eq(running), o.payload.last.eq(last_e), lane_q.eq(lane)]
             with m.If(running):
                 m.d.sync += [e.eq(e + 1), lane.eq(lane + 1)]
                 with m.If(lane == L - 1):
-                    m.d.sync += [lane.eq(0), w.eq(w + 1)]
+                    m.d.sync += [lane.eq(0), self.rd_addr.eq(self.rd_addr + 1)]
                 with m.If(last_e):
-                    m.d.sync += [e.eq(0), w.eq(0), lane.eq(0), t.eq(t + 1)]
-                    with m.If(t == self.n_rows - 1):
+                    m.d.sync += [e.eq(0), lane.eq(0), t.eq(t + 1),
+                                 row.eq(row + self.stride), self.rd_addr.eq(row + self.stride)]
+                    with m.If(t == t_end):
                         m.d.sync += running.eq(0)
         return m

@@ -10,7 +10,7 @@ from ivita.firmware.memory_map import const_fields
 from ivita.model.block_config import BlockConfig
 from ivita.model.config import RequantConfig
 
-from ._blockutil import const_ready
+from ._skid import output_skid
 from .array import array_output_layout
 from .requant import requant_input_layout
 from .timing import Timing
@@ -36,9 +36,10 @@ class TileEpilogue(wiring.Component):
     Output rows arrive in tile order (``cb`` outer, ``rb`` inner, ``rows`` beats per tile);
     the constants of column block ``cb`` are C-mem word ``const_base + cb``, read through a
     port (``c_addr`` -> ``c_data`` one cycle later) that stays enabled. One register stage,
-    one row per cycle; one bubble whenever ``cb`` changes (the constant word is re-read).
-    ``i_stream.ready = const_ok & (~o_stream.valid | o_stream.ready)`` (never from
-    ``i_stream.valid``). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
+    one row per cycle; one bubble whenever ``cb`` changes (the constant word is re-read). The
+    output register is the head of a two-entry skid buffer
+    (:func:`~ivita.hw._skid.output_skid`): ``i_stream.ready = const_ok & ~spare_full``, a
+    function of registers (never of ``i_stream.valid`` or ``o_stream.ready``). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16) -> None:
@@ -63,21 +64,30 @@ class TileEpilogue(wiring.Component):
         i, o = self.i_stream, self.o_stream
         r = Signal(range(max(cfg.rows, 2)))
         rb, cb = Signal(8), Signal(8)
+        last_r, last_rb = Signal(), Signal()
         m.d.comb += self.c_addr.eq(self.const_base + cb)
-        ok = const_ready(m, self.c_addr, self.start, "cst")
-        m.d.comb += i.ready.eq(ok & (~o.valid | o.ready))
-        with m.If(o.ready):
-            m.d.sync += o.valid.eq(0)
+        # the port's data belong to c_addr when cb did not move at the last edge and no start
+        # came (const_base is held from the cycle after start)
+        moved, fresh, ok = Signal(init=1, name="cst_moved"), Signal(name="cst_fresh"), Signal()
+        m.d.sync += [moved.eq(0), fresh.eq(~self.start)]
+        m.d.comb += ok.eq(fresh & ~moved)
+        nxt = Signal.like(o.payload, name="epi_nxt")
+        for j in range(cfg.cols):
+            lane = self.c_data[j]
+            m.d.comb += [nxt.acc[j].eq(i.payload.c[j] + lane.bias),
+                         nxt.b[j].eq(lane.b), nxt.c[j].eq(lane.c)]
+        m.d.comb += nxt.last.eq(i.payload.last)
+        accept = Signal()
+        # the output register is the head of a skid buffer: ready is a function of registers
+        en, _ = output_skid(m, o, nxt, accept & ~self.start, name="epi_skid")
+        m.d.comb += [i.ready.eq(ok & en), accept.eq(i.valid & i.ready),
+                     last_r.eq(r == cfg.rows - 1), last_rb.eq(rb == self.row_blocks - 1)]
         with m.If(self.start):
-            m.d.sync += [r.eq(0), rb.eq(0), cb.eq(0), o.valid.eq(0)]
-        with m.Elif(i.valid & i.ready):
-            for j in range(cfg.cols):
-                lane = self.c_data[j]
-                m.d.sync += [o.payload.acc[j].eq(i.payload.c[j] + lane.bias),
-                             o.payload.b[j].eq(lane.b), o.payload.c[j].eq(lane.c)]
-            m.d.sync += [o.valid.eq(1), o.payload.last.eq(i.payload.last), r.eq(r + 1)]
-            with m.If(r == cfg.rows - 1):
+            m.d.sync += [r.eq(0), rb.eq(0), cb.eq(0), o.valid.eq(0), moved.eq(1)]
+        with m.Elif(accept):
+            m.d.sync += r.eq(r + 1)
+            with m.If(last_r):
                 m.d.sync += [r.eq(0), rb.eq(rb + 1)]
-                with m.If(rb == self.row_blocks - 1):
-                    m.d.sync += [rb.eq(0), cb.eq(cb + 1)]
+                with m.If(last_rb):
+                    m.d.sync += [rb.eq(0), cb.eq(cb + 1), moved.eq(1)]
         return m

@@ -12,7 +12,11 @@ from ivita.model.checks import check_int
 from .array import array_input_layout
 from .timing import Timing
 
-__all__ = ["TileSequencer"]
+__all__ = ["TileSequencer", "SEQ_LATENCY"]
+
+#: Cycles from ``start`` to the first beat: the parameters are loaded into the address
+#: registers the cycle after ``start``, the first read the cycle after, its data the next.
+SEQ_LATENCY = 3
 
 
 class TileSequencer(wiring.Component):
@@ -20,11 +24,15 @@ class TileSequencer(wiring.Component):
     one array beat ``a = A-mem[a_base + rb*a_stride + k]``, ``b = B-mem[b_base + cb*b_stride +
     k]``, ``last`` on ``k = K-1`` (the memory words are already in the array's lane layout).
 
-    ``start`` (one cycle, parameters stable from then until ``busy`` falls) begins a run of
-    ``row_blocks * col_blocks * k`` beats. Both read ports have a latency of one cycle and are
-    enabled only when the output register advances (``rd_en``), so a stalled beat holds its
-    data. Throughput: one beat per cycle while ``o_stream.ready``; the first beat is valid two
-    cycles after ``start``. Back-pressure: ``o_stream`` stalls the sequencer, nothing is lost.
+    ``start`` (one cycle) begins a run of ``row_blocks * col_blocks * k`` beats; the
+    parameters are read from the cycle after ``start`` (the block latches the instruction on
+    ``start``) and must stay stable until ``busy`` falls. The addresses are registers stepped
+    by one adder each (``+ 1``, ``+ a_stride`` at a new row block, ``+ b_stride`` at a new
+    column block), so no multiplier sits before the memories. Both read ports have a latency
+    of one cycle and are enabled only when the output register advances (``rd_en``), so a
+    stalled beat holds its data. Throughput: one beat per cycle while ``o_stream.ready``; the
+    first beat is valid :data:`SEQ_LATENCY` = 3 cycles after ``start``. Back-pressure:
+    ``o_stream`` stalls the sequencer, nothing is lost.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16) -> None:
@@ -40,39 +48,47 @@ class TileSequencer(wiring.Component):
         })
 
     def timing(self, n: int | None = None) -> Timing:
-        """Tiles of ``K = n`` beats (default ``k_max``): the first beat 2 cycles after
-        ``start`` (the input "beat"), then one tile per ``K`` cycles."""
+        """Tiles of ``K = n`` beats (default ``k_max``): the first beat :data:`SEQ_LATENCY`
+        = 3 cycles after ``start`` (the input "beat"), then one tile per ``K`` cycles."""
         k = self._cfg.k_max if n is None else check_int(n, "n", 1, self._cfg.k_max)
-        return Timing(latency=2, latency_from="first", interval=k, per="tile")
+        return Timing(latency=SEQ_LATENCY, latency_from="first", interval=k, per="tile")
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         o = self.o_stream
-        running = Signal()
+        load, running = Signal(), Signal()
         k, rb, cb = Signal(16), Signal(8), Signal(8)
+        a_row, b_col = Signal.like(self.a_addr), Signal.like(self.b_addr)   # row / col bases
+        k_end, rb_end, cb_end = Signal(16), Signal(8), Signal(8)           # the counts - 1
         advance = Signal()
         m.d.comb += [
             advance.eq(~o.valid | o.ready),
-            self.rd_en.eq(advance),
-            self.a_addr.eq(self.a_base + rb * self.a_stride + k),
-            self.b_addr.eq(self.b_base + cb * self.b_stride + k),
+            self.rd_en.eq(advance & running),
             o.payload.a.as_value().eq(self.a_data),
             o.payload.b.as_value().eq(self.b_data),
-            self.busy.eq(running | o.valid),
+            self.busy.eq(load | running | o.valid),
         ]
-        last_k = k == self.k - 1
-        last_rb = rb == self.row_blocks - 1
-        last_cb = cb == self.col_blocks - 1
+        m.d.sync += [k_end.eq(self.k - 1), rb_end.eq(self.row_blocks - 1),
+                     cb_end.eq(self.col_blocks - 1)]
+        last_k, last_rb, last_cb = k == k_end, rb == rb_end, cb == cb_end
         with m.If(self.start):
-            m.d.sync += [running.eq(1), k.eq(0), rb.eq(0), cb.eq(0), o.valid.eq(0)]
+            m.d.sync += [load.eq(1), running.eq(0), o.valid.eq(0)]
+        with m.Elif(load):                         # the parameters are valid from here
+            m.d.sync += [load.eq(0), running.eq(1), k.eq(0), rb.eq(0), cb.eq(0),
+                         self.a_addr.eq(self.a_base), a_row.eq(self.a_base),
+                         self.b_addr.eq(self.b_base), b_col.eq(self.b_base)]
         with m.Elif(advance):
             m.d.sync += [o.valid.eq(running), o.payload.last.eq(last_k)]
             with m.If(running):
-                m.d.sync += k.eq(k + 1)
+                m.d.sync += [k.eq(k + 1), self.a_addr.eq(self.a_addr + 1),
+                             self.b_addr.eq(self.b_addr + 1)]
                 with m.If(last_k):
-                    m.d.sync += [k.eq(0), rb.eq(rb + 1)]
+                    m.d.sync += [k.eq(0), rb.eq(rb + 1), self.a_addr.eq(a_row + self.a_stride),
+                                 a_row.eq(a_row + self.a_stride), self.b_addr.eq(b_col)]
                     with m.If(last_rb):
-                        m.d.sync += [rb.eq(0), cb.eq(cb + 1)]
+                        m.d.sync += [rb.eq(0), cb.eq(cb + 1), self.a_addr.eq(self.a_base),
+                                     a_row.eq(self.a_base), self.b_addr.eq(b_col + self.b_stride),
+                                     b_col.eq(b_col + self.b_stride)]
                         with m.If(last_cb):
                             m.d.sync += running.eq(0)
         return m

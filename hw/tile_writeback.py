@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.isa import MODES
 from ivita.model.block_config import BlockConfig
 
-from ._blockutil import clamp, round_shift_expr
+from ._blockutil import clamp_to
 from .requant import requant_output_layout
 from .tile_epilogue import const_lane_layout, matmul_requant_config
 from .timing import Timing
 
-__all__ = ["TileWriteBack"]
+__all__ = ["TileWriteBack", "WB_LATENCY"]
 
 ROW, TRANSPOSE, RESIDUAL = MODES["ROW"], MODES["TRANSPOSE"], MODES["RESIDUAL"]
+
+#: Cycles from a row accepted (or drained) to its ``w_en``: the x read, its register, the
+#: two DSP48 stages of the products (M, P), the rounding shifts, the rounded terms, their
+#: sum, the saturation compares, the registered output.
+WB_LATENCY = 9
 
 
 class TileWriteBack(wiring.Component):
@@ -34,8 +39,13 @@ class TileWriteBack(wiring.Component):
       destination word (R-mem, ``x_addr``/``x_data``, one-cycle read) and the pairs from
       ``res_const`` (``(b, c)`` and ``(b2, c2)`` of each lane).
 
-    Pipeline: accept -> x read -> products -> rounded terms -> write (``w_en`` 3 cycles after
-    the row is accepted, or after its drain cycle). ``finished``: every tile of
+    Pipeline (:data:`WB_LATENCY` = 9 stages, one carry chain or DSP stage each): accept ->
+    x read -> x register -> products (M, P) -> shifts -> rounded terms -> sum -> saturation
+    compares -> registered write (``w_en`` 9 cycles after the row is accepted, or after its
+    drain cycle). The saturation bounds, ``row_blocks - 1``, ``col_blocks - 1`` and
+    ``cols * s_row`` are registered from the parameters (held from the cycle after ``start``
+    for the whole instruction); the word address is ``dst_base`` plus an offset register
+    stepped by one adder per row, column or tile (no multiplier before the memory). ``finished``: every tile of
     ``row_blocks x col_blocks`` written. Throughput: one row per cycle (``ROW``, ``RESIDUAL``),
     ``rows`` rows per ``rows + cols`` cycles (``TRANSPOSE``).
     """
@@ -57,10 +67,11 @@ class TileWriteBack(wiring.Component):
         })
 
     def timing(self, n: int | None = None) -> Timing:
-        """``ROW``/``RESIDUAL``: the word write (``w_en``) 3 cycles after the row is accepted,
+        """``ROW``/``RESIDUAL``: the word write (``w_en``) :data:`WB_LATENCY` = 9 cycles after
+        the row is accepted,
         one row per cycle (``TRANSPOSE``: ``rows`` rows per ``rows + cols`` cycles, covered by
         :meth:`ivita.hw.attention.AttentionBlock.matmul_cycles`). ``n`` is ignored."""
-        return Timing(latency=3, latency_from="first", interval=1, per="vector")
+        return Timing(latency=WB_LATENCY, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
         cfg, m = self._cfg, Module()
@@ -71,7 +82,13 @@ class TileWriteBack(wiring.Component):
         draining, tiles_done = Signal(), Signal()
         tbuf = [[Signal(signed(ob), name=f"tbuf_{a}_{b}") for b in range(cols)]
                 for a in range(rows)]
-        ys = [clamp(m, i.payload.q[n], self.sat_bits, ob, f"y{n}") for n in range(cols)]
+        # saturation bounds of sat_bits, registered (sat_bits holds during an instruction)
+        sat_hi = Signal(signed(ob + 1), name="sat_hi")
+        sat_lo = Signal(signed(ob + 1), name="sat_lo")
+        # hi = 2^(sat_bits-1) - 1, lo = -2^(sat_bits-1), bit by bit (one compare each)
+        m.d.sync += [sat_hi[j].eq(self.sat_bits > j + 1) for j in range(ob)]
+        m.d.sync += [sat_lo[j].eq(self.sat_bits <= j + 1) for j in range(ob + 1)]
+        ys = [clamp_to(m, i.payload.q[n], sat_hi, sat_lo, ob, f"y{n}") for n in range(cols)]
         accept = Signal()
         m.d.comb += [i.ready.eq(~draining), accept.eq(i.valid & ~draining)]
 
@@ -80,30 +97,42 @@ class TileWriteBack(wiring.Component):
         addr0 = Signal.like(self.w_addr)
         lanes0 = [Signal(signed(ob), name=f"l0_{n}") for n in range(cols)]
         row_mode = self.mode != TRANSPOSE
-        line_row = rb * rows + r
-        line_col = cb * cols + j
+        # the address offsets from dst_base, registers stepped by one adder each (no
+        # multiplier): ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
+        # ta = (cb*cols + j)*s_row + rb*s_col (a drained column), tstart = ta at j = 0,
+        # cbase = cb*cols*s_row
+        A = len(self.w_addr)
+        ra, coff, ta, tstart, cbase, s_row_cols = (
+            Signal(A, name=x) for x in ("ra", "coff", "ta", "tstart", "cbase", "s_row_cols"))
+        m.d.sync += s_row_cols.eq(self.s_row * cols)
         m.d.comb += [
             v0.eq((accept & row_mode) | draining),
-            addr0.eq(Mux(draining, self.dst_base + line_col * self.s_row + rb * self.s_col,
-                         self.dst_base + line_row * self.s_row + cb * self.s_col)),
+            addr0.eq(self.dst_base + Mux(draining, ta, ra)),
             self.x_addr.eq(addr0),
         ]
         col_sel = [Array(tbuf[a]) for a in range(rows)]
         for n in range(cols):
             m.d.comb += lanes0[n].eq(Mux(draining, col_sel[n][j], ys[n]))
 
+        rb_end, cb_end = Signal(8), Signal(8)             # row_blocks - 1, col_blocks - 1
+        m.d.sync += [rb_end.eq(self.row_blocks - 1), cb_end.eq(self.col_blocks - 1)]
+
         def next_tile() -> None:
-            m.d.sync += rb.eq(rb + 1)
-            with m.If(rb == self.row_blocks - 1):
-                m.d.sync += [rb.eq(0), cb.eq(cb + 1)]
-                with m.If(cb == self.col_blocks - 1):
+            m.d.sync += [rb.eq(rb + 1), tstart.eq(tstart + self.s_col),
+                         ta.eq(tstart + self.s_col)]
+            with m.If(rb == rb_end):
+                m.d.sync += [rb.eq(0), cb.eq(cb + 1), coff.eq(coff + self.s_col),
+                             ra.eq(coff + self.s_col), cbase.eq(cbase + s_row_cols),
+                             tstart.eq(cbase + s_row_cols), ta.eq(cbase + s_row_cols)]
+                with m.If(cb == cb_end):
                     m.d.sync += tiles_done.eq(1)
 
         with m.If(self.start):
             m.d.sync += [r.eq(0), j.eq(0), rb.eq(0), cb.eq(0), draining.eq(0),
-                         tiles_done.eq(0)]
+                         tiles_done.eq(0), ra.eq(0), coff.eq(0), ta.eq(0), tstart.eq(0),
+                         cbase.eq(0)]
         with m.Elif(draining):
-            m.d.sync += j.eq(j + 1)
+            m.d.sync += [j.eq(j + 1), ta.eq(ta + self.s_row)]
             with m.If(j == cols - 1):
                 m.d.sync += [j.eq(0), draining.eq(0)]
                 next_tile()
@@ -112,6 +141,8 @@ class TileWriteBack(wiring.Component):
                 with m.If(r == a):
                     m.d.sync += [tbuf[a][n].eq(ys[n]) for n in range(cols)]
             m.d.sync += r.eq(r + 1)
+            with m.If(row_mode):
+                m.d.sync += ra.eq(ra + self.s_row)
             with m.If(r == rows - 1):
                 m.d.sync += r.eq(0)
                 with m.If(row_mode):
@@ -119,25 +150,42 @@ class TileWriteBack(wiring.Component):
                 with m.Else():
                     m.d.sync += draining.eq(1)
 
-        # stages 1..3 (x read and residual arithmetic), then the write
+        # stages 1..9: x read, x register, products (M, P), shifts, rounded terms, sum,
+        # compares, the registered write
+        L = WB_LATENCY
         pb = ob + mb + 1
-        v = [Signal(name=f"v{s}") for s in range(1, 4)]
-        ad = [Signal.like(self.w_addr, name=f"addr{s}") for s in range(1, 4)]
-        y1 = [Signal(signed(ob), name=f"y1_{n}") for n in range(cols)]
-        y2 = [Signal(signed(ob), name=f"y2_{n}") for n in range(cols)]
-        px = [Signal(signed(pb), name=f"px{n}") for n in range(cols)]
-        py = [Signal(signed(pb), name=f"py{n}") for n in range(cols)]
-        s3 = [Signal(signed(pb + 1), name=f"s3_{n}") for n in range(cols)]
-        y3 = [Signal(signed(ob), name=f"y3_{n}") for n in range(cols)]
-        m.d.sync += [v[0].eq(v0 & ~self.start), v[1].eq(v[0]), v[2].eq(v[1]),
-                     ad[0].eq(addr0), ad[1].eq(ad[0]), ad[2].eq(ad[1])]
+        v = [Signal(name=f"v{s}") for s in range(1, L + 1)]
+        ad = [Signal.like(self.w_addr, name=f"addr{s}") for s in range(1, L + 1)]
+        m.d.sync += [v[0].eq(v0 & ~self.start), ad[0].eq(addr0)]
+        m.d.sync += [v[s].eq(v[s - 1]) for s in range(1, L)]
+        m.d.sync += [ad[s].eq(ad[s - 1]) for s in range(1, L)]
+        resid = Signal(name="resid_mode")
+        m.d.sync += resid.eq(self.mode == RESIDUAL)
         for n in range(cols):
             k = self.res_const[n]
-            m.d.sync += [y1[n].eq(lanes0[n]), y2[n].eq(y1[n]), y3[n].eq(y2[n]),
-                         px[n].eq(self.x_data[n] * k.b), py[n].eq(y1[n] * k.b2),
-                         s3[n].eq(round_shift_expr(px[n], k.c) + round_shift_expr(py[n], k.c2))]
-            res = clamp(m, s3[n], self.sat_bits, ob, f"res{n}")
-            m.d.comb += self.w_data[n].eq(Mux(self.mode == RESIDUAL, res, y3[n]))
-        m.d.comb += [self.w_en.eq(v[2]), self.w_addr.eq(ad[2]),
-                     self.finished.eq(tiles_done & ~v[0] & ~v[1] & ~v[2] & ~draining)]
+            y = [Signal(signed(ob), name=f"y{s}_{n}") for s in range(1, L)]   # y[s-1]: stage s
+            m.d.sync += [y[0].eq(lanes0[n])] + [y[s].eq(y[s - 1]) for s in range(1, L - 1)]
+            xq = Signal(signed(cfg.resid_bits), name=f"xq{n}")            # stage 2
+            mx, my = Signal(signed(pb), name=f"mx{n}"), Signal(signed(pb), name=f"my{n}")
+            px, py = Signal(signed(pb), name=f"px{n}"), Signal(signed(pb), name=f"py{n}")
+            tx, ty = Signal(signed(pb + 1), name=f"tx{n}"), Signal(signed(pb + 1), name=f"ty{n}")
+            rx, ry = Signal(signed(pb + 1), name=f"rx{n}"), Signal(signed(pb + 1), name=f"ry{n}")
+            sm = Signal(signed(pb + 2), name=f"s{n}")
+            gt, lt = Signal(name=f"gt{n}"), Signal(name=f"lt{n}")
+            sq = Signal(signed(ob), name=f"sq{n}")
+            out = Signal(signed(ob), name=f"w{n}")
+            m.d.sync += [
+                xq.eq(self.x_data[n]),                                       # 2
+                mx.eq(xq * k.b), my.eq(y[1] * k.b2),                         # 3 (M)
+                px.eq(mx), py.eq(my),                                        # 4 (P)
+                tx.eq(Cat(Const(0, 1), px).as_signed() >> k.c),              # 5
+                ty.eq(Cat(Const(0, 1), py).as_signed() >> k.c2),
+                rx.eq((tx + 1) >> 1), ry.eq((ty + 1) >> 1),                  # 6
+                sm.eq(rx + ry),                                              # 7
+                gt.eq(sm > sat_hi), lt.eq(sm < sat_lo), sq.eq(sm[:ob]),      # 8
+                out.eq(Mux(resid, Mux(gt, sat_hi, Mux(lt, sat_lo, sq)), y[L - 2])),   # 9
+            ]
+            m.d.comb += self.w_data[n].eq(out)
+        m.d.comb += [self.w_en.eq(v[L - 1]), self.w_addr.eq(ad[L - 1]),
+                     self.finished.eq(tiles_done & ~Cat(*v).any() & ~draining)]
         return m

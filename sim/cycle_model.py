@@ -2,14 +2,15 @@
 """Cycle model of a whole block program on :class:`~ivita.hw.attention.AttentionBlock`
 (no simulation: the units are only instantiated for their timing attributes).
 
-:func:`predict_cycles` replays the controller (``ivita.hw.block_controller``: fetch 2 cycles,
-check 1, dispatch when the unit may start: every other unit idle, or a MATMUL and a SOFTMAX
-whose A-mem writes go to different banks; ``SYNC``/``HALT`` wait for every unit) over the
-occupancy of each instruction's unit, from its dispatch (``go``) to the cycle the controller
-sees it free again:
+:func:`predict_cycles` replays the controller (``ivita.hw.block_controller``: a dispatch
+decision at best every ``DECIDE_INTERVAL`` = 9 cycles -- fetch 2, checks 6, decide 1 -- taken
+when the unit may start: every other unit idle, or a MATMUL and a SOFTMAX whose A-mem writes
+go to different banks; the registered ``go`` one cycle later (``GO_DELAY``); ``SYNC``/``HALT``
+wait for every unit) over the occupancy of each instruction's unit, from its dispatch
+(``go``) to the cycle the controller sees it free again:
 
 - ``MATMUL``: :meth:`AttentionBlock.matmul_cycles <ivita.hw.attention.AttentionBlock.
-  matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 14``, ``+ cols`` in
+  matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 21``, ``+ cols`` in
   ``TRANSPOSE``), exact when ``k >= rows + cols`` and a lower bound otherwise.
 - ``SOFTMAX``: the :class:`~ivita.hw.row_serializer.RowSerializer`'s latency, the
   :class:`~ivita.hw.softmax.Shiftmax` row schedule (its bank ring: ``b_cycles``, ``c_lead``,
@@ -45,7 +46,7 @@ from ivita.firmware.cycle_model import compute_bound
 from ivita.firmware.isa import MODES, OP_NAMES, Op
 from ivita.firmware.program_check import may_overlap
 from ivita.hw.attention import AttentionBlock
-from ivita.hw.block_controller import UNITS
+from ivita.hw.block_controller import DECIDE_INTERVAL, GO_DELAY, UNITS
 from ivita.hw.gelu import ShiftGELU
 from ivita.hw.lane_writer import LaneWriter
 from ivita.hw.layernorm import IntLayerNorm
@@ -58,15 +59,14 @@ from ivita.model.config import GeluConfig, LayerNormConfig, SoftmaxConfig
 
 __all__ = ["InstrCycles", "CycleEstimate", "predict_cycles", "unit_cycles", "ring_rows"]
 
-FETCH = 3          # FETCH, LOAD, CHECK: a dispatch is 3 cycles after the previous one at best
 BUSY_CLEAR = 2     # LaneWriter's last write -> finished -> the controller sees the unit free
 
 
 @dataclass(frozen=True)
 class InstrCycles:
-    """One instruction: ``dispatch`` (its ``go`` cycle; for SYNC/HALT the cycle it passed),
-    ``free`` (the cycle its unit is seen free; = ``dispatch`` for SYNC), ``stall`` (cycles it
-    waited in CHECK for a unit)."""
+    """One instruction: ``dispatch`` (its ``go`` cycle, when ``pc`` moves on; for SYNC the
+    cycle ``pc`` moves on, one after it passed CHECK; for HALT the end), ``free`` (the cycle its unit is seen free; = ``dispatch`` for SYNC), ``stall``
+    (cycles it waited in CHECK for a unit)."""
 
     pc: int
     op: str
@@ -194,7 +194,7 @@ def predict_cycles(program: Any, cfg: BlockConfig | None = None) -> CycleEstimat
     program = list(program)
     free = {u: 0 for u in set(UNITS.values())}
     last: dict[int, tuple[int, dict[str, int]]] = {}
-    check = FETCH
+    check = DECIDE_INTERVAL        # the first CHECK (start is cycle 0)
     out: list[InstrCycles] = []
     exact = (all(f["k"] >= cfg.rows + cfg.cols for op, f in program if op == Op.MATMUL)
              and (not any(op == Op.GELU for op, _ in program) or _gelu_interval(cfg) == 1))
@@ -202,16 +202,19 @@ def predict_cycles(program: Any, cfg: BlockConfig | None = None) -> CycleEstimat
         name = OP_NAMES.get(op, str(op))
         if op in (Op.SYNC, Op.HALT):
             t = max([check + (1 if op == Op.HALT else 0)] + list(free.values()))
-            out.append(InstrCycles(pc, name, t, t, t - check))
             if op == Op.HALT:
+                out.append(InstrCycles(pc, name, t, t, t - check))
                 return CycleEstimate(t, compute_bound(program, cfg), exact, tuple(out))
-            check = t + FETCH
+            # SYNC passes CHECK at t; pc moves on a cycle later, as after a go
+            out.append(InstrCycles(pc, name, t + GO_DELAY, t + GO_DELAY, t - check))
+            check = t + DECIDE_INTERVAL
             continue
         if op not in UNITS:
             raise ValueError(f"instruction {pc}: opcode {op} is not one the block runs")
-        t = max(check, _may_start(op, f, free, last, cfg))
+        d = max(check, _may_start(op, f, free, last, cfg))     # the decision in CHECK
+        t = d + GO_DELAY                                       # its go
         free[UNITS[op]] = t + unit_cycles(op, f, cfg)
         last[UNITS[op]] = (op, f)
-        out.append(InstrCycles(pc, name, t, free[UNITS[op]], t - check))
-        check = t + FETCH
+        out.append(InstrCycles(pc, name, t, free[UNITS[op]], d - check))
+        check = d + DECIDE_INTERVAL
     raise ValueError(f"the program has no HALT (it has {len(program)} instructions)")

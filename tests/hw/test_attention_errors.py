@@ -13,6 +13,7 @@ from ivita.firmware.isa import ERRORS, MEMS, MODES, Op, encode
 from ivita.firmware.memory_map import memory_map
 from ivita.firmware.program_check import instruction_error
 from ivita.hw.attention import AttentionBlock
+from ivita.hw.block_controller import DECIDE_INTERVAL
 from ivita.sim.block_bus_run import run_block
 from ivita.model.block_config import BlockConfig
 
@@ -88,7 +89,8 @@ def test_program_without_halt_is_a_pc_error() -> None:
 def test_halt_only_program_is_done() -> None:
     run = run_block(AttentionBlock(CFG), {"prog": {0: encode(Op.HALT)}})
     assert (run.done, run.error, run.error_code) == (1, 0, 0)
-    assert run.cycles == run.wall == 4          # fetch, load, check, finish (units idle)
+    # fetch, load, the checks, decide (DECIDE_INTERVAL = 9), finish (units idle)
+    assert run.cycles == run.wall == DECIDE_INTERVAL + 1 == 10
 
 
 def test_bus_round_trip_every_memory() -> None:

@@ -12,6 +12,7 @@ from ivita.firmware.isa import MEMS, MODES, Op, encode
 from ivita.firmware.layout import pack_a, pack_b, pack_rows, unpack_a, unpack_b, unpack_rows
 from ivita.firmware.memory_map import memory_map, pack_const
 from ivita.hw.attention import AttentionBlock
+from ivita.hw.block_controller import DECIDE_INTERVAL, GO_DELAY
 from ivita.sim.block_bus_run import run_block
 from ivita.model import requantize, residual_add
 from ivita.model.block_config import BlockConfig
@@ -116,4 +117,6 @@ def test_matmul_cycle_model(size: int) -> None:
                          dst_mem=MEMS[mem], dst_base=0, s_row=s_row, s_col=s_col, sat_bits=8)
             run = run_block(dut, {"prog": {0: ins, 1: encode(Op.HALT)}})
             assert run.error == 0
-            assert run.cycles == 4 + dut.matmul_cycles(rb, cb, k, mode), (mode, rb, cb, k)
+            # the first go DECIDE_INTERVAL + GO_DELAY = 10 cycles after start; finish 1
+            assert run.cycles == DECIDE_INTERVAL + GO_DELAY + 1 + dut.matmul_cycles(
+                rb, cb, k, mode), (mode, rb, cb, k)
