@@ -54,16 +54,6 @@ def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
                   interval=1 if pipelined else steps, per="division")
 
 
-def _two_set(v) -> tuple[Value, Value]:
-    """``(any bit set, at least two bits set)`` of ``v`` as a balanced tree (no carry chain)."""
-    if len(v) == 1:
-        return v[0], Const(0, 1)
-    h = len(v) // 2
-    a1, t1 = _two_set(v[:h])
-    a2, t2 = _two_set(v[h:])
-    return a1 | a2, t1 | t2 | (a1 & a2)
-
-
 def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
     """A priority encoder: a signal holding ``bit_length(v)`` of an unsigned value ``v``."""
     out = Signal(range(len(v) + 1), name=name)
@@ -347,7 +337,10 @@ class Reciprocal(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         sb, k = self._s_bits, self.steps
-        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "tag": self._tag_shape})
+        # pow2 and its complement both registered: f's two top bits straight from flip-flops
+        # into RecipMul's DSP48E1 inputs (an inverter there is a LUT and a net more)
+        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "npow2": 1,
+                                   "tag": self._tag_shape})
         m.submodules.div = div = Divider(
             dividend_bits=sb + k, divisor_bits=sb, quotient_bits=k,
             pipelined=self._pipelined, tag_shape=inner)
@@ -355,19 +348,13 @@ class Reciprocal(wiring.Component):
         # by side straight into flip-flops. x | -x sets every bit from x's lowest one up, so
         # rev(rev(s) | -rev(s)) = s | rev(-rev(s)) sets every bit from the leading one of s
         # down: the leading one and the mask below it without a priority tree (which Yosys
-        # maps as a chain of four LUT levels)
+        # maps as a chain of four or five LUT levels)
         s_in = self.i_stream.payload.s
         va = Signal()
         s_a = Signal(sb, reset_less=True)
         negs_a = Signal(sb, reset_less=True)    # -s modulo 2^sb
         negrev_a = Signal(sb, reset_less=True)  # -rev(s) modulo 2^sb
         tag_a = Signal(self._tag_shape, reset_less=True)
-        # s is a power of two: no two bits set. Stage A registers, per group of 6 bits of s,
-        # whether any and whether two are set (one LUT each), so that stage B forms pow2 in two
-        # LUT levels (an OR over the bits of s below its leading one maps as a chain of five)
-        groups = [s_in[i:i + 6] for i in range(0, sb, 6)]
-        any_a = Signal(len(groups), reset_less=True)
-        two_a = Signal(len(groups), reset_less=True)
         # stage B: r = 2^L - s, which is (-s) mod 2^(L-1): the bits of -s below the leading
         # one (s = 2^(L-1) + low, low < 2^(L-1); r = 2^(L-1) - low, or 0 if s is a power of
         # two, when low = 0 and f = 2^(k+1)); r < s. An AND per bit, no carry chain
@@ -381,9 +368,14 @@ class Reciprocal(wiring.Component):
         L = Signal(self._l_shape, name="L_in")
         for j in range(len(L)):
             m.d.comb += L[j].eq(Cat(*[msb[i] for i in range(sb) if (i + 1) >> j & 1]).any())
-        pow2 = Signal()
+        # s is a power of two when no bit of s below its leading one is set: x = 0, the borrow
+        # of x - 1, a carry chain behind one LUT level (an OR tree over x, or flags per group
+        # of bits of s, mapped as five LUT levels or shared with the carries of -s)
         r = Signal(sb)
-        m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])), r.eq(negs_a & below)]
+        x = Signal(sb)
+        pow2 = Signal()
+        m.d.comb += [r.eq(negs_a & below), x.eq(s_a & below),
+                     pow2.eq((Cat(x, Const(0, 1)) - 1)[sb])]
         v = Signal()
         s_r = Signal(sb, reset_less=True)
         r_r = Signal(sb, reset_less=True)
@@ -399,9 +391,7 @@ class Reciprocal(wiring.Component):
             with m.If(self.i_stream.valid):
                 m.d.sync += [s_a.eq(s_in), negs_a.eq(-s_in),
                              negrev_a.eq(-Cat(*reversed(list(s_in)))),
-                             tag_a.eq(self.i_stream.payload.tag),
-                             any_a.eq(Cat(*[g.any() for g in groups])),
-                             two_a.eq(Cat(*[_two_set(g)[1] for g in groups]))]
+                             tag_a.eq(self.i_stream.payload.tag)]
         with m.If(adv):
             m.d.sync += v.eq(va)
             with m.If(va):
@@ -415,10 +405,11 @@ class Reciprocal(wiring.Component):
             div.i_stream.payload.divisor.eq(s_r),
             div.i_stream.payload.tag.L.eq(L_r),
             div.i_stream.payload.tag.pow2.eq(pow2_r),
+            div.i_stream.payload.tag.npow2.eq(~pow2_r),
             div.i_stream.payload.tag.tag.eq(tag_r),
             self.o_stream.valid.eq(div.o_stream.valid),
             div.o_stream.ready.eq(self.o_stream.ready),
-            self.o_stream.payload.f.eq(Cat(q, ~dt.pow2, dt.pow2)),       # 2^k + q, or 2^(k+1)
+            self.o_stream.payload.f.eq(Cat(q, dt.npow2, dt.pow2)),       # 2^k + q, or 2^(k+1)
             self.o_stream.payload.L.eq(dt.L),
             self.o_stream.payload.tag.eq(dt.tag),
         ]
@@ -486,12 +477,12 @@ class RecipMul(wiring.Component):
         with m.If(pipe.adv):
             m.d.sync += tags[0].eq(p.tag)
             m.d.sync += [tags[k].eq(tags[k - 1]) for k in range(1, len(tags))]
-        # P >> (L+1) <= 2^ob for num <= s: the shift in two stages (by the multiple of 4,
-        # then the rest), keeping ob + 4 and then ob + 1 bits
-        coarse = Signal(ob + 4, reset_less=True)
-        fine = Signal(2, reset_less=True)
+        # P >> (L+1) <= 2^ob for num <= s: the shift in two stages (by the multiple of 8,
+        # then the rest: three 2:1 multiplexer levels each), keeping ob + 8 and then ob + 1 bits
+        coarse = Signal(ob + 8, reset_less=True)
+        fine = Signal(3, reset_less=True)
         with m.If(pipe.load(2)):
-            m.d.sync += [coarse.eq(prod >> Cat(Const(0, 2), sh[2:])), fine.eq(sh[:2])]
+            m.d.sync += [coarse.eq(prod >> Cat(Const(0, 3), sh[3:])), fine.eq(sh[:3])]
         half = Signal(ob + 1, reset_less=True)
         with m.If(pipe.load(3)):
             m.d.sync += half.eq(coarse >> fine)

@@ -114,9 +114,10 @@ class ShiftGELU(wiring.Component):
         m.submodules.div = div = RecipDiv(num_bits=eb, s_bits=eb + 1, out_bits=cfg.sig_bits,
                                           pipelined=self._pipelined, tag_shape=tag)
         p = self.i_stream.payload
+        # the x0 check only flags the element (zeroed at the end): an invalid x0 goes on as it
+        # is (every stage after is a pipeline that cannot hang on any value), so the check's
+        # OR trees drive two flip-flops, not a multiplexer on every bit of x0
         ok = x0_in_range(self.x0, xb)
-        x0 = Signal(signed(xb + 1))
-        m.d.comb += x0.eq(Mux(ok, self.x0, -1))
         # -|x| = x if x < 0 else ~x + 1: the XOR in front of one carry chain, whose carry-in is
         # the inverted sign (no separate negation and multiplexer)
         neg = p.x[-1]
@@ -128,11 +129,11 @@ class ShiftGELU(wiring.Component):
         m.d.comb += [
             self.i_stream.ready.eq(in_pipe.ready),
             in_pipe.nxt.z.eq(negabs),
-            in_pipe.nxt.x0.eq(x0),
+            in_pipe.nxt.x0.eq(self.x0),
             in_pipe.nxt.tag.t.x.eq(p.x),
             in_pipe.nxt.tag.t.last.eq(p.last),
             in_pipe.nxt.tag.t.bad.eq(~ok),
-            in_pipe.nxt.tag.nb.eq(Mux(ok, ~self.x0, 0)),     # -x0 - 1 (x0 = -1 if bad)
+            in_pipe.nxt.tag.nb.eq(~self.x0),                 # -x0 - 1
         ]
         sticky.raise_on(m, "bad_x0", self.i_stream.valid & self.i_stream.ready & ~ok)
 

@@ -157,6 +157,19 @@ def test_reciprocal_f_and_L(pipelined, s_bits, out_bits):
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
+def test_reciprocal_every_s(pipelined):
+    """Every s of 9 bits: the leading one and the mask below it from -rev(s), r = 2^L - s from
+    the bits of -s below it, and the power-of-two flag from a borrow, for each position."""
+    dut = Reciprocal(s_bits=9, out_bits=5, pipelined=pipelined)
+    vecs = [{"s": s} for s in range(1, 512)]
+    res = run_stream(dut, vecs, n_out=len(vecs), out_fields=("f", "L"), seed=5, p_ready=0.8)
+    got = [(o["f"], o["L"]) for o in res.outputs]
+    want = [((1 << (bit_length(s) + 6)) // s, bit_length(s)) for s in range(1, 512)]
+    bad = [(s, g, w) for s, g, w in zip(range(1, 512), got, want) if g != w]
+    assert not bad, f"(s, got, expected) {bad[:4]}"
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
 @pytest.mark.parametrize("s_bits,out_bits", [(39, 8), (32, 8), (5, 2), (1, 4), (20, 16), (3, 3)])
 def test_recip_div_matches_model(pipelined, s_bits, out_bits):
     seed = SEED + s_bits * 30 + out_bits + pipelined
