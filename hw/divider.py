@@ -421,7 +421,7 @@ class RecipMul(wiring.Component):
     §4.1 (rounded half up, revision 2).
 
     Normative model: the last line of :func:`ivita.model.recip_div`. Five stages: the product
-    (partial products of one DSP48E1 each, then their sum: two stages), the shift by the multiple of 4 in ``L + 1``, the shift by the
+    (partial products of one DSP48E1 each, then their sum: two stages), the shift by the multiple of 8 in ``L + 1``, the shift by the
     rest, then the rounding and the saturation (short stages for the 250 MHz timing
     estimate). The rounding uses
     ``(P + 2^(L+1)) >> (L+2) == ((P >> (L+1)) + 1) >> 1``, so only ``out_bits + 1`` bits of

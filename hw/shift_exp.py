@@ -60,10 +60,13 @@ class ShiftExp(wiring.Component):
        ``n*x0``; ``n*b`` is a constant multiple, i.e. shifts and adds): one carry chain per
        stage, for the 250 MHz timing estimate (docs/fpga.md);
     2. ``bit_length(n)`` restoring stages compute the bounded quotient ``q = a // b`` (``0 <= q
-       <= n``) one bit per stage by comparison with ``b << j``, leaving the remainder
-       ``a - q*b`` (so ``r = zp - q*x0 = -(a mod b)``);
-    3. last two stages: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2`` and ``n - q``, then
-       the left shift by ``n - q`` (a barrel shifter over ``0..n``).
+       <= n``) one bit per stage by comparison with ``b << j`` (the sign of one subtraction of
+       ``a``'s width; whether ``b << j`` exceeds that width is a flag registered in stage 0b),
+       leaving the remainder ``a - q*b`` (so ``r = zp - q*x0 = -(a mod b)``);
+    3. last two stages: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2 = (2b - (a mod b)) >>
+       1`` shifted left by ``(n - q) % 4``, then by the rest of ``n - q`` (the barrel shifter
+       over ``0..n`` split so that neither stage is more than one carry chain and three LUT
+       levels).
 
     Parameters (keyword-only)
     -------------------------
