@@ -5,9 +5,9 @@ Normative model: :func:`ivita.model.recip_div`
 ``L = bit_length(s)`` and ``f = 2^(L+out_bits+1) // s``; docs/numerics.md §4.1, revision 2).
 
 - :class:`Divider`: ``dividend // divisor`` and ``dividend % divisor``, one quotient bit per
-  cycle (sequential) or per pipeline stage (pipelined). Used by I-LayerNorm for the mean and
-  for ``(2^31-1) // std``.
-- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a restoring division of
+  cycle (sequential, restoring) or per pipeline stage (pipelined, non-restoring). Used by
+  I-LayerNorm for the mean and for ``(2^31-1) // std``.
+- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a :class:`Divider` of
   ``2^L - s`` by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter).
 - :class:`RecipMul`: ``(num, f, L) -> min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1)-1)``,
   the per-element multiply, rounding shift and clamp.
@@ -26,7 +26,8 @@ from ivita.model.checks import check_bool, check_int
 from ._nlutil import StallPipe, check_shape, quiet_on_error, split_product
 from .timing import Timing
 
-__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of", "recip_div_timing"]
+__all__ = ["Divider", "Reciprocal", "RecipMul", "RecipDiv", "bit_length_of", "divider_latency",
+           "recip_div_timing"]
 
 #: pipeline stages of :class:`RecipMul` (product in two: partial products, their sum;
 #: coarse shift; fine shift; round and clamp)
@@ -35,23 +36,22 @@ RECIP_MUL_STAGES = 5
 RECIP_FRONT_STAGES = 2
 
 
+def divider_latency(quotient_bits: int, *, pipelined: bool) -> int:
+    """:meth:`Divider.timing`'s latency: ``quotient_bits`` sequential (the first step taken
+    while accepting), ``quotient_bits + 1`` pipelined (a stage per step, then the output
+    register)."""
+    return quotient_bits + (1 if pipelined else 0)
+
+
 def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
-    """:meth:`RecipDiv.timing` without building one: latency ``out_bits + 8`` (the reciprocal's
-    stages A and B, the ``out_bits + 1`` restoring steps, the five :class:`RecipMul` stages),
+    """:meth:`RecipDiv.timing` without building one: latency ``out_bits + 8`` sequential,
+    ``out_bits + 9`` pipelined (the reciprocal's stages A and B, its divider's ``out_bits + 1``
+    steps (and the output register when pipelined), the five :class:`RecipMul` stages);
     interval 1 pipelined or ``out_bits + 1`` sequential."""
     steps = out_bits + 1
-    return Timing(latency=RECIP_FRONT_STAGES + steps + RECIP_MUL_STAGES, latency_from="first",
+    return Timing(latency=RECIP_FRONT_STAGES + divider_latency(steps, pipelined=pipelined)
+                  + RECIP_MUL_STAGES, latency_from="first",
                   interval=1 if pipelined else steps, per="division")
-
-
-def _two_set(v) -> tuple[Value, Value]:
-    """``(any bit set, at least two bits set)`` of ``v`` as a balanced tree (no carry chain)."""
-    if len(v) == 1:
-        return v[0], Const(0, 1)
-    h = len(v) // 2
-    a1, t1 = _two_set(v[:h])
-    a2, t2 = _two_set(v[h:])
-    return a1 | a2, t1 | t2 | (a1 & a2)
 
 
 def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
@@ -65,7 +65,8 @@ def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
 
 
 class Divider(wiring.Component):
-    """Unsigned restoring division ``quotient = dividend // divisor``, ``remainder``.
+    """Unsigned division ``quotient = dividend // divisor``, ``remainder`` (restoring when
+    sequential, non-restoring when pipelined).
 
     Normative: Python ``//`` and ``%`` on non-negative integers (docs/numerics.md §0; a signed
     dividend, such as the LayerNorm mean sum of §7, must be floor-divided by the caller around
@@ -83,7 +84,8 @@ class Divider(wiring.Component):
         fold into the logic).
     pipelined : bool
         ``False`` (default): one division at a time, one quotient bit per cycle.
-        ``True``: ``quotient_bits`` pipeline stages, one division per cycle.
+        ``True``: ``quotient_bits`` non-restoring pipeline stages and the output register,
+        one division per cycle.
     tag_shape : shape-like
         Opaque payload carried alongside.
 
@@ -94,12 +96,14 @@ class Divider(wiring.Component):
     o_stream : ``Out({"quotient": unsigned(quotient_bits), "remainder":
         unsigned(divisor_bits), "tag": tag_shape})``
 
-    Timing (:meth:`timing`): latency ``quotient_bits`` cycles in both modes (the first step is
-    taken while accepting).
+    Timing (:meth:`timing`, :func:`divider_latency`): latency ``quotient_bits`` cycles
+    sequential (the first step is taken while accepting), ``quotient_bits + 1`` pipelined (one
+    stage per step, then the output register).
     Throughput: pipelined one per cycle; sequential one per ``quotient_bits`` cycles (a new
     division is accepted in the cycle the previous result is taken). Back-pressure: the result
     is held while ``o_stream.ready`` is low; pipelined mode stalls globally.
-    A zero divisor yields an all-ones quotient (no hang); the units never divide by zero.
+    A zero divisor (the units never divide by zero) does not hang either mode; the quotient is
+    then all ones sequential and unspecified pipelined.
     """
 
     @quiet_on_error
@@ -137,10 +141,12 @@ class Divider(wiring.Component):
         return self._quotient_bits
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``quotient_bits`` from acceptance to a valid result; interval 1 pipelined,
-        else ``quotient_bits`` (``n`` is ignored)."""
+        """Latency :func:`divider_latency` (``quotient_bits``, ``+ 1`` pipelined) from
+        acceptance to a valid result; interval 1 pipelined, else ``quotient_bits`` (``n`` is
+        ignored)."""
         qb = self._quotient_bits
-        return Timing(latency=qb, latency_from="first", interval=1 if self._pipelined else qb,
+        return Timing(latency=divider_latency(qb, pipelined=self._pipelined),
+                      latency_from="first", interval=1 if self._pipelined else qb,
                       per="division")
 
     def _step(self, r, bit, d):
@@ -167,39 +173,65 @@ class Divider(wiring.Component):
             self._sequential_steps(m, r0, low)
         return m
 
+    def _nr_step(self, r, bit, d):
+        """One non-restoring step: ``t = 2r + bit``; ``diff = t + d`` when ``r < 0``, else
+        ``t - d``; returns ``diff``, signed in ``divisor_bits + 1`` bits (modulo 2^w: the true
+        value fits). ``r`` is the step before's ``diff`` (``-d <= r < d``; the restoring
+        remainder is ``r``, or ``r + d`` when ``r < 0``), so ``diff`` is the restoring step's
+        ``t - d`` and its sign the complement of the same quotient bit. No multiplexer behind
+        the carry chain (whose select, the sign, would fan out to every remainder bit): ``t +
+        d = t - ~d - 1`` (modulo 2^w), so the step is one subtraction ``t - (d ^ neg) - neg``
+        with the borrow in as a bit 0. A subtraction keeps ``t`` as the chain's ``A`` operand
+        (the CARRY4 DI input straight from the register) and ``d ^ neg`` in the LUT of its S
+        input; as an addition Yosys made ``d ^ ~neg`` the ``A`` operand, a LUT level more."""
+        w = self._divisor_bits + 1
+        neg = r[w - 1]
+        t = Cat(bit, r)[:w]
+        y = Cat(d, Const(0, w - len(d))) ^ Cat(*([neg] * w))
+        return (Cat(Const(0, 1), t) - Cat(neg, y))[1:w + 1]
+
     def _pipelined_steps(self, m: Module, r0, low) -> None:
-        """One pipeline stage per quotient bit, global stall; the last stage is the output
-        register (the head of :class:`~ivita.hw._nlutil.StallPipe`'s skid buffer)."""
+        """One pipeline stage per quotient bit, then the output register (the head of
+        :class:`~ivita.hw._nlutil.StallPipe`'s skid buffer); global stall.
+
+        Non-restoring (:meth:`_nr_step`): each stage registers the signed difference, not the
+        restored remainder, so a stage is one carry chain straight into flip-flops (its S-input
+        LUTs in front, no LUT behind). The quotient bits are the complements of the
+        differences' signs, kept as signs and inverted in front of the output register (in the
+        skid buffer's multiplexer); the output stage restores the remainder (``diff + d`` when
+        the last difference is negative: a carry chain that synthesis removes when the
+        remainder is not used, as in :class:`Reciprocal`)."""
         qb, db = self._quotient_bits, self._divisor_bits
         p = self.i_stream.payload
-        pipe = StallPipe(m, stages=qb, i_valid=self.i_stream.valid, o_stream=self.o_stream,
+        pipe = StallPipe(m, stages=qb + 1, i_valid=self.i_stream.valid, o_stream=self.o_stream,
                          name="div")
         m.d.comb += self.i_stream.ready.eq(pipe.ready)
         # no resets on data; the tag is a delay line on the common enable ``adv`` (SRLs)
-        r = [Signal(db, name=f"r{k}", reset_less=True) for k in range(qb - 1)]
-        q = [Signal(qb, name=f"q{k}", reset_less=True) for k in range(qb - 1)]
-        d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb - 1)]
+        r = [Signal(db + 1, name=f"r{k}", reset_less=True) for k in range(qb)]
+        neg = [Signal(qb, name=f"neg{k}", reset_less=True) for k in range(qb)]
+        d = [Signal(db, name=f"d{k}", reset_less=True) for k in range(qb)]
         lo = [Signal(qb, name=f"lo{k}", reset_less=True) for k in range(qb - 1)]
-        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb - 1)]
+        tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True) for k in range(qb)]
         for k in range(qb):
             i = qb - 1 - k                      # quotient bit computed in stage k
             if k == 0:
-                r_in, d_in, lo_in, tag_in = r0, p.divisor, low, p.tag
-                q_in = Const(0, qb)
+                r_in, d_in, lo_in, tag_in = Cat(r0, Const(0, 1)), p.divisor, low, p.tag
+                neg_in = Const(0, qb)
             else:
-                r_in, d_in, tag_in, q_in = r[k - 1], d[k - 1], tag[k - 1], q[k - 1]
+                r_in, d_in, tag_in, neg_in = r[k - 1], d[k - 1], tag[k - 1], neg[k - 1]
                 lo_in = low if self._dividend is not None else lo[k - 1]
-            ge, r_next = self._step(r_in, lo_in[i], d_in)
-            if k == qb - 1:                     # the output register, loaded by the skid
-                m.d.comb += [pipe.nxt.quotient.eq(q_in | (ge << i)),
-                             pipe.nxt.remainder.eq(r_next), pipe.nxt.tag.eq(tag_in)]
-                break
+            diff = self._nr_step(r_in, lo_in[i], d_in)
             with m.If(pipe.load(k)):
-                m.d.sync += [r[k].eq(r_next), q[k].eq(q_in | (ge << i)), d[k].eq(d_in)]
-                if self._dividend is None:
+                m.d.sync += [r[k].eq(diff), neg[k].eq(neg_in | (diff[db] << i)),
+                             d[k].eq(d_in)]
+                if self._dividend is None and k < qb - 1:
                     m.d.sync += lo[k].eq(lo_in)
             with m.If(pipe.adv):
                 m.d.sync += tag[k].eq(tag_in)
+        last = r[qb - 1]
+        m.d.comb += [pipe.nxt.quotient.eq(~neg[qb - 1]),
+                     pipe.nxt.remainder.eq(Mux(last[db], last + d[qb - 1], last)[:db]),
+                     pipe.nxt.tag.eq(tag[qb - 1])]
 
     def _sequential_steps(self, m: Module, r0, low) -> None:
         """One quotient bit per cycle, the first while accepting."""
@@ -248,12 +280,13 @@ class Reciprocal(wiring.Component):
     Normative model: the ``f`` and ``L`` of :func:`ivita.model.recip_div`. ``s >= 1``;
     ``2^(out_bits+1) < f <= 2^(out_bits+2)``, so ``f`` is ``out_bits + 3`` bits wide.
 
-    With ``k = out_bits + 1``: stage A registers the isolated leading one of ``s``; stage B
-    ``L`` (encoded from it), whether ``s`` is a power of two (then ``f = 2^(k+1)``) and
-    ``r = 2^L - s`` (twice the isolated leading one minus ``s``; ``r < s`` otherwise). Two
-    stages so that neither the priority logic nor the subtraction limits the clock
+    With ``k = out_bits + 1``: stage A registers the isolated leading one of ``s``, the mask of
+    the bits below it and ``-s``; stage B ``L`` (encoded from the leading one), whether ``s``
+    is a power of two (no bit below the leading one set; then ``f = 2^(k+1)``) and ``r = 2^L -
+    s``, formed as the bits of ``-s`` below the leading one (``r < s``; 0 for a power of two).
+    Two stages so that neither the priority logic nor the subtraction limits the clock
     (docs/fpga.md, timing estimate). The two top quotient bits are thereby known (``f =
-    2^k + ...``), and a restoring :class:`Divider` of ``k`` steps computes the rest,
+    2^k + ...``), and a :class:`Divider` of ``k`` steps computes the rest,
     ``(r * 2^k) // s``: no barrel shifter, no normalization of ``s``.
 
     Parameters (keyword-only): ``s_bits`` (1..62), ``out_bits`` (2..32), ``pipelined``
@@ -262,9 +295,10 @@ class Reciprocal(wiring.Component):
     Ports: ``i_stream`` ``{"s": unsigned(s_bits), "tag"}``; ``o_stream`` ``{"f":
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``out_bits + 3`` cycles (stages A and B, then the
-    ``out_bits + 1`` restoring steps). Throughput: one per cycle pipelined, one per
-    ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
+    Timing (:meth:`timing`): latency ``out_bits + 3`` cycles sequential, ``out_bits + 4``
+    pipelined (stages A and B, then the divider's ``out_bits + 1`` steps, pipelined followed
+    by its output register). Throughput: one per cycle pipelined, one per ``out_bits + 1``
+    cycles sequential. Back-pressure as :class:`Divider`.
     """
 
     @quiet_on_error
@@ -292,43 +326,56 @@ class Reciprocal(wiring.Component):
         return self._out_bits + 1
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``out_bits + 3`` (stages A and B, and the restoring steps); interval 1
-        pipelined, else ``out_bits + 1`` (``n`` is ignored)."""
-        return Timing(latency=RECIP_FRONT_STAGES + self.steps, latency_from="first",
+        """Latency ``out_bits + 3`` sequential, ``out_bits + 4`` pipelined (stages A and B,
+        and the divider's :func:`divider_latency`); interval 1 pipelined, else ``out_bits + 1``
+        (``n`` is ignored)."""
+        return Timing(latency=RECIP_FRONT_STAGES
+                      + divider_latency(self.steps, pipelined=self._pipelined),
+                      latency_from="first",
                       interval=1 if self._pipelined else self.steps, per="division")
 
     def elaborate(self, platform):
         m = Module()
         sb, k = self._s_bits, self.steps
-        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "tag": self._tag_shape})
+        # pow2 and its complement both registered: f's two top bits straight from flip-flops
+        # into RecipMul's DSP48E1 inputs (an inverter there is a LUT and a net more)
+        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "npow2": 1,
+                                   "tag": self._tag_shape})
         m.submodules.div = div = Divider(
             dividend_bits=sb + k, divisor_bits=sb, quotient_bits=k,
             pipelined=self._pipelined, tag_shape=inner)
-        # stage A: the leading one of s, isolated, and L = bit_length(s) (priority logic)
+        # stage A: -s and -rev(s) (rev: the bits of s in reverse order), two carry chains side
+        # by side straight into flip-flops. x | -x sets every bit from x's lowest one up, so
+        # rev(rev(s) | -rev(s)) = s | rev(-rev(s)) sets every bit from the leading one of s
+        # down: the leading one and the mask below it without a priority tree (which Yosys
+        # maps as a chain of four or five LUT levels)
         s_in = self.i_stream.payload.s
-        msb = Signal(sb)                       # the isolated leading one, 2^(L-1)
-        # each bit against the OR of the bits above it: a tree per bit, not a chain
-        m.d.comb += msb.eq(Cat(*[s_in[i] & ~s_in[i + 1:].any() if i + 1 < sb else s_in[i]
-                                 for i in range(sb)]))
         va = Signal()
         s_a = Signal(sb, reset_less=True)
-        msb_a = Signal(sb, reset_less=True)
+        negs_a = Signal(sb, reset_less=True)    # -s modulo 2^sb
+        negrev_a = Signal(sb, reset_less=True)  # -rev(s) modulo 2^sb
         tag_a = Signal(self._tag_shape, reset_less=True)
-        # s is a power of two: no two bits set. Stage A registers, per group of 6 bits of s,
-        # whether any and whether two are set (one LUT each), so that stage B forms pow2 in two
-        # LUT levels (not a comparison s_a == msb_a) in front of r_r's synchronous reset
-        groups = [s_in[i:i + 6] for i in range(0, sb, 6)]
-        any_a = Signal(len(groups), reset_less=True)
-        two_a = Signal(len(groups), reset_less=True)
+        # stage B: r = 2^L - s, which is (-s) mod 2^(L-1): the bits of -s below the leading
+        # one (s = 2^(L-1) + low, low < 2^(L-1); r = 2^(L-1) - low, or 0 if s is a power of
+        # two, when low = 0 and f = 2^(k+1)); r < s. An AND per bit, no carry chain
+        upto = Signal(sb)                      # the leading one of s and every bit below it
+        below = Signal(sb)                     # 2^(L-1) - 1
+        msb = Signal(sb)                       # 2^(L-1)
+        m.d.comb += [upto.eq(s_a | Cat(*reversed(list(negrev_a)))),
+                     below.eq(upto >> 1),
+                     msb.eq(upto & ~below)]
         # L = bit_length(s) from the one-hot leading one (an OR tree per bit of L)
         L = Signal(self._l_shape, name="L_in")
         for j in range(len(L)):
-            m.d.comb += L[j].eq(Cat(*[msb_a[i] for i in range(sb) if (i + 1) >> j & 1]).any())
-        # stage B: r = 2^L - s (< 2^(L-1) when s is no power of two), in front of the divider
-        pow2 = Signal()
+            m.d.comb += L[j].eq(Cat(*[msb[i] for i in range(sb) if (i + 1) >> j & 1]).any())
+        # s is a power of two when no bit of s below its leading one is set: x = 0, the borrow
+        # of x - 1, a carry chain behind one LUT level (an OR tree over x, or flags per group
+        # of bits of s, mapped as five LUT levels or shared with the carries of -s)
         r = Signal(sb)
-        m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])),
-                     r.eq(Mux(pow2, 0, (msb_a << 1) - s_a))]
+        x = Signal(sb)
+        pow2 = Signal()
+        m.d.comb += [r.eq(negs_a & below), x.eq(s_a & below),
+                     pow2.eq((Cat(x, Const(0, 1)) - 1)[sb])]
         v = Signal()
         s_r = Signal(sb, reset_less=True)
         r_r = Signal(sb, reset_less=True)
@@ -342,9 +389,9 @@ class Reciprocal(wiring.Component):
         with m.If(adv):
             m.d.sync += va.eq(self.i_stream.valid)
             with m.If(self.i_stream.valid):
-                m.d.sync += [s_a.eq(s_in), msb_a.eq(msb), tag_a.eq(self.i_stream.payload.tag),
-                             any_a.eq(Cat(*[g.any() for g in groups])),
-                             two_a.eq(Cat(*[_two_set(g)[1] for g in groups]))]
+                m.d.sync += [s_a.eq(s_in), negs_a.eq(-s_in),
+                             negrev_a.eq(-Cat(*reversed(list(s_in)))),
+                             tag_a.eq(self.i_stream.payload.tag)]
         with m.If(adv):
             m.d.sync += v.eq(va)
             with m.If(va):
@@ -358,10 +405,11 @@ class Reciprocal(wiring.Component):
             div.i_stream.payload.divisor.eq(s_r),
             div.i_stream.payload.tag.L.eq(L_r),
             div.i_stream.payload.tag.pow2.eq(pow2_r),
+            div.i_stream.payload.tag.npow2.eq(~pow2_r),
             div.i_stream.payload.tag.tag.eq(tag_r),
             self.o_stream.valid.eq(div.o_stream.valid),
             div.o_stream.ready.eq(self.o_stream.ready),
-            self.o_stream.payload.f.eq(Cat(q, ~dt.pow2, dt.pow2)),       # 2^k + q, or 2^(k+1)
+            self.o_stream.payload.f.eq(Cat(q, dt.npow2, dt.pow2)),       # 2^k + q, or 2^(k+1)
             self.o_stream.payload.L.eq(dt.L),
             self.o_stream.payload.tag.eq(dt.tag),
         ]
@@ -373,7 +421,7 @@ class RecipMul(wiring.Component):
     §4.1 (rounded half up, revision 2).
 
     Normative model: the last line of :func:`ivita.model.recip_div`. Five stages: the product
-    (partial products of one DSP48E1 each, then their sum: two stages), the shift by the multiple of 4 in ``L + 1``, the shift by the
+    (partial products of one DSP48E1 each, then their sum: two stages), the shift by the multiple of 8 in ``L + 1``, the shift by the
     rest, then the rounding and the saturation (short stages for the 250 MHz timing
     estimate). The rounding uses
     ``(P + 2^(L+1)) >> (L+2) == ((P >> (L+1)) + 1) >> 1``, so only ``out_bits + 1`` bits of
@@ -429,12 +477,12 @@ class RecipMul(wiring.Component):
         with m.If(pipe.adv):
             m.d.sync += tags[0].eq(p.tag)
             m.d.sync += [tags[k].eq(tags[k - 1]) for k in range(1, len(tags))]
-        # P >> (L+1) <= 2^ob for num <= s: the shift in two stages (by the multiple of 4,
-        # then the rest), keeping ob + 4 and then ob + 1 bits
-        coarse = Signal(ob + 4, reset_less=True)
-        fine = Signal(2, reset_less=True)
+        # P >> (L+1) <= 2^ob for num <= s: the shift in two stages (by the multiple of 8,
+        # then the rest: three 2:1 multiplexer levels each), keeping ob + 8 and then ob + 1 bits
+        coarse = Signal(ob + 8, reset_less=True)
+        fine = Signal(3, reset_less=True)
         with m.If(pipe.load(2)):
-            m.d.sync += [coarse.eq(prod >> Cat(Const(0, 2), sh[2:])), fine.eq(sh[:2])]
+            m.d.sync += [coarse.eq(prod >> Cat(Const(0, 3), sh[3:])), fine.eq(sh[:3])]
         half = Signal(ob + 1, reset_less=True)
         with m.If(pipe.load(3)):
             m.d.sync += half.eq(coarse >> fine)
@@ -456,8 +504,8 @@ class RecipDiv(wiring.Component):
     ``tag_shape``. Ports: ``i_stream`` ``{"num", "s", "tag"}``, ``o_stream`` ``{"y":
     unsigned(out_bits), "tag"}``.
 
-    Timing (:meth:`timing`): latency ``out_bits + 8`` cycles. Throughput: one per cycle
-    pipelined; one per ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
+    Timing (:meth:`timing`): latency ``out_bits + 8`` cycles sequential, ``out_bits + 9``
+    pipelined. Throughput: one per cycle pipelined; one per ``out_bits + 1`` cycles sequential. Back-pressure: no loss or duplication.
     """
 
     @quiet_on_error

@@ -5,7 +5,7 @@ Normative model: :func:`ivita.model.shift_gelu`.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,10 +56,11 @@ class ShiftGELU(wiring.Component):
     An element accepted with an invalid ``x0`` sets ``bad_x0`` and produces ``y = 0`` (its
     ``last`` passes through): every input beat still yields exactly one output beat.
 
-    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 17`` cycles (1 for ``-|x|``
-    and the ``x0`` check, ``P = bit_length(n) + 5`` ShiftExp, 1 for ``U + e``, ``sig_bits + 8``
-    RecipDiv, 2 for the product); throughput one element per cycle (pipelined) or one per
-    ``sig_bits + 1`` cycles (sequential). Back-pressure: each part is a global-stall pipeline
+    Timing (:meth:`timing`): latency ``bit_length(n) + sig_bits + 18`` cycles pipelined (1 for
+    ``-|x|`` and the ``x0`` check, ``P = bit_length(n) + 5`` ShiftExp, 1 for ``U + e``,
+    ``sig_bits + 9`` RecipDiv, 2 for the product), ``bit_length(n) + sig_bits + 17``
+    sequential (RecipDiv ``sig_bits + 8``); throughput one element per cycle (pipelined) or one
+    per ``sig_bits + 1`` cycles (sequential). Back-pressure: each part is a global-stall pipeline
     ending in an output skid buffer whose enable is a flip-flop
     (:class:`~ivita.hw._nlutil.StallPipe`), so ``i_stream.ready`` does not depend
     combinationally on ``o_stream.ready``; no loss or
@@ -91,9 +92,9 @@ class ShiftGELU(wiring.Component):
         return self._pipelined
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``bit_length(n) + sig_bits + 17`` from each element (``-|x|``, ShiftExp,
-        ``U + e``, RecipDiv, the product in two stages); interval 1 pipelined or ``sig_bits + 1``
-        (the argument, a row length, is ignored)."""
+        """Latency ``bit_length(n) + sig_bits + 18`` pipelined, ``+ 17`` sequential, from each
+        element (``-|x|``, ShiftExp, ``U + e``, RecipDiv, the product in two stages); interval 1
+        pipelined or ``sig_bits + 1`` (the argument, a row length, is ignored)."""
         div = recip_div_timing(self._config.sig_bits, pipelined=self._pipelined)
         return Timing(latency=shift_exp_timing(self._config.n).latency + div.latency + 4,
                       latency_from="first", interval=div.interval, per="element")
@@ -106,14 +107,17 @@ class ShiftGELU(wiring.Component):
                              clear=self.error_clear)
 
         tag = data.StructLayout({"x": signed(ib), "last": 1, "bad": 1})
-        exp_tag = data.StructLayout({"t": tag, "b": unsigned(xb)})
+        # nb = |x0| - 1 = ~x0 rides with the element for U = |x0| << n (no negation's carry
+        # chain at the input, where synthesis shared it with the x0 check, docs/fpga.md)
+        exp_tag = data.StructLayout({"t": tag, "nb": unsigned(xb)})
         m.submodules.exp = se = ShiftExp(z_bits=ib + 1, x0_bits=xb, n=n, tag_shape=exp_tag)
         m.submodules.div = div = RecipDiv(num_bits=eb, s_bits=eb + 1, out_bits=cfg.sig_bits,
                                           pipelined=self._pipelined, tag_shape=tag)
         p = self.i_stream.payload
+        # the x0 check only flags the element (zeroed at the end): an invalid x0 goes on as it
+        # is (every stage after is a pipeline that cannot hang on any value), so the check's
+        # OR trees drive two flip-flops, not a multiplexer on every bit of x0
         ok = x0_in_range(self.x0, xb)
-        x0 = Signal(signed(xb + 1))
-        m.d.comb += x0.eq(Mux(ok, self.x0, -1))
         # -|x| = x if x < 0 else ~x + 1: the XOR in front of one carry chain, whose carry-in is
         # the inverted sign (no separate negation and multiplexer)
         neg = p.x[-1]
@@ -125,26 +129,30 @@ class ShiftGELU(wiring.Component):
         m.d.comb += [
             self.i_stream.ready.eq(in_pipe.ready),
             in_pipe.nxt.z.eq(negabs),
-            in_pipe.nxt.x0.eq(x0),
+            in_pipe.nxt.x0.eq(self.x0),
             in_pipe.nxt.tag.t.x.eq(p.x),
             in_pipe.nxt.tag.t.last.eq(p.last),
             in_pipe.nxt.tag.t.bad.eq(~ok),
-            in_pipe.nxt.tag.b.eq(Mux(ok, -self.x0, 1)),      # -x0; negated beside the check
+            in_pipe.nxt.tag.nb.eq(~self.x0),                 # -x0 - 1
         ]
         sticky.raise_on(m, "bad_x0", self.i_stream.valid & self.i_stream.ready & ~ok)
 
-        # U + e and the numerator in a stage of their own (a carry chain), registered in front
-        # of the reciprocal's leading-one logic: the divider input is this stage's skid head
+        # U + e and the numerator in a stage of their own (a carry chain each, side by side),
+        # registered in front of the reciprocal's leading-one logic: the divider input is this
+        # stage's skid head. U = (nb + 1) << n has n zero bits, so U + e is e's low n bits
+        # under nb + (e >> n) + 1 (one addition of x0_bits, its carry in as a bit 0)
         e = se.o_stream.payload.e
         t = se.o_stream.payload.tag
         u = Signal(eb)
+        hi = Signal(xb + 1)
         sum_pipe = StallPipe(m, stages=1, i_valid=se.o_stream.valid, o_stream=div.i_stream,
                              name="gsum")
         m.d.comb += [
-            u.eq(t.b << n),
+            u.eq((t.nb + 1) << n),
+            hi.eq((Cat(Const(1, 1), t.nb) + Cat(Const(1, 1), e[n:]))[1:]),
             se.o_stream.ready.eq(sum_pipe.ready),
             sum_pipe.nxt.num.eq(Mux(t.t.x >= 0, u, e)),
-            sum_pipe.nxt.s.eq(u + e),
+            sum_pipe.nxt.s.eq(Cat(e[:n], hi)),
             sum_pipe.nxt.tag.eq(t.t),
         ]
 

@@ -5,7 +5,7 @@ Normative model: :func:`ivita.model.shift_exp`.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.hdl import ShapeLike, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -41,6 +41,14 @@ def x0_in_range(x0: Value, x0_bits: int) -> Value:
     return (x0 < 0) & (x0 > -(1 << x0_bits))
 
 
+def _below(v: Value, c: int) -> Value:
+    """``v < c`` for an unsigned ``v``: the sign of ``v - c``, a carry chain (an OR over ``v``'s
+    high bits, shared between several such flags, maps as a chain of LUTs)."""
+    if c >= 1 << len(v):
+        return Const(1, 1)
+    return (v.as_unsigned() - c)[-1]
+
+
 class ShiftExp(wiring.Component):
     """``e = shift_exp(z, x0, n)`` for one element per cycle (docs/numerics.md §4).
 
@@ -52,10 +60,13 @@ class ShiftExp(wiring.Component):
        ``n*x0``; ``n*b`` is a constant multiple, i.e. shifts and adds): one carry chain per
        stage, for the 250 MHz timing estimate (docs/fpga.md);
     2. ``bit_length(n)`` restoring stages compute the bounded quotient ``q = a // b`` (``0 <= q
-       <= n``) one bit per stage by comparison with ``b << j``, leaving the remainder
-       ``a - q*b`` (so ``r = zp - q*x0 = -(a mod b)``);
-    3. last two stages: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2`` and ``n - q``, then
-       the left shift by ``n - q`` (a barrel shifter over ``0..n``).
+       <= n``) one bit per stage by comparison with ``b << j`` (the sign of one subtraction of
+       ``a``'s width; whether ``b << j`` exceeds that width is a flag registered in stage 0b),
+       leaving the remainder ``a - q*b`` (so ``r = zp - q*x0 = -(a mod b)``);
+    3. last two stages: ``e = (r >> 1) - x0 = b - ((a mod b) + 1) // 2 = (2b - (a mod b)) >>
+       1`` shifted left by ``(n - q) % 4``, then by the rest of ``n - q`` (the barrel shifter
+       over ``0..n`` split so that neither stage is more than one carry chain and three LUT
+       levels).
 
     Parameters (keyword-only)
     -------------------------
@@ -136,6 +147,11 @@ class ShiftExp(wiring.Component):
         a = [Signal(a_bits, name=f"a{k}", reset_less=True) for k in range(qbits + 1)]
         q = [Signal(max(qbits, 1), name=f"q{k}", reset_less=True) for k in range(qbits + 1)]
         b = [Signal(xb, name=f"b{k}", reset_less=True) for k in range(qbits + 1)]
+        # small[k] bit j: b << j < 2^a_bits (else b << j > a: quotient bit j is 0), registered
+        # in stage 0b as the sign of b - 2^(a_bits - j) (not inverted: no LUT behind the chain),
+        # so the restoring stages compare a_bits wide, with no OR over b's high bits in them
+        small = [Signal(max(qbits, 1), name=f"small{k}", reset_less=True)
+                 for k in range(qbits)]
         tag = [Signal(self._tag_shape, name=f"tag{k}", reset_less=True)
                for k in range(stages - 1)]
 
@@ -150,34 +166,50 @@ class ShiftExp(wiring.Component):
         neg_zp = Signal(unsigned(self._z_bits + 1), name="neg_zp", reset_less=True)
         nb = Signal(xb + qbits, name="nb", reset_less=True)
         b_b = Signal(xb, name="b_b", reset_less=True)
+        small_b = Signal(max(qbits, 1), name="small_b", reset_less=True)
         with m.If(pipe.load(1)):
-            m.d.sync += [neg_zp.eq(z4 - zs), nb.eq(const_mul(b_a, n)), b_b.eq(b_a)]
+            m.d.sync += [neg_zp.eq(z4 - zs), nb.eq(const_mul(b_a, n)), b_b.eq(b_a),
+                         small_b.eq(Cat(*[_below(b_a, 1 << max(a_bits - j, 0))
+                                          for j in range(max(qbits, 1))]))]
         with m.If(pipe.load(2)):
             m.d.sync += [
                 a[0].eq(Mux(neg_zp > nb, nb, neg_zp)),
                 q[0].eq(0),
                 b[0].eq(b_b),
             ]
+            if qbits:
+                m.d.sync += small[0].eq(small_b)
         with m.If(pipe.adv):
             m.d.sync += tag[0].eq(self.i_stream.payload.tag)
             for k in range(1, stages - 1):
                 m.d.sync += tag[k].eq(tag[k - 1])
-        # restoring stages: quotient bit j = (a >= b << j)
+        # restoring stages: quotient bit j = (a >= b << j), the sign of one subtraction (one
+        # carry chain) of a_bits + 1 bits: b << j below 2^a_bits, with ~small as the top bit
         for k in range(qbits):
             j = qbits - 1 - k
-            bj = b[k] << j
-            ge = a[k] >= bj
+            low = Signal(a_bits, name=f"bj{k}")             # b << j when it is < 2^a_bits
+            m.d.comb += low.eq(b[k][:max(a_bits - j, 0)] << j)
+            diff = (a[k] - Cat(low, ~small[k][j]))[:a_bits + 2]
+            ge = ~diff[a_bits + 1]
             with m.If(pipe.load(k + 3)):
                 m.d.sync += [
-                    a[k + 1].eq(Mux(ge, a[k] - bj, a[k])),
+                    a[k + 1].eq(Mux(ge, diff[:a_bits], a[k])),
                     q[k + 1].eq(q[k] | (ge << j)),
                     b[k + 1].eq(b[k]),
                 ]
-        # last two stages: e = b - ceil(rem / 2) and n - q, then the shift left by n - q
+                if k + 1 < qbits:
+                    m.d.sync += small[k + 1].eq(small[k])
+        # last two stages: e = b - ceil(rem / 2) = (2b - rem) >> 1 (one carry chain) shifted left
+        # by sh % 4 (sh = n - q; a 4:1 multiplexer, one LUT level behind the chain), then by
+        # the rest of sh: the whole shift in front of the output register's skid multiplexer
+        # was four LUT levels
         rem, qf, bf = a[qbits], q[qbits], b[qbits]
-        e = Signal(xb, name="e", reset_less=True)
-        sh = Signal(range(n + 1), name="sh", reset_less=True)
+        sh_full = Signal(range(n + 1), name="sh_full")
+        m.d.comb += sh_full.eq(n - qf)
+        e = Signal(xb + 3, name="e", reset_less=True)
+        sh = Signal(range(n // 4 + 1), name="sh", reset_less=True)
         with m.If(pipe.load(stages - 2)):
-            m.d.sync += [e.eq(bf - ((rem + 1) >> 1)), sh.eq(n - qf)]
-        m.d.comb += [pipe.nxt.e.eq(e << sh), pipe.nxt.tag.eq(tag[stages - 2])]
+            m.d.sync += [e.eq(((bf << 1) - rem)[1:xb + 1] << sh_full[:2]), sh.eq(sh_full[2:])]
+        m.d.comb += [pipe.nxt.e.eq(e << Cat(Const(0, 2), sh)),
+                     pipe.nxt.tag.eq(tag[stages - 2])]
         return m

@@ -123,7 +123,22 @@ def test_divider_timing(pipelined):
     t = dut.timing()
     assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [t.latency] * len(vecs)
     assert [b - a for a, b in zip(res.in_cycles, res.in_cycles[1:])] == [t.interval] * 11
-    assert t.latency == 10 and t.interval == (1 if pipelined else 10)
+    assert t.latency == (11 if pipelined else 10) and t.interval == (1 if pipelined else 10)
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_divider_zero_divisor_does_not_hang(pipelined):
+    """A zero divisor: one result per division in both modes, all-ones quotient sequential
+    (the docstring's promise; pipelined the quotient is unspecified)."""
+    dut = Divider(dividend_bits=6, divisor_bits=3, pipelined=pipelined)
+    vecs = [{"dividend": v, "divisor": 0 if k % 2 else 5} for k, v in enumerate(range(0, 64, 5))]
+    res = run_stream(dut, vecs, n_out=len(vecs), out_fields=("quotient",), seed=2, p_ready=0.6)
+    assert len(res.outputs) == len(vecs)
+    for o, v in zip(res.outputs, vecs):
+        if v["divisor"]:
+            assert o["quotient"] == v["dividend"] // 5
+        elif not pipelined:
+            assert o["quotient"] == 63
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
@@ -139,6 +154,19 @@ def test_reciprocal_f_and_L(pipelined, s_bits, out_bits):
         L = bit_length(v["s"])
         want = {"f": (1 << (L + out_bits + 1)) // v["s"], "L": L}
         assert o == want, f"seed={seed}: #{i} s={v['s']}: got {o}, expected {want}"
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_reciprocal_every_s(pipelined):
+    """Every s of 9 bits: the leading one and the mask below it from -rev(s), r = 2^L - s from
+    the bits of -s below it, and the power-of-two flag from a borrow, for each position."""
+    dut = Reciprocal(s_bits=9, out_bits=5, pipelined=pipelined)
+    vecs = [{"s": s} for s in range(1, 512)]
+    res = run_stream(dut, vecs, n_out=len(vecs), out_fields=("f", "L"), seed=5, p_ready=0.8)
+    got = [(o["f"], o["L"]) for o in res.outputs]
+    want = [((1 << (bit_length(s) + 6)) // s, bit_length(s)) for s in range(1, 512)]
+    bad = [(s, g, w) for s, g, w in zip(range(1, 512), got, want) if g != w]
+    assert not bad, f"(s, got, expected) {bad[:4]}"
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
@@ -164,8 +192,8 @@ def test_recip_div_timing():
     dut = RecipDiv(num_bits=8, s_bits=8, out_bits=8, pipelined=True)
     vecs = [{"num": k, "s": 255} for k in range(16)]
     res = run_stream(dut, vecs, n_out=16, out_fields=("y",))
-    assert dut.timing().latency == 16
-    assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [16] * 16
+    assert dut.timing().latency == 17                    # out_bits + 9 pipelined
+    assert [o - i for i, o in zip(res.in_cycles, res.out_cycles)] == [17] * 16
     assert res.in_cycles == list(range(16))
 
 
