@@ -74,11 +74,12 @@ class ISqrt(wiring.Component):
         tag = Signal(self._tag_shape)
         accept = Signal()
 
-        # r and the root are 0 between roots (cleared by the last step), so the first step,
+        # r and the partial root are 0 between roots (cleared by the last step), so the first step,
         # taken while accepting, is the same step with the first bit pair multiplexed in (by
-        # busy, a flip-flop): no multiplexer after the carry chain
+        # a copy of ~busy, a flip-flop of fanout 2): no multiplexer after the carry chain
         v = Cat(self.i_stream.payload.v, Const(0, 2 * rb - self._in_bits))
-        pair = Mux(busy, rest[-2:], v[2 * rb - 2:]) if rb > 1 else v
+        first = Signal(init=1)                   # ~busy again, for the pair multiplexer
+        pair = Mux(first, v[2 * rb - 2:], rest[-2:]) if rb > 1 else v
         op = Cat(Const(3, 2), nq ^ r[-1].replicate(rb))  # R >= 0: ~(4Q) = -(4Q + 1); else 4Q + 3
         r_next = Signal(rw)
         m.d.comb += r_next.eq(Cat(pair, r[:rw - 2]) + op)
@@ -99,13 +100,15 @@ class ISqrt(wiring.Component):
             return m
         last = tick[0]                           # high exactly in the last busy step
         with m.If(last):
-            m.d.sync += [r.eq(0), nq.eq((1 << rb) - 1), nroot.eq(nq_next), busy.eq(0), done.eq(1)]
+            m.d.sync += [r.eq(0), nq.eq((1 << rb) - 1), nroot.eq(nq_next), busy.eq(0),
+                         first.eq(1), done.eq(1)]
         with m.Elif(accept | busy):
             m.d.sync += [r.eq(r_next), nq.eq(nq_next)]
         # tick is 0 while idle (so accept alone loads its top bit) and shifts every cycle
         m.d.sync += tick.eq(Cat(tick[1:], accept))
         with m.If(accept):
-            m.d.sync += [rest.eq(v[:2 * rb - 2]), busy.eq(1), tag.eq(self.i_stream.payload.tag)]
+            m.d.sync += [rest.eq(v[:2 * rb - 2]), busy.eq(1), first.eq(0),
+                         tag.eq(self.i_stream.payload.tag)]
         with m.Elif(busy):
             m.d.sync += rest.eq(rest << 2)
         return m
