@@ -92,7 +92,10 @@ def _count_and_flag(m: Module, count: Signal, inc: Value, dec: Value, flag: Sign
         m.d.sync += count.eq(count + 1)
     with m.Elif(down):
         m.d.sync += count.eq(count - 1)
-    m.d.sync += flag.eq(Mux(up, is_good(1), Mux(down, is_good(-1), is_good(0))))
+    # the same as Mux(up, good(+1), Mux(down, good(-1), good(0))), with ``inc`` alone in the
+    # last multiplexer (the strobe of stage A's commit is the latest-arriving input)
+    m.d.sync += flag.eq(Mux(inc, Mux(dec, is_good(0), is_good(1)),
+                            Mux(dec, is_good(-1), is_good(0))))
 
 
 def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int

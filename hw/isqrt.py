@@ -18,11 +18,14 @@ __all__ = ["ISqrt"]
 class ISqrt(wiring.Component):
     """``root = isqrt(v)`` (floor square root), one result bit per cycle.
 
-    Normative model: :func:`ivita.model.isqrt`. The classic restoring recurrence over pairs of
-    input bits, shifts and subtractions only: with ``R`` the partial remainder and ``Q`` the
-    partial root, per step ``R = 4R + (next two bits of v)``, ``T = 4Q + 1``; if ``R >= T``
-    then ``R -= T`` and ``Q = 2Q + 1``, else ``Q = 2Q``. ``R <= 2Q`` throughout, so the adder is
-    ``ceil(in_bits/2) + 2`` bits wide.
+    Normative model: :func:`ivita.model.isqrt` (the restoring recurrence over pairs of input
+    bits). The hardware runs the equivalent *non-restoring* recurrence, one addition per step
+    and no compare-and-select: with ``R`` the signed partial remainder and ``Q`` the partial
+    root, per step ``R = 4R + (next two bits of v) - (4Q + 1)`` if ``R >= 0``, else ``... +
+    (4Q + 3)``; then ``Q = 2Q + (R >= 0)``. ``Q`` equals the restoring root after every step
+    (only the remainder differs, and it is not output); ``-2^(rb+1) <= R < 2^(rb+1)``, so the
+    adder is ``rb + 2 = ceil(in_bits/2) + 2`` bits wide and the sign of ``R`` selects add or
+    subtract in the LUTs in front of its carry chain (one carry chain per step, docs/fpga.md).
 
     Parameters (keyword-only): ``in_bits`` (1..64), ``tag_shape`` (opaque, carried along).
 
@@ -61,37 +64,51 @@ class ISqrt(wiring.Component):
         rw = rb + 2
         busy = Signal()
         done = Signal()
-        cnt = Signal(range(rb + 1))
-        r = Signal(rw)
-        q = Signal(rb)
+        tick = Signal(max(rb - 1, 1))            # one-hot step marker: the last step at tick[0]
+        r = Signal(rw)                           # signed partial remainder (two's complement)
+        # the partial root and the result with their bits inverted: each is the sign of r
+        # after its step (no inverter after the carry chain); all ones = root 0
+        nq = Signal(rb, init=(1 << rb) - 1)
+        nroot = Signal(rb, init=(1 << rb) - 1)    # the result, held while not taken
         rest = Signal(max(2 * rb - 2, 1))        # input bit pairs still to consume, MSB first
         tag = Signal(self._tag_shape)
+        accept = Signal()
 
-        def step(r_in, q_in, pair):
-            t_r = Cat(pair, r_in)                # 4R + pair
-            t = Cat(Const(1, 2), q_in)           # 4Q + 1
-            ge = t_r >= t
-            return Mux(ge, t_r - t, t_r)[:rw], Cat(ge, q_in)[:rb]
+        # r and the partial root are 0 between roots (cleared by the last step), so the first step,
+        # taken while accepting, is the same step with the first bit pair multiplexed in (by
+        # a copy of ~busy, a flip-flop of fanout 2): no multiplexer after the carry chain
+        v = Cat(self.i_stream.payload.v, Const(0, 2 * rb - self._in_bits))
+        first = Signal(init=1)                   # ~busy again, for the pair multiplexer
+        pair = Mux(first, v[2 * rb - 2:], rest[-2:]) if rb > 1 else v
+        op = Cat(Const(3, 2), nq ^ r[-1].replicate(rb))  # R >= 0: ~(4Q) = -(4Q + 1); else 4Q + 3
+        r_next = Signal(rw)
+        m.d.comb += r_next.eq(Cat(pair, r[:rw - 2]) + op)
+        nq_next = Cat(r_next[-1], nq)[:rb]
 
         m.d.comb += [
+            accept.eq(self.i_stream.valid & self.i_stream.ready),
             self.o_stream.valid.eq(done),
-            self.o_stream.payload.root.eq(q),
+            self.o_stream.payload.root.eq(~nroot),
             self.o_stream.payload.tag.eq(tag),
             self.i_stream.ready.eq(~busy & (~done | self.o_stream.ready)),
         ]
         with m.If(self.o_stream.valid & self.o_stream.ready):
             m.d.sync += done.eq(0)
-        v = Cat(self.i_stream.payload.v, Const(0, 2 * rb - self._in_bits))
-        with m.If(self.i_stream.valid & self.i_stream.ready):
-            r_next, q_next = step(Const(0, rw), Const(0, rb), v[2 * rb - 2:])
-            m.d.sync += [r.eq(r_next), q.eq(q_next), tag.eq(self.i_stream.payload.tag)]
-            if rb == 1:
-                m.d.sync += done.eq(1)
-            else:
-                m.d.sync += [rest.eq(v[:2 * rb - 2]), busy.eq(1), cnt.eq(rb - 1)]
+        if rb == 1:
+            with m.If(accept):
+                m.d.sync += [nroot.eq(nq_next), done.eq(1), tag.eq(self.i_stream.payload.tag)]
+            return m
+        last = tick[0]                           # high exactly in the last busy step
+        with m.If(last):
+            m.d.sync += [r.eq(0), nq.eq((1 << rb) - 1), nroot.eq(nq_next), busy.eq(0),
+                         first.eq(1), done.eq(1)]
+        with m.Elif(accept | busy):
+            m.d.sync += [r.eq(r_next), nq.eq(nq_next)]
+        # tick is 0 while idle (so accept alone loads its top bit) and shifts every cycle
+        m.d.sync += tick.eq(Cat(tick[1:], accept))
+        with m.If(accept):
+            m.d.sync += [rest.eq(v[:2 * rb - 2]), busy.eq(1), first.eq(0),
+                         tag.eq(self.i_stream.payload.tag)]
         with m.Elif(busy):
-            r_next, q_next = step(r, q, rest[-2:])
-            m.d.sync += [r.eq(r_next), q.eq(q_next), rest.eq(rest << 2), cnt.eq(cnt - 1)]
-            with m.If(cnt == 1):
-                m.d.sync += [busy.eq(0), done.eq(1)]
+            m.d.sync += rest.eq(rest << 2)
         return m

@@ -5,7 +5,7 @@ Normative model: :func:`ivita.model.int_layernorm` (before the affine part).
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,11 +33,11 @@ C_LEAD = 5      # cycles from stage C taking a row to its first output
 
 
 def layernorm_b_cycles(config: LayerNormConfig) -> int:
-    """``D``: stage B's cycles per row: ``1 + M + 3 + (1 + ceil(var_bits/2)) + (1 + 31)`` with
+    """``D``: stage B's cycles per row: ``1 + M + 4 + (1 + ceil(var_bits/2)) + (1 + 31)`` with
     ``M = 1`` for a power-of-two ``C``, else ``1 + in_bits`` (the mean divider)."""
     C = config.channels
     mean = 1 if C & (C - 1) == 0 else 1 + config.in_bits
-    return 1 + mean + 3 + (1 + (config.var_bits + 1) // 2) + (1 + 31)
+    return 1 + mean + 4 + (1 + (config.var_bits + 1) // 2) + (1 + 31)
 
 
 def layernorm_schedule(config: LayerNormConfig, rows: int, *, banks: int = 3
@@ -62,11 +62,13 @@ class IntLayerNorm(wiring.Component):
 
     - **A** (input): writes the row and accumulates ``S = sum(x)`` and ``Q = sum(x*x)`` (one
       product per element, registered one cycle later).
-    - **B** (per-row scalars, no memory access): ``mu`` (an arithmetic shift when ``C`` is a
-      power of two, else a sequential :class:`~ivita.hw.divider.Divider` by the constant ``C``
-      on ``|S + C//2|`` with a floor fix-up for negative sums), ``var = Q - mu*(2S - C*mu)``
-      (exactly ``sum((x-mu)^2)``, so no second pass over the row), ``std`` by the sequential
-      :class:`~ivita.hw.isqrt.ISqrt`, ``g`` by a sequential divider of the constant ``2^31-1``.
+    - **B** (per-row scalars, no memory access; one flip-flop per state): ``mu`` (an arithmetic
+      shift when ``C`` is a power of two, else a sequential :class:`~ivita.hw.divider.Divider`
+      by the constant ``C`` on ``|S + C//2|`` with a floor fix-up for negative sums),
+      ``var = Q - mu*(2S - C*mu)`` (exactly ``sum((x-mu)^2)``, so no second pass over the row;
+      ``2S - C*mu``, the product in a DSP48E1's M then P register, the difference: four
+      states), ``std`` by the sequential :class:`~ivita.hw.isqrt.ISqrt`, ``g`` by a sequential
+      divider of the constant ``2^31-1``.
     - **C** (output): reads the row again; ``y = x - mu``, ``(y * g) >> 1``; one element per
       cycle while ``o_stream.ready``.
 
@@ -94,7 +96,7 @@ class IntLayerNorm(wiring.Component):
     up to and including ``last``; a too-short row ends at its ``last``. Nothing is output for a
     bad row; the next beat starts a new row.
 
-    Timing (``o_stream`` ready, a free bank; ``D`` = :attr:`b_cycles`, 58 for 16-bit inputs and
+    Timing (``o_stream`` ready, a free bank; ``D`` = :attr:`b_cycles`, 59 for 16-bit inputs and
     ``C = 64``): a row whose last element is accepted in cycle ``t`` has its first output in
     cycle ``t + D + 6`` and its last ``C - 1`` cycles later. Stage occupancy per row: A ``C``
     cycles, B ``D``, C ``C + 5``; with ``banks = 3`` rows stream at one per ``max(D, C + 5)``
@@ -175,35 +177,48 @@ class IntLayerNorm(wiring.Component):
         registered one cycle later; a too long or too short row is dropped."""
         cfg, C = self._config, self._config.channels
         p = self.i_stream.payload
-        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=C)
-        short = p.last & (a.idx != C - 1)
-        long = ~p.last & (a.idx == C - 1)
+        # a.idx == C - 1 as a flip-flop, kept in step with a.idx: the commit into the bank
+        # ring then starts from registers (one LUT), not from a comparison of the index. For
+        # C > 1 it is low while a row is dropped (idx is 0 then), so it also says "not dropping"
+        at_end = Signal(init=C == 1)
+        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=C, name="a",
+                     at_end=at_end if C > 1 else None)
+        with m.If(a.take & ~a.drop):
+            with m.If(a.bad | p.last):
+                m.d.sync += at_end.eq(C == 1)
+            with m.Else():
+                m.d.sync += at_end.eq(a.idx == C - 2 if C >= 2 else 0)
+        short = p.last & ~at_end
+        long = ~p.last & at_end
         m.d.comb += a.bad.eq(short | long)
         sticky.raise_on(m, "row_too_short", a.rejected(short))
         sticky.raise_on(m, "row_too_long", a.rejected(long))
         acc_v = Signal()                   # delayed accumulate stage
         acc_x = Signal(signed(cfg.in_bits))
         acc_sq = Signal(2 * cfg.in_bits)   # x * x, registered with x (a DSP48E1's M register)
-        acc_first = Signal()
         acc_commit = Signal()
+        # the sums are 0 at a row's first beat: cleared by the commit of the row before and one
+        # cycle after a rejected beat (which ends a bad row), so no multiplexer in front of the
+        # adders
+        acc_clear = Signal()
+        m.d.sync += acc_clear.eq(a.take & ~a.drop & a.bad)
         acc_bank = Signal.like(buf.ring.a_ptr)
         m.d.sync += acc_v.eq(a.store)
         with m.If(a.store):
-            m.d.sync += [acc_x.eq(p.x), acc_sq.eq(p.x * p.x), acc_first.eq(a.first),
+            m.d.sync += [acc_x.eq(p.x), acc_sq.eq(p.x * p.x),
                          acc_commit.eq(p.last),
                          acc_bank.eq(buf.ring.a_ptr)]
         s_acc = Signal(signed(cfg.sum_bits))
         q_acc = Signal(cfg.var_bits)
         s_new = Signal(signed(cfg.sum_bits))
         q_new = Signal(cfg.var_bits)
-        m.d.comb += [
-            s_new.eq(Mux(acc_first, 0, s_acc) + acc_x),
-            q_new.eq(Mux(acc_first, 0, q_acc) + acc_sq),
-        ]
-        with m.If(acc_v):
+        m.d.comb += [s_new.eq(s_acc + acc_x), q_new.eq(q_acc + acc_sq)]
+        with m.If(acc_v & acc_commit | acc_clear):
+            m.d.sync += [s_acc.eq(0), q_acc.eq(0)]
+        with m.Elif(acc_v):
             m.d.sync += [s_acc.eq(s_new), q_acc.eq(q_new)]
-            with m.If(acc_commit):
-                buf.store(m, acc_bank, [(desc["s"], s_new), (desc["q"], q_new)])
+        with m.If(acc_v & acc_commit):
+            buf.store(m, acc_bank, [(desc["s"], s_new), (desc["q"], q_new)])
 
     def _stage_b(self, m, buf, desc):
         """Per-row scalars: mean, variance, square root, gain (no memory access)."""
@@ -216,15 +231,19 @@ class IntLayerNorm(wiring.Component):
             dividend_bits=31, divisor_bits=sqrt.root_bits, dividend=G_NUM)
         S = buf.load(ring.b_ptr, desc["s"])
         Q = buf.load(ring.b_ptr, desc["q"])
+        s_l = Signal(signed(sb))           # S and Q latched from the bank's descriptors in MEAN
+        q_l = Signal(vb)
         t = Signal(signed(sb + 1))
         neg = Signal()
         mu = Signal(signed(ib))
         tt = Signal(signed(sb + 2))        # 2S - C*mu
-        mt = Signal(signed(ib + sb + 2))   # mu * tt
+        mt = Signal(signed(ib + sb + 2))   # mu * tt: the DSP48E1's M register ...
+        mp = Signal(signed(ib + sb + 2))   # ... and its P register
         var = Signal(vb)
+        var_zero = Signal()                # var == 0, registered: std = max(isqrt(var), 1)
         std = Signal(sqrt.root_bits)
         # request flip-flops, set on entering SQRT / GAIN and cleared on acceptance: the
-        # units' input valids come from a register, not from decoding the FSM state
+        # units' input valids come from a register, not from decoding the state
         sqrt_req, gain_req = Signal(), Signal()
         m.d.comb += [
             t.eq(S + C // 2),
@@ -233,62 +252,70 @@ class IntLayerNorm(wiring.Component):
             sqrt.i_stream.payload.v.eq(var),
             gdiv.i_stream.payload.divisor.eq(std),
         ]
-        with m.FSM(name="b_fsm") as b_fsm:
-            with m.State("IDLE"):
-                with m.If(ring.b_avail):
-                    m.next = "MEAN"
-            with m.State("MEAN"):          # desc S/Q are written by now (one cycle after commit)
-                if pow2:
-                    m.d.sync += mu.eq(t >> ceil_log2(C))
-                    m.next = "VAR0"
-                else:
-                    m.d.sync += neg.eq(t < 0)
-                    with m.If(mdiv.i_stream.ready):
-                        m.next = "MEANW"
-            if not pow2:
-                with m.State("MEANW"):
-                    with m.If(mdiv.o_stream.valid):
-                        qq = mdiv.o_stream.payload.quotient
-                        rr = mdiv.o_stream.payload.remainder
-                        m.d.sync += mu.eq(Mux(neg, -(qq + (rr != 0)), qq))
-                        m.next = "VAR0"
-            with m.State("VAR0"):
-                m.d.sync += tt.eq(2 * S - const_mul(mu, C))
-                m.next = "VAR1"
-            with m.State("VAR1"):          # the product alone (DSP48E1), then the difference
-                m.d.sync += mt.eq(mu * tt)
-                m.next = "VAR2"
-            with m.State("VAR2"):
-                m.d.sync += [var.eq(Q - mt), sqrt_req.eq(1)]
-                m.next = "SQRT"
-            with m.State("SQRT"):
-                with m.If(sqrt.i_stream.ready):
-                    m.d.sync += sqrt_req.eq(0)
-                    m.next = "SQRTW"
-            with m.State("SQRTW"):
-                with m.If(sqrt.o_stream.valid):
-                    root = sqrt.o_stream.payload.root
-                    m.d.sync += [std.eq(Mux(root == 0, 1, root)), gain_req.eq(1)]
-                    m.next = "GAIN"
-            with m.State("GAIN"):
-                with m.If(gdiv.i_stream.ready):
-                    m.d.sync += gain_req.eq(0)
-                    m.next = "GAINW"
-            with m.State("GAINW"):
-                with m.If(gdiv.o_stream.valid):
-                    buf.store(m, ring.b_ptr, [(desc["mu"], mu),
-                                              (desc["g"], gdiv.o_stream.payload.quotient)])
-                    m.next = "IDLE"
+        # one flip-flop per state (one-hot): every transition reads one state bit and at most
+        # one handshake flip-flop, so no state decoding sits in front of the enables
+        names = ["IDLE", "MEAN"] + ([] if pow2 else ["MEANW"]) + [
+            "VAR0", "VAR1", "VAR2", "VAR3", "SQRT", "SQRTW", "GAIN", "GAINW"]
+        st = {n: Signal(name=f"b_st_{n.lower()}", init=n == "IDLE") for n in names}
+
+        def go(frm: str, to: str) -> None:
+            m.d.sync += [st[frm].eq(0), st[to].eq(1)]
+
+        mu_m = Signal(signed(ib))          # mu again for the DSP48E1's B register (its own D
+        m.d.sync += [mt.eq(mu_m * tt), mp.eq(mt)]   # path is one flip-flop); free-running
+        with m.If(st["IDLE"] & ring.b_avail):
+            go("IDLE", "MEAN")
+        with m.If(st["MEAN"]):             # desc S/Q are written by now (one cycle after commit)
+            m.d.sync += [s_l.eq(S), q_l.eq(Q)]
+            if pow2:
+                m.d.sync += mu.eq(t >> ceil_log2(C))
+                go("MEAN", "VAR0")
+            else:
+                m.d.sync += neg.eq(t < 0)
+                with m.If(mdiv.i_stream.ready):
+                    go("MEAN", "MEANW")
+        if not pow2:
+            with m.If(st["MEANW"] & mdiv.o_stream.valid):
+                qq = mdiv.o_stream.payload.quotient
+                rr = mdiv.o_stream.payload.remainder
+                m.d.sync += mu.eq(Mux(neg, -(qq + (rr != 0)), qq))
+                go("MEANW", "VAR0")
+        with m.If(st["VAR0"]):
+            m.d.sync += [tt.eq(2 * s_l - const_mul(mu, C)), mu_m.eq(mu)]
+            go("VAR0", "VAR1")
+        with m.If(st["VAR1"]):             # mt = mu * tt (M register)
+            go("VAR1", "VAR2")
+        with m.If(st["VAR2"]):             # mp = mt (P register)
+            go("VAR2", "VAR3")
+        with m.If(st["VAR3"]):             # then the difference alone
+            m.d.sync += [var.eq(q_l - mp), sqrt_req.eq(1)]
+            go("VAR3", "SQRT")
+        with m.If(st["SQRT"]):
+            m.d.sync += var_zero.eq(var == 0)
+            with m.If(sqrt.i_stream.ready):
+                m.d.sync += sqrt_req.eq(0)
+                go("SQRT", "SQRTW")
+        with m.If(st["SQRTW"] & sqrt.o_stream.valid):
+            root = sqrt.o_stream.payload.root
+            m.d.sync += [std.eq(Cat(root[0] | var_zero, root[1:])), gain_req.eq(1)]
+            go("SQRTW", "GAIN")
+        with m.If(st["GAIN"] & gdiv.i_stream.ready):
+            m.d.sync += gain_req.eq(0)
+            go("GAIN", "GAINW")
+        with m.If(ring.b_done):
+            buf.store(m, ring.b_ptr, [(desc["mu"], mu),
+                                      (desc["g"], gdiv.o_stream.payload.quotient)])
+            go("GAINW", "IDLE")
         m.d.comb += [
-            mdiv.i_stream.valid.eq(b_fsm.ongoing("MEAN") if not pow2 else 0),
-            # the results are always taken: each arrives (latency >= 1) while the FSM waits in
-            # its *W state, so no path runs from the FSM state into the units' enables
+            mdiv.i_stream.valid.eq(st["MEAN"] if not pow2 else 0),
+            # the results are always taken: each arrives (latency >= 1) while stage B waits in
+            # its *W state, so no path runs from the state into the units' enables
             mdiv.o_stream.ready.eq(1 if not pow2 else 0),
             sqrt.i_stream.valid.eq(sqrt_req),          # high exactly in state SQRT
             sqrt.o_stream.ready.eq(1),
             gdiv.i_stream.valid.eq(gain_req),          # high exactly in state GAIN
             gdiv.o_stream.ready.eq(1),
-            ring.b_done.eq(b_fsm.ongoing("GAINW") & gdiv.o_stream.valid),
+            ring.b_done.eq(st["GAINW"] & gdiv.o_stream.valid),
         ]
 
     def _stage_c(self, m, buf, desc):

@@ -27,9 +27,14 @@ class RowInput:
     ``take``: a beat is accepted; ``store``: it is a good beat of a good row; ``commit``: the
     row is complete; ``rejected(cond)``: ``cond`` holds for an accepted beat that is not being
     dropped (the cause of an error flag).
+
+    ``at_end`` (optional): a flip-flop of the unit that is high exactly when a beat now with
+    ``last`` is good and completes the row (``~drop & ~bad`` given ``last``); ``commit`` is then
+    ``valid & a_room & last & at_end``, four registers and one LUT in front of the bank ring.
     """
 
-    def __init__(self, m: Module, *, i_stream, buf: RowBuffer, count: int, name: str = "a"):
+    def __init__(self, m: Module, *, i_stream, buf: RowBuffer, count: int, name: str = "a",
+                 at_end: Value | None = None):
         ring = buf.ring
         p = i_stream.payload
         self.idx = Signal(range(count), name=f"{name}_idx")
@@ -46,7 +51,8 @@ class RowInput:
             self.first.eq(self.idx == 0),
             # (take & ~drop, written without ready: a_room is the flip-flop it needs)
             self.store.eq(i_stream.valid & ring.a_room & ~self.drop & ~self.bad),
-            self.commit.eq(self.store & p.last),
+            self.commit.eq(self.store & p.last if at_end is None else
+                           i_stream.valid & ring.a_room & p.last & at_end),
             buf.wp.en.eq(self.store),
             buf.wp.addr.eq(buf.addr(ring.a_ptr, self.idx)),
             buf.wp.data.eq(p.x),

@@ -34,17 +34,27 @@ class RowReader:
         self.rv = Signal(name=f"{name}_rv")          # read data valid
         self.rlast = Signal(name=f"{name}_rlast")    # ... and it is the row's last element
         m.d.comb += [port.en.eq(adv), port.addr.eq(buf.addr(ring.c_ptr, self.idx))]
+        if isinstance(length, int):
+            # idx == length - 1 as a flip-flop kept in step with idx (a constant length): the
+            # FSM's exit from ISSUE then reads registers, not a comparison
+            at_last = Signal(name=f"{name}_at_last")
+            with m.If(self.start):
+                m.d.sync += at_last.eq(length == 1)
+            with m.Elif(adv & self.issue):
+                m.d.sync += at_last.eq(self.idx == length - 2 if length >= 2 else 1)
+        else:
+            at_last = self.idx == length - 1
         with m.If(adv):
             m.d.sync += self.rv.eq(self.issue)
             with m.If(self.issue):
-                m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(self.idx == length - 1)]
+                m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(at_last)]
         with m.FSM(name=f"{name}_fsm") as fsm:
             with m.State("IDLE"):
                 with m.If(ring.c_avail):
                     m.d.sync += self.idx.eq(0)
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                with m.If(adv & (self.idx == length - 1)):
+                with m.If(adv & at_last):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(ring.c_done):

@@ -144,7 +144,7 @@ def test_declared_latency_equals_simulation(sim: str, unit: str, build_root: Pat
         want = ("first", 1 + 8 + 1 + (4 + 8) + 2)
     else:
         tb = LayerNormTB(config=LayerNormConfig(in_bits=4, channels=1), rows=3, banks=2)
-        want = ("last", (1 + 1 + 3 + (1 + 5) + 32) + 6)   # D + 6, D at C = 1, var_bits 9
+        want = ("last", (1 + 1 + 4 + (1 + 5) + 32) + 6)   # D + 6, D at C = 1, var_bits 9
     res = run_bench(tb, simulator=sim, seed=7, build_root=build_root)
     check(res)
     r = res.result
