@@ -48,6 +48,17 @@ def test_pe_accumulator_is_running_sum_of_products(tmp_path) -> None:
 
 
 @pytest.mark.usefixtures("formal_tools")
+def test_pe_with_two_booth_nodes_is_running_sum_of_products(tmp_path) -> None:
+    """2 x 5-bit operands (three Booth rows: stage 1 leaves two nodes, stage 2 adds them to
+    the accumulator through its 3:2 compressor, as at 5-8 bits), tiles of up to 3 beats,
+    every input sequence for 10 cycles."""
+    harness = PEHarness(a_bits=2, b_bits=5, k_max=3)
+    assert harness.acc_bits == 8
+    res = run_sby(harness, tmp_path, depth=10)
+    assert res.passed, f"status {res.status}\n{res.log[-4000:]}"
+
+
+@pytest.mark.usefixtures("formal_tools")
 def test_requantizer_equals_numerics(tmp_path) -> None:
     """acc_bits=8, mult_bits=4, out_bits=3: every acc, b, c (and c > max_shift writes), any
     valid/ready pattern, 14 cycles (the pipeline is 6 deep)."""
