@@ -42,7 +42,8 @@ class ProcessingElement(wiring.Component):
     stages (issue 9: the product register cuts the multiply from the accumulate):
 
     - stage 1: ``valid_out <= valid_in``; if ``valid_in``: ``a_out <= a_in``, ``b_out <= b_in``,
-      ``last_out <= last_in`` and ``prod <= a_in * b_in`` (these registers hold their value on
+      ``last_out <= last_in`` and ``prod <= a_in * b_in`` (the product as one or two
+      registered partial sums, see ``multiplier``; these registers hold their value on
       bubbles, so idle multipliers do not toggle);
     - stage 2, on the beat registered by stage 1 (``valid_out``, ``last_out``): if
       ``valid_out``: ``s = acc + prod``; if ``last_out`` then ``result <= s`` and ``acc <= 0``,
@@ -67,12 +68,16 @@ class ProcessingElement(wiring.Component):
         Signed accumulator width, up to 48 and at least ``a_bits + b_bits`` (one product).
     multiplier : str
         ``"booth"`` (default): radix-4 Booth rows written out. Stage 1: the partial products
-        ``digit_j * a * 4^j`` in LUTs, summed as a binary tree of carry chains (one chain at
-        3-4 bits, two levels at 7-8), a partial-product bit and the add sharing one LUT where
-        they can and each upper operand's two's-complement ``+1`` entering its chain as a
-        carry in; row 0's ``+1`` is registered as one bit and enters stage 2's chain
-        (``acc + prod``) as its carry in. On xc7 this is LUT fabric only (no DSP48E1) and the smallest PE we measured
-        (docs/synthesis.md).
+        ``digit_j * a * 4^j`` in LUTs, summed as a binary tree of carry chains, a
+        partial-product bit and the add sharing one LUT where they can and each upper
+        operand's two's-complement ``+1`` entering its chain as a carry in. With three or four
+        rows (5-8-bit ``b``) stage 1 is the tree's first level only (rows 0 + 1, rows 2 + 3:
+        one carry-chain level, for the 250 MHz estimate at 8 bits) and registers the two sums
+        (``prod``, ``prod_hi``); stage 2 adds both to ``acc`` in one carry chain through a 3:2
+        compressor in its LUTs (:meth:`_accumulate`). Otherwise (2-4-bit and 9-16-bit ``b``) stage 1
+        is the whole tree and registers one sum (``prod``). The lower rows' ``+1`` are
+        registered as single bits and enter stage 2's chain. On xc7 this is LUT fabric only
+        (no DSP48E1) and the smallest PE we measured (docs/synthesis.md).
         ``"infer"``: the ``*`` operator; Yosys maps it to a DSP48E1 from 5-bit operands on
         (unless ``-nodsp``). Both are bit-identical; the choice is only about area and timing.
 
