@@ -54,6 +54,17 @@ def test_pe_accumulator_is_running_sum_of_products(tmp_path) -> None:
 
 
 @pytest.mark.usefixtures("formal_tools")
+def test_pe_with_two_booth_nodes_is_running_sum_of_products(tmp_path) -> None:
+    """2 x 5-bit operands (three Booth rows: stage 1 leaves two nodes, stage 2 adds them to
+    the accumulator through its 3:2 compressor, as at 5-8 bits), tiles of up to 3 beats,
+    every input sequence for 10 cycles."""
+    harness = PEHarness(a_bits=2, b_bits=5, k_max=3)
+    assert harness.acc_bits == 8
+    res = run_sby(harness, tmp_path, depth=10)
+    assert res.passed, f"status {res.status}\n{res.log[-4000:]}"
+
+
+@pytest.mark.usefixtures("formal_tools")
 def test_requantizer_equals_numerics(tmp_path) -> None:
     """acc_bits=8, mult_bits=4, out_bits=3: every acc, b, c (and c > max_shift writes), any
     valid/ready pattern, 14 cycles (the pipeline is 6 deep)."""
@@ -120,11 +131,11 @@ def test_missing_tool_fails_under_ci_and_skips_locally(tmp_path: Path, ci: str |
 class OffByOnePE(ProcessingElement):
     """A wrong word-level PE: ``prod <= a * b + 1``."""
 
-    def _product(self, m: Module, form: str) -> tuple[Signal, None]:
-        p, _ = super()._product(m, "infer")
+    def _product(self, m: Module, form: str) -> list[tuple[int, Signal, None]]:
+        [(_, p, _)] = super()._product(m, "infer")
         wrong = Signal.like(p, name="prod_wrong")
         m.d.comb += wrong.eq(p + 1)
-        return wrong, None
+        return [(0, wrong, None)]
 
 
 class LatePE(wiring.Component):
@@ -185,11 +196,11 @@ def test_the_proof_key_changes_with_the_pe_rtl(monkeypatch: pytest.MonkeyPatch) 
                                                  multiplier="infer")) != base
     real = ProcessingElement._booth_product
 
-    def changed_booth(self: ProcessingElement, m: Module) -> tuple[Signal, object]:
-        p, cin = real(self, m)
+    def changed_booth(self: ProcessingElement, m: Module) -> list[tuple[int, Signal, object]]:
+        (j, p, cin), *rest = real(self, m)
         q = Signal.like(p, name="booth_changed")
         m.d.comb += q.eq(p ^ 0)
-        return q, cin
+        return [(j, q, cin), *rest]
 
     monkeypatch.setattr(ProcessingElement, "_booth_product", changed_booth)
     assert key() != base

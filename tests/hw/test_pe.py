@@ -282,3 +282,25 @@ def test_elaborated_as_changes_the_elaboration_only() -> None:
     assert header.findall(inside) == header.findall(outside)
     with elaborated_as(lambda pe: "wallace"), pytest.raises(ValueError, match="'wallace'"):
         text(ProcessingElement(a_bits=4, b_bits=4, acc_bits=10))
+
+
+@pytest.mark.parametrize("a_bits, b_bits", [
+    (6, 6), (5, 7), (7, 5),
+    pytest.param(8, 8, marks=pytest.mark.slow),       # 131k cycles, about 150 s
+])
+def test_booth_every_pair_onto_a_running_sum(a_bits: int, b_bits: int) -> None:
+    """Every (a, b) pair as the second beat of a two-beat tile whose first beat is random, so
+    every product meets a nonzero accumulator of either sign: from 5 bits on stage 2 adds the
+    two registered Booth nodes to ``acc`` through a 3:2 compressor, sign-extending each node
+    from its exact width (``ProcessingElement._node_bits``)."""
+    seed = seed_for("pe-pairs", a_bits, b_bits)
+    rng = np.random.default_rng(seed)
+    amin, bmin = -(1 << (a_bits - 1)), -(1 << (b_bits - 1))
+    cycles = []
+    for a in range(amin, -amin):
+        for b in range(bmin, -bmin):
+            first = (int(rng.integers(amin, -amin)), int(rng.integers(bmin, -bmin)))
+            cycles += [(1, 1, 0, *first), (1, 1, 1, a, b)]
+    cycles.append((1, 0, 0, 0, 0))
+    acc_bits = required_acc_bits(a_bits, b_bits, 2)
+    run_pe(ProcessingElement(a_bits=a_bits, b_bits=b_bits, acc_bits=acc_bits), cycles, seed)
