@@ -299,11 +299,7 @@ class Reciprocal(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        sb, k = self._s_bits, self.steps
-        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "tag": self._tag_shape})
-        m.submodules.div = div = Divider(
-            dividend_bits=sb + k, divisor_bits=sb, quotient_bits=k,
-            pipelined=self._pipelined, tag_shape=inner)
+        sb = self._s_bits
         # stage A: the leading one of s, isolated, and L = bit_length(s) (priority logic)
         s_in = self.i_stream.payload.s
         msb = Signal(sb)                       # the isolated leading one, 2^(L-1)
@@ -328,16 +324,17 @@ class Reciprocal(wiring.Component):
         pow2 = Signal()
         r = Signal(sb)
         m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])),
-                     r.eq(Mux(pow2, 0, (msb_a << 1) - s_a))]
+                     r.eq(Mux(pow2, 0, (msb_a << 1) - s_a) if self._pipelined
+                          else (msb_a << 1) - s_a)]
         v = Signal()
         s_r = Signal(sb, reset_less=True)
         r_r = Signal(sb, reset_less=True)
         pow2_r = Signal(reset_less=True)
         L_r = Signal(self._l_shape, reset_less=True)
         tag_r = Signal(self._tag_shape, reset_less=True)
-        # stages A and B stall with the divider (its ready is a flip-flop when pipelined; no
-        # bubble collapsing, which would put two more LUT levels in front of their enables)
-        adv = div.i_stream.ready
+        # stages A and B advance together (no bubble collapsing, which would put two more LUT
+        # levels in front of their enables)
+        adv = Signal()
         m.d.comb += self.i_stream.ready.eq(adv)
         with m.If(adv):
             m.d.sync += va.eq(self.i_stream.valid)
@@ -350,9 +347,28 @@ class Reciprocal(wiring.Component):
             with m.If(va):
                 m.d.sync += [s_r.eq(s_a), r_r.eq(r), pow2_r.eq(pow2), L_r.eq(L),
                              tag_r.eq(tag_a)]
-        q = div.o_stream.payload.quotient
+        stage_b = (v, s_r, r_r, pow2_r, L_r, tag_r)
+        if self._pipelined:
+            q, o_pow2 = self._pipelined_divider(m, adv, stage_b)
+        else:
+            q, o_pow2 = self._sequential_divider(m, adv, stage_b)
+        # 2^k + q, or 2^(k+1) (the sequential steps see r = s then, and give 2^k - 1)
+        m.d.comb += self.o_stream.payload.f.eq(Cat(q & ~o_pow2.replicate(self.steps), ~o_pow2,
+                                                   o_pow2))
+        return m
+
+    def _pipelined_divider(self, m: Module, adv: Signal, stage_b) -> tuple[Value, Value]:
+        """Stage B into a pipelined restoring :class:`Divider` (whose ready is a flip-flop);
+        stages A and B stall with it. Returns ``(quotient, pow2)`` of the output."""
+        v, s_r, r_r, pow2_r, L_r, tag_r = stage_b
+        k = self.steps
+        inner = data.StructLayout({"L": self._l_shape, "pow2": 1, "tag": self._tag_shape})
+        m.submodules.div = div = Divider(dividend_bits=self._s_bits + k,
+                                         divisor_bits=self._s_bits, quotient_bits=k,
+                                         pipelined=True, tag_shape=inner)
         dt = div.o_stream.payload.tag
         m.d.comb += [
+            adv.eq(div.i_stream.ready),
             div.i_stream.valid.eq(v),
             div.i_stream.payload.dividend.eq(Cat(Const(0, k), r_r)),      # r * 2^k
             div.i_stream.payload.divisor.eq(s_r),
@@ -361,11 +377,71 @@ class Reciprocal(wiring.Component):
             div.i_stream.payload.tag.tag.eq(tag_r),
             self.o_stream.valid.eq(div.o_stream.valid),
             div.o_stream.ready.eq(self.o_stream.ready),
-            self.o_stream.payload.f.eq(Cat(q, ~dt.pow2, dt.pow2)),       # 2^k + q, or 2^(k+1)
             self.o_stream.payload.L.eq(dt.L),
             self.o_stream.payload.tag.eq(dt.tag),
         ]
-        return m
+        return div.o_stream.payload.quotient, dt.pow2
+
+    def _sequential_divider(self, m: Module, adv: Signal, stage_b) -> tuple[Value, Value]:
+        """``q = (r * 2^k) // s`` by **non-restoring** division, one quotient bit per cycle,
+        on stage B's registers. Returns ``(quotient, pow2)`` of the output.
+
+        The partial remainder ``p`` (``-s <= p <= s``, signed ``s_bits + 1``) is never
+        restored: ``p <- 2p - s`` when ``p >= 0``, else ``p <- 2p + s``; the quotient bit is
+        ``p >= 0`` after the step, the restoring quotient bit (Python ``//``; ``r = s``, a power
+        of two, gives ``2^k - 1``, replaced by the caller). A step is one carry chain whose
+        operands need no multiplexer: ``p`` is cleared after the last step and ``r_r`` when the
+        division starts, so the first operand is ``2 (p | r_r)``, and ``s_r`` (stage B's ``s``,
+        held while the division runs) is the divisor; the chain's sum goes straight into ``p``.
+        The restoring step's select of ``t - d`` or ``t`` by the sign, and the accept/step
+        multiplexer behind it, were the Shiftmax critical path (docs/fpga.md).
+
+        Timing: as :class:`Divider` sequential, the first step in the cycle the division is
+        accepted, ``k`` steps, one division per ``k`` cycles (stage B takes the next ``s`` in
+        the cycle of the last step); the result is held while ``o_stream.ready`` is low.
+        """
+        v, s_r, r_r, pow2_r, L_r, tag_r = stage_b
+        sb, k = self._s_bits, self.steps
+        busy = Signal()
+        idle = Signal(init=1)                # ~busy, a flip-flop of its own
+        last = Signal()                      # busy, and this is the last step
+        done = Signal()
+        cnt = Signal(range(k))               # steps still to take after this one
+        p = Signal(sb + 1)                   # partial remainder, two's complement; 0 when idle
+        qn = Signal(k, reset_less=True)      # complemented quotient bits (the signs of p)
+        o_L = Signal(self._l_shape, reset_less=True)
+        o_pow2 = Signal(reset_less=True)
+        o_tag = Signal(self._tag_shape, reset_less=True)
+        accept = Signal()
+        m.d.comb += [
+            # stage B takes the next s when empty, or in the last step of the division
+            adv.eq((idle & ~v) | last),
+            accept.eq(v & idle & (~done | self.o_stream.ready)),
+            self.o_stream.valid.eq(done),
+            self.o_stream.payload.L.eq(o_L),
+            self.o_stream.payload.tag.eq(o_tag),
+        ]
+        # one adder, 2(p | r_r) -/+ s modulo 2^(sb+1): the carry in of the subtraction is bit
+        # 0 of 2p (always 0), so the sum is one carry chain of sb + 1 bits
+        sub = ~p[sb]
+        a = Cat(sub, p[:sb] | r_r)
+        b = Cat(s_r, Const(0, 1)) ^ sub.replicate(sb + 1)
+        step = Signal(sb + 1)
+        m.d.comb += step.eq(a + b)
+        with m.If(accept | busy):
+            m.d.sync += [p.eq(step), qn.eq(Cat(step[sb], qn)[:k])]
+        with m.If(last):
+            m.d.sync += p.eq(0)
+        with m.If(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += done.eq(0)
+        with m.If(accept):
+            m.d.sync += [busy.eq(1), idle.eq(0), cnt.eq(k - 1), last.eq(k == 2), v.eq(0),
+                         r_r.eq(0), o_L.eq(L_r), o_pow2.eq(pow2_r), o_tag.eq(tag_r)]
+        with m.Elif(busy):
+            m.d.sync += [cnt.eq(cnt - 1), last.eq(cnt == 2)]
+            with m.If(last):
+                m.d.sync += [busy.eq(0), idle.eq(1), done.eq(1)]
+        return ~qn, o_pow2
 
 
 class RecipMul(wiring.Component):
