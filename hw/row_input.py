@@ -24,7 +24,10 @@ class RowInput:
     starts dropping: the following beats are accepted and discarded up to and including
     ``last``. A good beat with ``last`` commits the bank (``ring.a_commit``).
 
-    ``take``: a beat is accepted; ``store``: it is a good beat of a good row; ``commit``: the
+    ``take``: a beat is accepted; ``first``: ``idx == 0`` (a flip-flop kept with ``idx``, not
+    a comparison); ``store``: it is a good beat of a good row; ``write``: ``store`` without
+    the ``bad`` term (the memory's write enable; per-row registers of the bank at ``a_ptr``
+    may be loaded on it too, since the bank is stage A's until ``commit``); ``commit``: the
     row is complete; ``rejected(cond)``: ``cond`` holds for an accepted beat that is not being
     dropped (the cause of an error flag).
     """
@@ -35,19 +38,23 @@ class RowInput:
         self.idx = Signal(range(count), name=f"{name}_idx")
         self.drop = Signal(name=f"{name}_drop")
         self.take = Signal(name=f"{name}_take")
-        self.first = Signal(name=f"{name}_first")
+        self.first = Signal(name=f"{name}_first", init=1)     # idx == 0, a flip-flop
         self.bad = Signal(name=f"{name}_bad")
         self.store = Signal(name=f"{name}_store")
+        self.write = Signal(name=f"{name}_write")
         self.commit = Signal(name=f"{name}_commit")
         # plain expressions only (iverilog -g2012 never runs an always @* without input events)
         m.d.comb += [
             i_stream.ready.eq(self.drop | ring.a_room),
             self.take.eq(i_stream.valid & i_stream.ready),
-            self.first.eq(self.idx == 0),
             # (take & ~drop, written without ready: a_room is the flip-flop it needs)
             self.store.eq(i_stream.valid & ring.a_room & ~self.drop & ~self.bad),
             self.commit.eq(self.store & p.last),
-            buf.wp.en.eq(self.store),
+            # every beat the bank can take is written, a bad one too: the bank at a_ptr is
+            # stage A's until commit, so a dropped row leaves nothing behind, and the write
+            # enable does not wait for ``bad``
+            self.write.eq(i_stream.valid & ring.a_room & ~self.drop),
+            buf.wp.en.eq(self.write),
             buf.wp.addr.eq(buf.addr(ring.a_ptr, self.idx)),
             buf.wp.data.eq(p.x),
             ring.a_commit.eq(self.commit),
@@ -57,11 +64,11 @@ class RowInput:
                 with m.If(p.last):
                     m.d.sync += self.drop.eq(0)
             with m.Elif(self.bad):
-                m.d.sync += [self.idx.eq(0), self.drop.eq(~p.last)]
+                m.d.sync += [self.idx.eq(0), self.first.eq(1), self.drop.eq(~p.last)]
             with m.Elif(p.last):
-                m.d.sync += self.idx.eq(0)
+                m.d.sync += [self.idx.eq(0), self.first.eq(1)]
             with m.Else():
-                m.d.sync += self.idx.eq(self.idx + 1)
+                m.d.sync += [self.idx.eq(self.idx + 1), self.first.eq(0)]
 
     def rejected(self, cond: Value) -> Value:
         return self.take & ~self.drop & cond

@@ -19,32 +19,40 @@ __all__ = ["RowReader"]
 class RowReader:
     """``IDLE -> ISSUE -> DRAIN`` over the bank at ``ring.c_ptr`` through read port ``port``.
 
-    ``length``: the row's element count (a constant or a register the unit latches on
-    ``start``); ``adv``: the stage-C pipeline advances (the read port's enable);
+    ``last``: the index of the row's last element (its length - 1), sampled in the ``start``
+    cycle (a constant, or the bank's descriptor); ``adv``: the stage-C pipeline advances (the
+    read port's enable); ``single``: ``last == 0``, sampled with it (default: that
+    comparison; a unit passes a flag it stored with the row to keep it off the path);
     ``last_taken``: the row's last output beat is transferred (frees the bank).
     ``idx``: the next element to read; ``issue``: a read is being issued this cycle.
     """
 
-    def __init__(self, m: Module, *, buf: RowBuffer, port, count: int, length: Value | int,
-                 adv: Value, last_taken: Value, name: str = "c"):
+    def __init__(self, m: Module, *, buf: RowBuffer, port, count: int, last: Value | int,
+                 adv: Value, last_taken: Value, single: Value | None = None,
+                 name: str = "c"):
         ring = buf.ring
         self.start = Signal(name=f"{name}_start")
         self.issue = Signal(name=f"{name}_issue")
         self.idx = Signal(range(count), name=f"{name}_idx")
         self.rv = Signal(name=f"{name}_rv")          # read data valid
         self.rlast = Signal(name=f"{name}_rlast")    # ... and it is the row's last element
+        # reads left after this one, and whether this is the last: a down counter and a
+        # flip-flop, so no comparison with the row length sits in front of the FSM
+        left = Signal(range(count), name=f"{name}_left")
+        at_last = Signal(name=f"{name}_at_last")
         m.d.comb += [port.en.eq(adv), port.addr.eq(buf.addr(ring.c_ptr, self.idx))]
         with m.If(adv):
             m.d.sync += self.rv.eq(self.issue)
             with m.If(self.issue):
-                m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(self.idx == length - 1)]
+                m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(at_last),
+                             left.eq(left - 1), at_last.eq(left == 1)]
         with m.FSM(name=f"{name}_fsm") as fsm:
             with m.State("IDLE"):
                 with m.If(ring.c_avail):
-                    m.d.sync += self.idx.eq(0)
+                    m.d.sync += [self.idx.eq(0), left.eq(last), at_last.eq(last == 0 if single is None else single)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                with m.If(adv & (self.idx == length - 1)):
+                with m.If(adv & at_last):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(ring.c_done):
