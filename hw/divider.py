@@ -16,7 +16,7 @@ Normative model: :func:`ivita.model.recip_div`
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, unsigned
 from amaranth.hdl import ShapeLike, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -242,6 +242,61 @@ class Divider(wiring.Component):
         return m
 
 
+class _LeadFlags(Elaboratable):
+    """OR trees of ``s`` for :class:`Reciprocal`'s stage A (combinational; a module of its own
+    so that LUT mapping, which works per module, gives each tree its minimum depth instead of
+    trading depth for area against the module's longest path). Groups of 6 bits: ``any``
+    (a bit of the group is set), ``two`` (two are), ``above`` (a bit above the group is);
+    ``sfx[i]``: bit ``i`` or a bit above it within its group is set."""
+
+    def __init__(self, sb: int):
+        self.groups = [(i, min(i + 6, sb)) for i in range(0, sb, 6)]
+        self.s = Signal(sb)
+        self.sfx = Signal(sb)
+        self.any = Signal(len(self.groups))
+        self.two = Signal(len(self.groups))
+        self.above = Signal(len(self.groups))
+
+    def elaborate(self, platform):
+        m = Module()
+        s, sb = self.s, len(self.s)
+        m.d.comb += [
+            self.sfx.eq(Cat(*[s[i:hi].any() for lo, hi in self.groups for i in range(lo, hi)])),
+            self.any.eq(Cat(*[s[lo:hi].any() for lo, hi in self.groups])),
+            self.two.eq(Cat(*[_two_set(s[lo:hi])[1] for lo, hi in self.groups])),
+            self.above.eq(Cat(*[s[hi:].any() if hi < sb else 0 for lo, hi in self.groups])),
+        ]
+        return m
+
+
+class _LeadEncode(Elaboratable):
+    """:class:`Reciprocal`'s stage B logic from :class:`_LeadFlags`' registers (combinational,
+    a module of its own for the same reason): ``r = (-s) & mask`` with ``mask[i]`` = some bit
+    of ``s`` at or above ``i`` is set (so ``r = 2^L - s``), and ``L = bit_length(s)`` encoded
+    from the isolated leading one (an OR tree per bit of ``L``)."""
+
+    def __init__(self, sb: int, l_bits: int):
+        self.s = Signal(sb)
+        self.neg = Signal(sb)
+        self.sfx = Signal(sb)
+        self.above = Signal((sb + 5) // 6)
+        self.r = Signal(sb)
+        self.L = Signal(l_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        sb = len(self.s)
+        g = [i // 6 for i in range(sb)]
+        top = [min(6 * (g[i] + 1), sb) for i in range(sb)]      # end of bit i's group
+        mask = Cat(*[self.sfx[i] | self.above[g[i]] for i in range(sb)])
+        lead = [self.s[i] & ~self.above[g[i]] & (~self.sfx[i + 1] if i + 1 < top[i] else 1)
+                for i in range(sb)]
+        m.d.comb += self.r.eq(self.neg & mask)
+        for j in range(len(self.L)):
+            m.d.comb += self.L[j].eq(Cat(*[lead[i] for i in range(sb) if (i + 1) >> j & 1]).any())
+        return m
+
+
 class Reciprocal(wiring.Component):
     """Normalized reciprocal ``L = bit_length(s)``, ``f = 2^(L+out_bits+1) // s`` (§4.1).
 
@@ -300,32 +355,29 @@ class Reciprocal(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         sb = self._s_bits
-        # stage A: the leading one of s, isolated, and L = bit_length(s) (priority logic)
+        # stage A: -s (one carry chain) and OR trees of s, each at most two LUT levels deep
+        # (_LeadFlags); stage B forms from them, in one LUT per bit, the mask of the bits below
+        # 2^L and the isolated leading one (_LeadEncode), so r = 2^L - s = (-s) & mask needs
+        # no carry chain behind the priority logic (docs/fpga.md, timing estimate)
         s_in = self.i_stream.payload.s
-        msb = Signal(sb)                       # the isolated leading one, 2^(L-1)
-        # each bit against the OR of the bits above it: a tree per bit, not a chain
-        m.d.comb += msb.eq(Cat(*[s_in[i] & ~s_in[i + 1:].any() if i + 1 < sb else s_in[i]
-                                 for i in range(sb)]))
         va = Signal()
         s_a = Signal(sb, reset_less=True)
-        msb_a = Signal(sb, reset_less=True)
+        neg_a = Signal(sb, reset_less=True)
         tag_a = Signal(self._tag_shape, reset_less=True)
-        # s is a power of two: no two bits set. Stage A registers, per group of 6 bits of s,
-        # whether any and whether two are set (one LUT each), so that stage B forms pow2 in two
-        # LUT levels (not a comparison s_a == msb_a) in front of r_r's synchronous reset
-        groups = [s_in[i:i + 6] for i in range(0, sb, 6)]
-        any_a = Signal(len(groups), reset_less=True)
-        two_a = Signal(len(groups), reset_less=True)
-        # L = bit_length(s) from the one-hot leading one (an OR tree per bit of L)
-        L = Signal(self._l_shape, name="L_in")
-        for j in range(len(L)):
-            m.d.comb += L[j].eq(Cat(*[msb_a[i] for i in range(sb) if (i + 1) >> j & 1]).any())
+        m.submodules.lead_flags = flags = _LeadFlags(sb)
+        m.submodules.lead_encode = enc = _LeadEncode(sb, self._l_shape.width)
+        sfx_a = Signal(sb, reset_less=True)
+        any_a = Signal(len(flags.any), reset_less=True)
+        two_a = Signal(len(flags.any), reset_less=True)
+        above_a = Signal(len(flags.any), reset_less=True)
+        m.d.comb += [flags.s.eq(s_in), enc.s.eq(s_a), enc.neg.eq(neg_a), enc.sfx.eq(sfx_a),
+                     enc.above.eq(above_a)]
+        L = enc.L
         # stage B: r = 2^L - s (< 2^(L-1) when s is no power of two), in front of the divider
         pow2 = Signal()
         r = Signal(sb)
         m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])),
-                     r.eq(Mux(pow2, 0, (msb_a << 1) - s_a) if self._pipelined
-                          else (msb_a << 1) - s_a)]
+                     r.eq(Mux(pow2, 0, enc.r) if self._pipelined else enc.r)]
         v = Signal()
         s_r = Signal(sb, reset_less=True)
         r_r = Signal(sb, reset_less=True)
@@ -339,9 +391,9 @@ class Reciprocal(wiring.Component):
         with m.If(adv):
             m.d.sync += va.eq(self.i_stream.valid)
             with m.If(self.i_stream.valid):
-                m.d.sync += [s_a.eq(s_in), msb_a.eq(msb), tag_a.eq(self.i_stream.payload.tag),
-                             any_a.eq(Cat(*[g.any() for g in groups])),
-                             two_a.eq(Cat(*[_two_set(g)[1] for g in groups]))]
+                m.d.sync += [s_a.eq(s_in), neg_a.eq(-s_in), tag_a.eq(self.i_stream.payload.tag),
+                             sfx_a.eq(flags.sfx), any_a.eq(flags.any), two_a.eq(flags.two),
+                             above_a.eq(flags.above)]
         with m.If(adv):
             m.d.sync += v.eq(va)
             with m.If(va):
@@ -352,9 +404,11 @@ class Reciprocal(wiring.Component):
             q, o_pow2 = self._pipelined_divider(m, adv, stage_b)
         else:
             q, o_pow2 = self._sequential_divider(m, adv, stage_b)
-        # 2^k + q, or 2^(k+1) (the sequential steps see r = s then, and give 2^k - 1)
-        m.d.comb += self.o_stream.payload.f.eq(Cat(q & ~o_pow2.replicate(self.steps), ~o_pow2,
-                                                   o_pow2))
+        # 2^k + q, or 2^(k+1) (pipelined, r = 0 and so q = 0 then; the sequential steps see
+        # r = s and give 2^k - 1, masked here, off the carry chain)
+        if not self._pipelined:
+            q = q & ~o_pow2.replicate(self.steps)
+        m.d.comb += self.o_stream.payload.f.eq(Cat(q, ~o_pow2, o_pow2))
         return m
 
     def _pipelined_divider(self, m: Module, adv: Signal, stage_b) -> tuple[Value, Value]:
