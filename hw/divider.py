@@ -1,4 +1,4 @@
-"""Restoring integer divider and the normalized reciprocal division of docs/numerics.md §4.1.
+"""Integer dividers and the normalized reciprocal division of docs/numerics.md §4.1.
 
 Normative model: :func:`ivita.model.recip_div`
 (``min((num * f + 2^(L+1)) >> (L+2), 2^(out_bits-1)-1)``, rounded half up, with
@@ -7,8 +7,9 @@ Normative model: :func:`ivita.model.recip_div`
 - :class:`Divider`: ``dividend // divisor`` and ``dividend % divisor``, one quotient bit per
   cycle (sequential) or per pipeline stage (pipelined). Used by I-LayerNorm for the mean and
   for ``(2^31-1) // std``.
-- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a restoring division of
-  ``2^L - s`` by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter).
+- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a division of ``2^L - s``
+  by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter): restoring when
+  pipelined, non-restoring when sequential.
 - :class:`RecipMul`: ``(num, f, L) -> min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1)-1)``,
   the per-element multiply, rounding shift and clamp.
 - :class:`RecipDiv`: the two chained, ``(num, s) -> recip_div(num, s, out_bits)``.
@@ -303,13 +304,17 @@ class Reciprocal(wiring.Component):
     Normative model: the ``f`` and ``L`` of :func:`ivita.model.recip_div`. ``s >= 1``;
     ``2^(out_bits+1) < f <= 2^(out_bits+2)``, so ``f`` is ``out_bits + 3`` bits wide.
 
-    With ``k = out_bits + 1``: stage A registers the isolated leading one of ``s``; stage B
-    ``L`` (encoded from it), whether ``s`` is a power of two (then ``f = 2^(k+1)``) and
-    ``r = 2^L - s`` (twice the isolated leading one minus ``s``; ``r < s`` otherwise). Two
-    stages so that neither the priority logic nor the subtraction limits the clock
-    (docs/fpga.md, timing estimate). The two top quotient bits are thereby known (``f =
-    2^k + ...``), and a restoring :class:`Divider` of ``k`` steps computes the rest,
-    ``(r * 2^k) // s``: no barrel shifter, no normalization of ``s``.
+    With ``k = out_bits + 1``: stage A registers ``-s`` and OR trees of ``s`` (per 6-bit group:
+    any bit set, two set, a bit above the group set; per bit: it or a bit above it in its
+    group set); stage B ``L`` (from the isolated leading one), whether ``s`` is a power of two
+    (then ``f = 2^(k+1)``) and ``r = 2^L - s = (-s) & mask`` (``mask``: the bits below
+    ``2^L``; ``r < s`` otherwise). Two stages so that neither the priority logic nor a
+    subtraction behind it limits the clock (docs/fpga.md, timing estimate). The two top
+    quotient bits are thereby known (``f = 2^k + ...``), and ``k`` division steps compute the
+    rest, ``(r * 2^k) // s``: no barrel shifter, no normalization of ``s``. Pipelined: a
+    restoring :class:`Divider` (``r`` forced to 0 for a power of two). Sequential: a
+    **non-restoring** divider on stage B's registers (:meth:`_sequential_divider`), one carry
+    chain per step straight into the partial remainder.
 
     Parameters (keyword-only): ``s_bits`` (1..62), ``out_bits`` (2..32), ``pipelined``
     (see :class:`Divider`), ``tag_shape``.
@@ -318,8 +323,11 @@ class Reciprocal(wiring.Component):
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
     Timing (:meth:`timing`): latency ``out_bits + 3`` cycles (stages A and B, then the
-    ``out_bits + 1`` restoring steps). Throughput: one per cycle pipelined, one per
-    ``out_bits + 1`` cycles sequential. Back-pressure as :class:`Divider`.
+    ``out_bits + 1`` division steps, the first in the cycle the divider takes stage B's
+    element). Throughput: one per cycle pipelined, one per ``out_bits + 1`` cycles sequential
+    (stage B takes the next ``s`` in the cycle of the last step). Back-pressure: pipelined as
+    :class:`Divider`; sequential, the result is held while ``o_stream.ready`` is low and
+    ``i_stream.ready`` (stages A and B advance) depends on flip-flops only.
     """
 
     @quiet_on_error
@@ -347,7 +355,7 @@ class Reciprocal(wiring.Component):
         return self._out_bits + 1
 
     def timing(self, n: int | None = None) -> Timing:
-        """Latency ``out_bits + 3`` (stages A and B, and the restoring steps); interval 1
+        """Latency ``out_bits + 3`` (stages A and B, and the division steps); interval 1
         pipelined, else ``out_bits + 1`` (``n`` is ignored)."""
         return Timing(latency=RECIP_FRONT_STAGES + self.steps, latency_from="first",
                       interval=1 if self._pipelined else self.steps, per="division")

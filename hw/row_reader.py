@@ -49,7 +49,8 @@ class RowReader:
         with m.FSM(name=f"{name}_fsm") as fsm:
             with m.State("IDLE"):
                 with m.If(ring.c_avail):
-                    m.d.sync += [self.idx.eq(0), left.eq(last), at_last.eq(last == 0 if single is None else single)]
+                    m.d.sync += [self.idx.eq(0), left.eq(last),
+                                 at_last.eq(last == 0 if single is None else single)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 with m.If(adv & at_last):

@@ -240,7 +240,8 @@ class Shiftmax(wiring.Component):
                     nm1 = buf.load(ring.b_ptr, desc["nm1"])
                     m.d.sync += [b_max.eq(buf.load(ring.b_ptr, desc["max"])),
                                  b_x0.eq(buf.load(ring.b_ptr, desc["x0"])),
-                                 b_idx.eq(0), b_left.eq(nm1), b_issue_last.eq(buf.load(ring.b_ptr, desc["one"])),
+                                 b_idx.eq(0), b_left.eq(nm1),
+                                 b_issue_last.eq(buf.load(ring.b_ptr, desc["one"])),
                                  b_pend.eq(nm1), b_all.eq(0), acc.eq(0)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
