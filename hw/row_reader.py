@@ -8,7 +8,7 @@ valid (``rv``) in the following advancing cycle, with ``rlast`` on the row's las
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.hdl import Value
 
 from .row_buffer import RowBuffer
@@ -19,6 +19,10 @@ __all__ = ["RowReader"]
 class RowReader:
     """``IDLE -> ISSUE -> DRAIN`` over the bank at ``ring.c_ptr`` through read port ``port``.
 
+    ``prefetch``: the ``start`` cycle is itself the first read (of element 0; ``start`` then
+    waits for ``adv``), one cycle earlier than without, so that the unit can register the
+    read data once more (the block RAM's output) at the same latency; ``two``: ``last == 1``,
+    sampled with it (default: that comparison).
     ``last``: the index of the row's last element (its length - 1), sampled in the ``start``
     cycle (a constant, or the bank's descriptor); ``adv``: the stage-C pipeline advances (the
     read port's enable); ``single``: ``last == 0``, sampled with it (default: that
@@ -29,7 +33,7 @@ class RowReader:
 
     def __init__(self, m: Module, *, buf: RowBuffer, port, count: int, last: Value | int,
                  adv: Value, last_taken: Value, single: Value | None = None,
-                 name: str = "c"):
+                 two: Value | None = None, prefetch: bool = False, name: str = "c"):
         ring = buf.ring
         self.start = Signal(name=f"{name}_start")
         self.issue = Signal(name=f"{name}_issue")
@@ -41,25 +45,47 @@ class RowReader:
         left = Signal(range(count), name=f"{name}_left")
         at_last = Signal(name=f"{name}_at_last")
         m.d.comb += [port.en.eq(adv), port.addr.eq(buf.addr(ring.c_ptr, self.idx))]
-        with m.If(adv):
-            m.d.sync += self.rv.eq(self.issue)
-            with m.If(self.issue):
-                m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(at_last),
-                             left.eq(left - 1), at_last.eq(left == 1)]
+        single = last == 0 if single is None else single
+        two = last == 1 if two is None else two
         with m.FSM(name=f"{name}_fsm") as fsm:
             with m.State("IDLE"):
-                with m.If(ring.c_avail):
-                    m.d.sync += [self.idx.eq(0), left.eq(last),
-                                 at_last.eq(last == 0 if single is None else single)]
-                    m.next = "ISSUE"
+                if not prefetch:
+                    with m.If(ring.c_avail):
+                        m.d.sync += [self.idx.eq(0), left.eq(last), at_last.eq(single)]
+                        m.next = "ISSUE"
+                else:
+                    # idx is 0 here: the start cycle reads element 0 (so it waits for adv)
+                    with m.If(ring.c_avail & adv):
+                        with m.If(single):
+                            m.next = "DRAIN"
+                        with m.Else():
+                            m.next = "ISSUE"
             with m.State("ISSUE"):
                 with m.If(adv & at_last):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(ring.c_done):
+                    if prefetch:
+                        m.d.sync += self.idx.eq(0)
                     m.next = "IDLE"
+        idle = fsm.ongoing("IDLE")
+        start = idle & ring.c_avail
+        # a read is issued in the cycles with adv: in ISSUE, and (prefetch) in the start cycle;
+        # the registers take their values from the state alone, adv only enables them
+        go = fsm.ongoing("ISSUE") | start if prefetch else fsm.ongoing("ISSUE")
+        with m.If(adv):
+            m.d.sync += self.rv.eq(go)
+            with m.If(go):
+                if prefetch:
+                    m.d.sync += [self.idx.eq(Mux(idle, 1, self.idx + 1)),
+                                 self.rlast.eq(Mux(idle, single, at_last)),
+                                 left.eq(Mux(idle, last - 1, left - 1)),
+                                 at_last.eq(Mux(idle, two, left == 1))]
+                else:
+                    m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(at_last),
+                                 left.eq(left - 1), at_last.eq(left == 1)]
         m.d.comb += [
-            self.issue.eq(fsm.ongoing("ISSUE")),
-            self.start.eq(fsm.ongoing("IDLE") & ring.c_avail),
+            self.start.eq(start & adv if prefetch else start),
+            self.issue.eq(go),
             ring.c_done.eq(fsm.ongoing("DRAIN") & last_taken),
         ]

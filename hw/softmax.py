@@ -165,6 +165,7 @@ class Shiftmax(wiring.Component):
         desc = {
             "nm1": buf.descriptor(range(T + 1), "nm1"),      # the row's length - 1
             "one": buf.descriptor(1, "one"),                 # ... is 0 (a one-element row)
+            "two": buf.descriptor(1, "two"),                 # ... is 1
             "max": buf.descriptor(signed(cfg.in_bits), "max"),
             "x0": buf.descriptor(signed(cfg.x0_bits + 1), "x0"),
             "f": buf.descriptor(cfg.out_bits + 3, "f"),
@@ -198,6 +199,7 @@ class Shiftmax(wiring.Component):
         with m.If(a.write):
             m.d.sync += [a_max.eq(new_max), a_x0.eq(row_x0)]
             buf.store(m, buf.ring.a_ptr, [(desc["nm1"], a.idx), (desc["one"], a.first),
+                                          (desc["two"], a.idx == 1),
                                           (desc["max"], new_max),
                                           (desc["x0"], row_x0)])
 
@@ -217,13 +219,14 @@ class Shiftmax(wiring.Component):
         b_pend = Signal(range(T + 1))      # ShiftExp results still to come after the next
         b_all = Signal()                   # all of them are in acc
         acc = Signal(cfg.sum_bits)
-        b_rv = Signal()                    # read data valid (BRAM output register)
+        b_rv = Signal()                    # b_x holds the read data of element b_idx - 1
+        b_x = Signal(signed(cfg.in_bits))  # the read data, registered (block RAM output reg.)
         b_zv = Signal()
         b_z = Signal(signed(cfg.in_bits + 1))
-        m.d.comb += [rp.addr.eq(buf.addr(ring.b_ptr, b_idx)), rp.en.eq(1)]
-        m.d.sync += [b_rv.eq(0), b_zv.eq(b_rv)]
+        m.d.comb += rp.en.eq(1)
+        m.d.sync += [b_rv.eq(0), b_zv.eq(b_rv), b_x.eq(rp.data)]
         with m.If(b_rv):
-            m.d.sync += b_z.eq(rp.data - b_max)
+            m.d.sync += b_z.eq(b_x - b_max)
         m.d.comb += [
             se.i_stream.valid.eq(b_zv),
             se.i_stream.payload.z.eq(b_z),
@@ -257,6 +260,9 @@ class Shiftmax(wiring.Component):
                     buf.store(m, ring.b_ptr, [(desc["f"], recip.o_stream.payload.f),
                                               (desc["L"], recip.o_stream.payload.L)])
                     m.next = "IDLE"
+        # each read one cycle ahead of its ISSUE cycle (element 0 in IDLE, where b_idx is 0),
+        # so that the data is registered once more (b_x) and still arrives as b_rv rises
+        m.d.comb += rp.addr.eq(buf.addr(ring.b_ptr, Mux(b_fsm.ongoing("IDLE"), 0, b_idx + 1)))
         m.d.comb += [
             recip.i_stream.valid.eq(b_fsm.ongoing("WAIT") & b_all),
             # always ready: the result comes F + 3 cycles after the FSM entered RECIP, so it is
@@ -283,7 +289,8 @@ class Shiftmax(wiring.Component):
         o = self.o_stream
         rd = RowReader(m, buf=buf, port=buf.rp[1], count=T + 1,
                        last=buf.load(ring.c_ptr, desc["nm1"]),
-                       single=buf.load(ring.c_ptr, desc["one"]), adv=c_adv,
+                       single=buf.load(ring.c_ptr, desc["one"]),
+                       two=buf.load(ring.c_ptr, desc["two"]), prefetch=True, adv=c_adv,
                        last_taken=o.valid & o.ready & o.payload.last)
         m.d.comb += c_adv.eq(~c_zv | se.i_stream.ready)
         with m.If(rd.start):
@@ -291,10 +298,17 @@ class Shiftmax(wiring.Component):
                          c_x0.eq(buf.load(ring.c_ptr, desc["x0"])),
                          c_f.eq(buf.load(ring.c_ptr, desc["f"])),
                          c_L.eq(buf.load(ring.c_ptr, desc["L"]))]
+        # the read data registered once more (c_x, the block RAM's output register); the
+        # reader's prefetch issues each read one cycle earlier, so the latency is unchanged
+        c_x = Signal(signed(cfg.in_bits))
+        c_xv = Signal()
+        c_xlast = Signal()
         with m.If(c_adv):
-            m.d.sync += c_zv.eq(rd.rv)
+            m.d.sync += [c_xv.eq(rd.rv), c_zv.eq(c_xv)]
             with m.If(rd.rv):
-                m.d.sync += [c_z.eq(buf.rp[1].data - c_max), c_zlast.eq(rd.rlast)]
+                m.d.sync += [c_x.eq(buf.rp[1].data), c_xlast.eq(rd.rlast)]
+            with m.If(c_xv):
+                m.d.sync += [c_z.eq(c_x - c_max), c_zlast.eq(c_xlast)]
         m.d.comb += [
             se.i_stream.valid.eq(c_zv),
             se.i_stream.payload.z.eq(c_z),
