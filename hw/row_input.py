@@ -24,21 +24,26 @@ class RowInput:
     starts dropping: the following beats are accepted and discarded up to and including
     ``last``. A good beat with ``last`` commits the bank (``ring.a_commit``).
 
-    ``take``: a beat is accepted; ``first``: ``idx == 0`` (a flip-flop kept with ``idx``, not
-    a comparison); ``store``: it is a good beat of a good row; ``write``: ``store`` without
-    the ``bad`` term (the memory's write enable; per-row registers of the bank at ``a_ptr``
-    may be loaded on it too, since the bank is stage A's until ``commit``); ``commit``: the
+    ``take``: a beat is accepted; ``first``: ``idx == 0``; ``store``: it is a good beat of a
+    good row; ``write``: ``store`` without the ``bad`` term (per-row registers of the bank at
+    ``a_ptr`` may be loaded on it, since the bank is stage A's until ``commit``); ``commit``: the
     row is complete; ``rejected(cond)``: ``cond`` holds for an accepted beat that is not being
     dropped (the cause of an error flag).
+
+    ``early`` (Shiftmax): ``first`` is a flip-flop kept with ``idx`` instead of a comparison,
+    and the memory is written on ``write`` (a bad beat too: a dropped row leaves nothing
+    behind), so neither waits for ``bad``. Off, the logic is the one I-LayerNorm was
+    measured with (docs/fpga.md: its LUT mapping came out deeper with it on).
     """
 
-    def __init__(self, m: Module, *, i_stream, buf: RowBuffer, count: int, name: str = "a"):
+    def __init__(self, m: Module, *, i_stream, buf: RowBuffer, count: int, early: bool = False,
+                 name: str = "a"):
         ring = buf.ring
         p = i_stream.payload
         self.idx = Signal(range(count), name=f"{name}_idx")
         self.drop = Signal(name=f"{name}_drop")
         self.take = Signal(name=f"{name}_take")
-        self.first = Signal(name=f"{name}_first", init=1)     # idx == 0, a flip-flop
+        self.first = Signal(name=f"{name}_first", init=1)
         self.bad = Signal(name=f"{name}_bad")
         self.store = Signal(name=f"{name}_store")
         self.write = Signal(name=f"{name}_write")
@@ -50,11 +55,8 @@ class RowInput:
             # (take & ~drop, written without ready: a_room is the flip-flop it needs)
             self.store.eq(i_stream.valid & ring.a_room & ~self.drop & ~self.bad),
             self.commit.eq(self.store & p.last),
-            # every beat the bank can take is written, a bad one too: the bank at a_ptr is
-            # stage A's until commit, so a dropped row leaves nothing behind, and the write
-            # enable does not wait for ``bad``
             self.write.eq(i_stream.valid & ring.a_room & ~self.drop),
-            buf.wp.en.eq(self.write),
+            buf.wp.en.eq(self.write if early else self.store),
             buf.wp.addr.eq(buf.addr(ring.a_ptr, self.idx)),
             buf.wp.data.eq(p.x),
             ring.a_commit.eq(self.commit),
@@ -64,11 +66,16 @@ class RowInput:
                 with m.If(p.last):
                     m.d.sync += self.drop.eq(0)
             with m.Elif(self.bad):
-                m.d.sync += [self.idx.eq(0), self.first.eq(1), self.drop.eq(~p.last)]
+                m.d.sync += [self.idx.eq(0), self.drop.eq(~p.last)]
             with m.Elif(p.last):
-                m.d.sync += [self.idx.eq(0), self.first.eq(1)]
+                m.d.sync += self.idx.eq(0)
             with m.Else():
-                m.d.sync += [self.idx.eq(self.idx + 1), self.first.eq(0)]
+                m.d.sync += self.idx.eq(self.idx + 1)
+        if early:
+            with m.If(self.take & ~self.drop):
+                m.d.sync += self.first.eq(self.bad | p.last)
+        else:
+            m.d.comb += self.first.eq(self.idx == 0)
 
     def rejected(self, cond: Value) -> Value:
         return self.take & ~self.drop & cond

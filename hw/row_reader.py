@@ -19,16 +19,17 @@ __all__ = ["RowReader"]
 class RowReader:
     """``IDLE -> ISSUE -> DRAIN`` over the bank at ``ring.c_ptr`` through read port ``port``.
 
-    ``prefetch``: the ``start`` cycle is itself the first read (of element 0; ``start`` then
-    waits for ``adv``), one cycle earlier than without, so that the unit can register the
-    read data once more (the block RAM's output) at the same latency; ``two``: ``last == 1``,
-    sampled with it (default: that comparison).
     ``last``: the index of the row's last element (its length - 1), sampled in the ``start``
     cycle (a constant, or the bank's descriptor); ``adv``: the stage-C pipeline advances (the
-    read port's enable); ``single``: ``last == 0``, sampled with it (default: that
-    comparison; a unit passes a flag it stored with the row to keep it off the path);
-    ``last_taken``: the row's last output beat is transferred (frees the bank).
+    read port's enable); ``last_taken``: the row's last output beat is transferred (frees the bank).
     ``idx``: the next element to read; ``issue``: a read is being issued this cycle.
+
+    ``prefetch`` (Shiftmax): the ``start`` cycle is itself the first read (of element 0;
+    ``start`` then waits for ``adv``), one cycle earlier than without, so that the unit can
+    register the read data once more (the block RAM's output register) at the same latency;
+    ``single`` and ``two`` (``last == 0``, ``last == 1``, sampled with ``last``; default: those
+    comparisons) and a down counter keep the row length out of the FSM's paths. Without it
+    (I-LayerNorm, a constant ``last``) the reader is the plain comparison form.
     """
 
     def __init__(self, m: Module, *, buf: RowBuffer, port, count: int, last: Value | int,
@@ -40,52 +41,64 @@ class RowReader:
         self.idx = Signal(range(count), name=f"{name}_idx")
         self.rv = Signal(name=f"{name}_rv")          # read data valid
         self.rlast = Signal(name=f"{name}_rlast")    # ... and it is the row's last element
-        # reads left after this one, and whether this is the last: a down counter and a
-        # flip-flop, so no comparison with the row length sits in front of the FSM
+        m.d.comb += [port.en.eq(adv), port.addr.eq(buf.addr(ring.c_ptr, self.idx))]
+        if not prefetch:
+            # the plain form (I-LayerNorm: a constant ``last``, so no carry chain)
+            with m.If(adv):
+                m.d.sync += self.rv.eq(self.issue)
+                with m.If(self.issue):
+                    m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(self.idx == last)]
+            with m.FSM(name=f"{name}_fsm") as fsm:
+                with m.State("IDLE"):
+                    with m.If(ring.c_avail):
+                        m.d.sync += self.idx.eq(0)
+                        m.next = "ISSUE"
+                with m.State("ISSUE"):
+                    with m.If(adv & (self.idx == last)):
+                        m.next = "DRAIN"
+                with m.State("DRAIN"):
+                    with m.If(ring.c_done):
+                        m.next = "IDLE"
+            m.d.comb += [
+                self.issue.eq(fsm.ongoing("ISSUE")),
+                self.start.eq(fsm.ongoing("IDLE") & ring.c_avail),
+                ring.c_done.eq(fsm.ongoing("DRAIN") & last_taken),
+            ]
+            return
+        # prefetch: reads left after this one, and whether this is the last, as a down counter
+        # and a flip-flop (no comparison with the row length in front of the FSM); the start
+        # cycle reads element 0 (idx is 0 in IDLE), so it waits for adv
         left = Signal(range(count), name=f"{name}_left")
         at_last = Signal(name=f"{name}_at_last")
-        m.d.comb += [port.en.eq(adv), port.addr.eq(buf.addr(ring.c_ptr, self.idx))]
         single = last == 0 if single is None else single
         two = last == 1 if two is None else two
         with m.FSM(name=f"{name}_fsm") as fsm:
             with m.State("IDLE"):
-                if not prefetch:
-                    with m.If(ring.c_avail):
-                        m.d.sync += [self.idx.eq(0), left.eq(last), at_last.eq(single)]
+                with m.If(ring.c_avail & adv):
+                    with m.If(single):
+                        m.next = "DRAIN"
+                    with m.Else():
                         m.next = "ISSUE"
-                else:
-                    # idx is 0 here: the start cycle reads element 0 (so it waits for adv)
-                    with m.If(ring.c_avail & adv):
-                        with m.If(single):
-                            m.next = "DRAIN"
-                        with m.Else():
-                            m.next = "ISSUE"
             with m.State("ISSUE"):
                 with m.If(adv & at_last):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(ring.c_done):
-                    if prefetch:
-                        m.d.sync += self.idx.eq(0)
+                    m.d.sync += self.idx.eq(0)
                     m.next = "IDLE"
         idle = fsm.ongoing("IDLE")
         start = idle & ring.c_avail
-        # a read is issued in the cycles with adv: in ISSUE, and (prefetch) in the start cycle;
+        go = fsm.ongoing("ISSUE") | start
         # the registers take their values from the state alone, adv only enables them
-        go = fsm.ongoing("ISSUE") | start if prefetch else fsm.ongoing("ISSUE")
         with m.If(adv):
             m.d.sync += self.rv.eq(go)
             with m.If(go):
-                if prefetch:
-                    m.d.sync += [self.idx.eq(Mux(idle, 1, self.idx + 1)),
-                                 self.rlast.eq(Mux(idle, single, at_last)),
-                                 left.eq(Mux(idle, last - 1, left - 1)),
-                                 at_last.eq(Mux(idle, two, left == 1))]
-                else:
-                    m.d.sync += [self.idx.eq(self.idx + 1), self.rlast.eq(at_last),
-                                 left.eq(left - 1), at_last.eq(left == 1)]
+                m.d.sync += [self.idx.eq(Mux(idle, 1, self.idx + 1)),
+                             self.rlast.eq(Mux(idle, single, at_last)),
+                             left.eq(Mux(idle, last - 1, left - 1)),
+                             at_last.eq(Mux(idle, two, left == 1))]
         m.d.comb += [
-            self.start.eq(start & adv if prefetch else start),
+            self.start.eq(start & adv),
             self.issue.eq(go),
             ring.c_done.eq(fsm.ongoing("DRAIN") & last_taken),
         ]

@@ -180,7 +180,7 @@ class Shiftmax(wiring.Component):
         """Input: write the row, track its maximum, sample x0; drop a bad row."""
         cfg, T = self._config, self._config.max_tokens
         p = self.i_stream.payload
-        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=T + 1)
+        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=T + 1, early=True)
         x0_ok = x0_in_range(self.x0, cfg.x0_bits)
         a_max = Signal(signed(cfg.in_bits))
         a_x0 = Signal(signed(cfg.x0_bits + 1))
