@@ -7,8 +7,10 @@ Normative model: :func:`ivita.model.recip_div`
 - :class:`Divider`: ``dividend // divisor`` and ``dividend % divisor``, one quotient bit per
   cycle (sequential, restoring) or per pipeline stage (pipelined, non-restoring). Used by
   I-LayerNorm for the mean and for ``(2^31-1) // std``.
-- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a :class:`Divider` of
-  ``2^L - s`` by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter).
+- :class:`Reciprocal`: ``s -> (f, L)``; a leading-one detector and a division of ``2^L - s``
+  by ``s`` (the two top quotient bits follow from ``L``; no barrel shifter): a pipelined
+  :class:`Divider` when pipelined (ShiftGELU), non-restoring steps on its own registers when
+  sequential (Shiftmax).
 - :class:`RecipMul`: ``(num, f, L) -> min((num*f + 2^(L+1)) >> (L+2), 2^(out_bits-1)-1)``,
   the per-element multiply, rounding shift and clamp.
 - :class:`RecipDiv`: the two chained, ``(num, s) -> recip_div(num, s, out_bits)``.
@@ -16,7 +18,7 @@ Normative model: :func:`ivita.model.recip_div`
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, unsigned
 from amaranth.hdl import ShapeLike, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -52,6 +54,16 @@ def recip_div_timing(out_bits: int, *, pipelined: bool) -> Timing:
     return Timing(latency=RECIP_FRONT_STAGES + divider_latency(steps, pipelined=pipelined)
                   + RECIP_MUL_STAGES, latency_from="first",
                   interval=1 if pipelined else steps, per="division")
+
+
+def _two_set(v) -> tuple[Value, Value]:
+    """``(any bit set, at least two bits set)`` of ``v`` as a balanced tree (no carry chain)."""
+    if len(v) == 1:
+        return v[0], Const(0, 1)
+    h = len(v) // 2
+    a1, t1 = _two_set(v[:h])
+    a2, t2 = _two_set(v[h:])
+    return a1 | a2, t1 | t2 | (a1 & a2)
 
 
 def bit_length_of(m: Module, v, name: str = "bitlen") -> Signal:
@@ -274,20 +286,84 @@ class Divider(wiring.Component):
         return m
 
 
+class _LeadFlags(Elaboratable):
+    """OR trees of ``s`` for :class:`Reciprocal`'s stage A (combinational; a module of its own
+    so that LUT mapping, which works per module, gives each tree its minimum depth instead of
+    trading depth for area against the module's longest path). Groups of 6 bits: ``any``
+    (a bit of the group is set), ``two`` (two are), ``above`` (a bit above the group is);
+    ``sfx[i]``: bit ``i`` or a bit above it within its group is set."""
+
+    def __init__(self, sb: int):
+        self.groups = [(i, min(i + 6, sb)) for i in range(0, sb, 6)]
+        self.s = Signal(sb)
+        self.sfx = Signal(sb)
+        self.any = Signal(len(self.groups))
+        self.two = Signal(len(self.groups))
+        self.above = Signal(len(self.groups))
+
+    def elaborate(self, platform):
+        m = Module()
+        s, sb = self.s, len(self.s)
+        m.d.comb += [
+            self.sfx.eq(Cat(*[s[i:hi].any() for lo, hi in self.groups for i in range(lo, hi)])),
+            self.any.eq(Cat(*[s[lo:hi].any() for lo, hi in self.groups])),
+            self.two.eq(Cat(*[_two_set(s[lo:hi])[1] for lo, hi in self.groups])),
+            self.above.eq(Cat(*[s[hi:].any() if hi < sb else 0 for lo, hi in self.groups])),
+        ]
+        return m
+
+
+class _LeadEncode(Elaboratable):
+    """:class:`Reciprocal`'s stage B logic from :class:`_LeadFlags`' registers (combinational,
+    a module of its own for the same reason): ``r = (-s) & mask`` with ``mask[i]`` = some bit
+    of ``s`` at or above ``i`` is set (so ``r = 2^L - s``), and ``L = bit_length(s)`` encoded
+    from the isolated leading one (an OR tree per bit of ``L``)."""
+
+    def __init__(self, sb: int, l_bits: int):
+        self.s = Signal(sb)
+        self.neg = Signal(sb)
+        self.sfx = Signal(sb)
+        self.above = Signal((sb + 5) // 6)
+        self.r = Signal(sb)
+        self.L = Signal(l_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        sb = len(self.s)
+        g = [i // 6 for i in range(sb)]
+        top = [min(6 * (g[i] + 1), sb) for i in range(sb)]      # end of bit i's group
+        mask = Cat(*[self.sfx[i] | self.above[g[i]] for i in range(sb)])
+        lead = [self.s[i] & ~self.above[g[i]] & (~self.sfx[i + 1] if i + 1 < top[i] else 1)
+                for i in range(sb)]
+        m.d.comb += self.r.eq(self.neg & mask)
+        for j in range(len(self.L)):
+            m.d.comb += self.L[j].eq(Cat(*[lead[i] for i in range(sb) if (i + 1) >> j & 1]).any())
+        return m
+
+
 class Reciprocal(wiring.Component):
     """Normalized reciprocal ``L = bit_length(s)``, ``f = 2^(L+out_bits+1) // s`` (§4.1).
 
     Normative model: the ``f`` and ``L`` of :func:`ivita.model.recip_div`. ``s >= 1``;
     ``2^(out_bits+1) < f <= 2^(out_bits+2)``, so ``f`` is ``out_bits + 3`` bits wide.
 
-    With ``k = out_bits + 1``: stage A registers the isolated leading one of ``s``, the mask of
-    the bits below it and ``-s``; stage B ``L`` (encoded from the leading one), whether ``s``
-    is a power of two (no bit below the leading one set; then ``f = 2^(k+1)``) and ``r = 2^L -
-    s``, formed as the bits of ``-s`` below the leading one (``r < s``; 0 for a power of two).
-    Two stages so that neither the priority logic nor the subtraction limits the clock
-    (docs/fpga.md, timing estimate). The two top quotient bits are thereby known (``f =
-    2^k + ...``), and a :class:`Divider` of ``k`` steps computes the rest,
-    ``(r * 2^k) // s``: no barrel shifter, no normalization of ``s``.
+    With ``k = out_bits + 1``: two front stages (A, B) find ``L`` (encoded from the isolated
+    leading one of ``s``), whether ``s`` is a power of two (then ``f = 2^(k+1)``) and ``r =
+    2^L - s`` (``r < s`` otherwise), so that neither the priority logic nor a subtraction
+    behind it limits the clock (docs/fpga.md, timing estimate); the two top quotient bits are
+    thereby known (``f = 2^k + ...``), and ``k`` division steps compute the rest, ``(r * 2^k)
+    // s``: no barrel shifter, no normalization of ``s``. The two modes have fronts of their
+    own, each the one its unit was timed with:
+
+    - pipelined (ShiftGELU, :meth:`_elaborate_pipelined`): stage A registers ``-s`` and
+      ``-rev(s)`` (two carry chains; ``s | rev(-rev(s))`` sets every bit from the leading one
+      down), stage B forms ``r`` as the bits of ``-s`` below the leading one (0 for a power of
+      two, found as a borrow), then a pipelined non-restoring :class:`Divider`;
+    - sequential (Shiftmax, :meth:`_elaborate_sequential`): stage A registers ``-s`` and OR
+      trees of ``s`` (:class:`_LeadFlags`), stage B ``r = (-s) & mask``
+      (:class:`_LeadEncode`), then **non-restoring** steps on stage B's registers
+      (:meth:`_sequential_divider`), one carry chain per step straight into the partial
+      remainder.
 
     Parameters (keyword-only): ``s_bits`` (1..62), ``out_bits`` (2..32), ``pipelined``
     (see :class:`Divider`), ``tag_shape``.
@@ -296,9 +372,12 @@ class Reciprocal(wiring.Component):
     unsigned(out_bits+3), "L": unsigned(bit_length(s_bits)), "tag"}``.
 
     Timing (:meth:`timing`): latency ``out_bits + 3`` cycles sequential, ``out_bits + 4``
-    pipelined (stages A and B, then the divider's ``out_bits + 1`` steps, pipelined followed
-    by its output register). Throughput: one per cycle pipelined, one per ``out_bits + 1``
-    cycles sequential. Back-pressure as :class:`Divider`.
+    pipelined (stages A and B, then the ``out_bits + 1`` division steps, the first in the
+    cycle the steps take stage B's element; pipelined followed by the divider's output
+    register). Throughput: one per cycle pipelined, one per ``out_bits + 1`` cycles sequential
+    (stage B takes the next ``s`` in the cycle of the last step). Back-pressure: pipelined as
+    :class:`Divider`; sequential, the result is held while ``o_stream.ready`` is low and
+    ``i_stream.ready`` (stages A and B advance) depends on flip-flops only.
     """
 
     @quiet_on_error
@@ -335,6 +414,10 @@ class Reciprocal(wiring.Component):
                       interval=1 if self._pipelined else self.steps, per="division")
 
     def elaborate(self, platform):
+        return self._elaborate_pipelined() if self._pipelined else self._elaborate_sequential()
+
+    def _elaborate_pipelined(self) -> Module:
+        """The pipelined front and a pipelined :class:`Divider` (the class docstring)."""
         m = Module()
         sb, k = self._s_bits, self.steps
         # pow2 and its complement both registered: f's two top bits straight from flip-flops
@@ -343,7 +426,7 @@ class Reciprocal(wiring.Component):
                                    "tag": self._tag_shape})
         m.submodules.div = div = Divider(
             dividend_bits=sb + k, divisor_bits=sb, quotient_bits=k,
-            pipelined=self._pipelined, tag_shape=inner)
+            pipelined=True, tag_shape=inner)
         # stage A: -s and -rev(s) (rev: the bits of s in reverse order), two carry chains side
         # by side straight into flip-flops. x | -x sets every bit from x's lowest one up, so
         # rev(rev(s) | -rev(s)) = s | rev(-rev(s)) sets every bit from the leading one of s
@@ -414,6 +497,122 @@ class Reciprocal(wiring.Component):
             self.o_stream.payload.tag.eq(dt.tag),
         ]
         return m
+
+    def _elaborate_sequential(self) -> Module:
+        """The sequential front and non-restoring steps (the class docstring)."""
+        m = Module()
+        sb = self._s_bits
+        # stage A: -s (one carry chain) and OR trees of s, each at most two LUT levels deep
+        # (_LeadFlags); stage B forms from them, in one LUT per bit, the mask of the bits below
+        # 2^L and the isolated leading one (_LeadEncode), so r = 2^L - s = (-s) & mask needs
+        # no carry chain behind the priority logic (docs/fpga.md, timing estimate)
+        s_in = self.i_stream.payload.s
+        va = Signal()
+        s_a = Signal(sb, reset_less=True)
+        neg_a = Signal(sb, reset_less=True)
+        tag_a = Signal(self._tag_shape, reset_less=True)
+        m.submodules.lead_flags = flags = _LeadFlags(sb)
+        m.submodules.lead_encode = enc = _LeadEncode(sb, self._l_shape.width)
+        sfx_a = Signal(sb, reset_less=True)
+        any_a = Signal(len(flags.any), reset_less=True)
+        two_a = Signal(len(flags.any), reset_less=True)
+        above_a = Signal(len(flags.any), reset_less=True)
+        m.d.comb += [flags.s.eq(s_in), enc.s.eq(s_a), enc.neg.eq(neg_a), enc.sfx.eq(sfx_a),
+                     enc.above.eq(above_a)]
+        L = enc.L
+        # stage B: r = 2^L - s (< 2^(L-1) when s is no power of two), in front of the divider
+        pow2 = Signal()
+        r = Signal(sb)
+        m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])),
+                     r.eq(enc.r)]
+        v = Signal()
+        s_r = Signal(sb, reset_less=True)
+        r_r = Signal(sb, reset_less=True)
+        pow2_r = Signal(reset_less=True)
+        L_r = Signal(self._l_shape, reset_less=True)
+        tag_r = Signal(self._tag_shape, reset_less=True)
+        # stages A and B advance together (no bubble collapsing, which would put two more LUT
+        # levels in front of their enables)
+        adv = Signal()
+        m.d.comb += self.i_stream.ready.eq(adv)
+        with m.If(adv):
+            m.d.sync += va.eq(self.i_stream.valid)
+            with m.If(self.i_stream.valid):
+                m.d.sync += [s_a.eq(s_in), neg_a.eq(-s_in), tag_a.eq(self.i_stream.payload.tag),
+                             sfx_a.eq(flags.sfx), any_a.eq(flags.any), two_a.eq(flags.two),
+                             above_a.eq(flags.above)]
+        with m.If(adv):
+            m.d.sync += v.eq(va)
+            with m.If(va):
+                m.d.sync += [s_r.eq(s_a), r_r.eq(r), pow2_r.eq(pow2), L_r.eq(L),
+                             tag_r.eq(tag_a)]
+        q, o_pow2 = self._sequential_divider(m, adv, (v, s_r, r_r, pow2_r, L_r, tag_r))
+        # 2^k + q, or 2^(k+1) (the steps see r = s for a power of two and give 2^k - 1, masked
+        # here, off the carry chain)
+        q = q & ~o_pow2.replicate(self.steps)
+        m.d.comb += self.o_stream.payload.f.eq(Cat(q, ~o_pow2, o_pow2))
+        return m
+
+    def _sequential_divider(self, m: Module, adv: Signal, stage_b) -> tuple[Value, Value]:
+        """``q = (r * 2^k) // s`` by **non-restoring** division, one quotient bit per cycle,
+        on stage B's registers. Returns ``(quotient, pow2)`` of the output.
+
+        The partial remainder ``p`` (``-s <= p <= s``, signed ``s_bits + 1``) is never
+        restored: ``p <- 2p - s`` when ``p >= 0``, else ``p <- 2p + s``; the quotient bit is
+        ``p >= 0`` after the step, the restoring quotient bit (Python ``//``; ``r = s``, a power
+        of two, gives ``2^k - 1``, replaced by the caller). A step is one carry chain whose
+        operands need no multiplexer: ``p`` is cleared after the last step and ``r_r`` when the
+        division starts, so the first operand is ``2 (p | r_r)``, and ``s_r`` (stage B's ``s``,
+        held while the division runs) is the divisor; the chain's sum goes straight into ``p``.
+        The restoring step's select of ``t - d`` or ``t`` by the sign, and the accept/step
+        multiplexer behind it, were the Shiftmax critical path (docs/fpga.md).
+
+        Timing: as :class:`Divider` sequential, the first step in the cycle the division is
+        accepted, ``k`` steps, one division per ``k`` cycles (stage B takes the next ``s`` in
+        the cycle of the last step); the result is held while ``o_stream.ready`` is low.
+        """
+        v, s_r, r_r, pow2_r, L_r, tag_r = stage_b
+        sb, k = self._s_bits, self.steps
+        busy = Signal()
+        idle = Signal(init=1)                # ~busy, a flip-flop of its own
+        last = Signal()                      # busy, and this is the last step
+        done = Signal()
+        cnt = Signal(range(k))               # steps still to take after this one
+        p = Signal(sb + 1)                   # partial remainder, two's complement; 0 when idle
+        qn = Signal(k, reset_less=True)      # complemented quotient bits (the signs of p)
+        o_L = Signal(self._l_shape, reset_less=True)
+        o_pow2 = Signal(reset_less=True)
+        o_tag = Signal(self._tag_shape, reset_less=True)
+        accept = Signal()
+        m.d.comb += [
+            # stage B takes the next s when empty, or in the last step of the division
+            adv.eq((idle & ~v) | last),
+            accept.eq(v & idle & (~done | self.o_stream.ready)),
+            self.o_stream.valid.eq(done),
+            self.o_stream.payload.L.eq(o_L),
+            self.o_stream.payload.tag.eq(o_tag),
+        ]
+        # one adder, 2(p | r_r) -/+ s modulo 2^(sb+1): the carry in of the subtraction is bit
+        # 0 of 2p (always 0), so the sum is one carry chain of sb + 1 bits
+        sub = ~p[sb]
+        a = Cat(sub, p[:sb] | r_r)
+        b = Cat(s_r, Const(0, 1)) ^ sub.replicate(sb + 1)
+        step = Signal(sb + 1)
+        m.d.comb += step.eq(a + b)
+        with m.If(accept | busy):
+            m.d.sync += [p.eq(step), qn.eq(Cat(step[sb], qn)[:k])]
+        with m.If(last):
+            m.d.sync += p.eq(0)
+        with m.If(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += done.eq(0)
+        with m.If(accept):
+            m.d.sync += [busy.eq(1), idle.eq(0), cnt.eq(k - 1), last.eq(k == 2), v.eq(0),
+                         r_r.eq(0), o_L.eq(L_r), o_pow2.eq(pow2_r), o_tag.eq(tag_r)]
+        with m.Elif(busy):
+            m.d.sync += [cnt.eq(cnt - 1), last.eq(cnt == 2)]
+            with m.If(last):
+                m.d.sync += [busy.eq(0), idle.eq(1), done.eq(1)]
+        return ~qn, o_pow2
 
 
 class RecipMul(wiring.Component):

@@ -330,7 +330,7 @@ class IntLayerNorm(wiring.Component):
         l_y, l_m, l_p = Signal(), Signal(), Signal()
         y = Signal(signed(ib + 1))
         prod = Signal(signed(ib + 1 + 31))
-        rd = RowReader(m, buf=buf, port=buf.rp[0], count=C, length=C, adv=adv,
+        rd = RowReader(m, buf=buf, port=buf.rp[0], count=C, last=C - 1, adv=adv,
                        last_taken=o.valid & o.ready & o.payload.last)
         m.d.comb += [
             adv.eq(~v_p | o.ready),

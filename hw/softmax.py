@@ -163,7 +163,9 @@ class Shiftmax(wiring.Component):
                              clear=self.error_clear)
         # per-bank row descriptors: length, maximum, x0 (stage A); f, L (stage B)
         desc = {
-            "n": buf.descriptor(range(T + 1), "n"),
+            "nm1": buf.descriptor(range(T + 1), "nm1"),      # the row's length - 1
+            "one": buf.descriptor(1, "one"),                 # ... is 0 (a one-element row)
+            "two": buf.descriptor(1, "two"),                 # ... is 1
             "max": buf.descriptor(signed(cfg.in_bits), "max"),
             "x0": buf.descriptor(signed(cfg.x0_bits + 1), "x0"),
             "f": buf.descriptor(cfg.out_bits + 3, "f"),
@@ -178,7 +180,7 @@ class Shiftmax(wiring.Component):
         """Input: write the row, track its maximum, sample x0; drop a bad row."""
         cfg, T = self._config, self._config.max_tokens
         p = self.i_stream.payload
-        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=T + 1)
+        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=T + 1, early=True)
         x0_ok = x0_in_range(self.x0, cfg.x0_bits)
         a_max = Signal(signed(cfg.in_bits))
         a_x0 = Signal(signed(cfg.x0_bits + 1))
@@ -191,10 +193,14 @@ class Shiftmax(wiring.Component):
         ]
         sticky.raise_on(m, "bad_x0", a.rejected(a.first & ~x0_ok))
         sticky.raise_on(m, "row_too_long", a.rejected(a.idx == T))
-        with m.If(a.store):
+        # loaded on ``write`` (every beat of a row not being dropped, a bad one too): the
+        # enables do not wait for the x0 check; a bad row's values are never committed and
+        # the next row starts over at ``first``
+        with m.If(a.write):
             m.d.sync += [a_max.eq(new_max), a_x0.eq(row_x0)]
-        with m.If(a.commit):
-            buf.store(m, buf.ring.a_ptr, [(desc["n"], a.idx + 1), (desc["max"], new_max),
+            buf.store(m, buf.ring.a_ptr, [(desc["nm1"], a.idx), (desc["one"], a.first),
+                                          (desc["two"], a.idx == 1),
+                                          (desc["max"], new_max),
                                           (desc["x0"], row_x0)])
 
     def _stage_b(self, m, buf, desc):
@@ -203,19 +209,24 @@ class Shiftmax(wiring.Component):
         m.submodules.exp_b = se = ShiftExp(z_bits=cfg.in_bits + 1, x0_bits=cfg.x0_bits, n=cfg.n)
         m.submodules.recip = recip = Reciprocal(s_bits=cfg.sum_bits, out_bits=cfg.out_bits)
         rp = buf.rp[0]
-        b_n = Signal(range(T + 1))
         b_max = Signal(signed(cfg.in_bits))
         b_x0 = Signal(signed(cfg.x0_bits + 1))
         b_idx = Signal(range(T + 1))
-        b_cnt = Signal(range(T + 1))
+        # down counters and flip-flop flags instead of comparisons with the row length: the
+        # FSM's transitions and the reciprocal's valid start from registers
+        b_left = Signal(range(T + 1))      # reads still to issue after this one
+        b_issue_last = Signal()            # this ISSUE cycle reads the row's last element
+        b_pend = Signal(range(T + 1))      # ShiftExp results still to come after the next
+        b_all = Signal()                   # all of them are in acc
         acc = Signal(cfg.sum_bits)
-        b_rv = Signal()                    # read data valid (BRAM output register)
+        b_rv = Signal()                    # b_x holds the read data of element b_idx - 1
+        b_x = Signal(signed(cfg.in_bits))  # the read data, registered (block RAM output reg.)
         b_zv = Signal()
         b_z = Signal(signed(cfg.in_bits + 1))
-        m.d.comb += [rp.addr.eq(buf.addr(ring.b_ptr, b_idx)), rp.en.eq(1)]
-        m.d.sync += [b_rv.eq(0), b_zv.eq(b_rv)]
+        m.d.comb += rp.en.eq(1)
+        m.d.sync += [b_rv.eq(0), b_zv.eq(b_rv), b_x.eq(rp.data)]
         with m.If(b_rv):
-            m.d.sync += b_z.eq(rp.data - b_max)
+            m.d.sync += b_z.eq(b_x - b_max)
         m.d.comb += [
             se.i_stream.valid.eq(b_zv),
             se.i_stream.payload.z.eq(b_z),
@@ -224,29 +235,36 @@ class Shiftmax(wiring.Component):
             recip.i_stream.payload.s.eq(acc),
         ]
         with m.If(se.o_stream.valid):
-            m.d.sync += [acc.eq(acc + se.o_stream.payload.e), b_cnt.eq(b_cnt + 1)]
+            m.d.sync += [acc.eq(acc + se.o_stream.payload.e), b_pend.eq(b_pend - 1),
+                         b_all.eq(b_pend == 0)]
         with m.FSM(name="b_fsm") as b_fsm:
             with m.State("IDLE"):
                 with m.If(ring.b_avail):
-                    m.d.sync += [b_n.eq(buf.load(ring.b_ptr, desc["n"])),
-                                 b_max.eq(buf.load(ring.b_ptr, desc["max"])),
+                    nm1 = buf.load(ring.b_ptr, desc["nm1"])
+                    m.d.sync += [b_max.eq(buf.load(ring.b_ptr, desc["max"])),
                                  b_x0.eq(buf.load(ring.b_ptr, desc["x0"])),
-                                 b_idx.eq(0), b_cnt.eq(0), acc.eq(0)]
+                                 b_idx.eq(0), b_left.eq(nm1),
+                                 b_issue_last.eq(buf.load(ring.b_ptr, desc["one"])),
+                                 b_pend.eq(nm1), b_all.eq(0), acc.eq(0)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                m.d.sync += [b_rv.eq(1), b_idx.eq(b_idx + 1)]
-                with m.If(b_idx == b_n - 1):
+                m.d.sync += [b_rv.eq(1), b_idx.eq(b_idx + 1), b_left.eq(b_left - 1),
+                             b_issue_last.eq(b_left == 1)]
+                with m.If(b_issue_last):
                     m.next = "WAIT"
             with m.State("WAIT"):
-                with m.If((b_cnt == b_n) & recip.i_stream.ready):
+                with m.If(b_all & recip.i_stream.ready):
                     m.next = "RECIP"
             with m.State("RECIP"):
                 with m.If(recip.o_stream.valid):
                     buf.store(m, ring.b_ptr, [(desc["f"], recip.o_stream.payload.f),
                                               (desc["L"], recip.o_stream.payload.L)])
                     m.next = "IDLE"
+        # each read one cycle ahead of its ISSUE cycle (element 0 in IDLE, where b_idx is 0),
+        # so that the data is registered once more (b_x) and still arrives as b_rv rises
+        m.d.comb += rp.addr.eq(buf.addr(ring.b_ptr, Mux(b_fsm.ongoing("IDLE"), 0, b_idx + 1)))
         m.d.comb += [
-            recip.i_stream.valid.eq(b_fsm.ongoing("WAIT") & (b_cnt == b_n)),
+            recip.i_stream.valid.eq(b_fsm.ongoing("WAIT") & b_all),
             # always ready: the result comes F + 3 cycles after the FSM entered RECIP, so it is
             # taken there; no path from the FSM state into the reciprocal's enables
             recip.o_stream.ready.eq(1),
@@ -260,7 +278,6 @@ class Shiftmax(wiring.Component):
                                            tag_shape=1)
         m.submodules.mul = mul = RecipMul(num_bits=cfg.exp_bits, s_bits=cfg.sum_bits,
                                           out_bits=cfg.out_bits, tag_shape=1)
-        c_n = Signal(range(T + 1))
         c_max = Signal(signed(cfg.in_bits))
         c_x0 = Signal(signed(cfg.x0_bits + 1))
         c_f = Signal(cfg.out_bits + 3)
@@ -270,19 +287,28 @@ class Shiftmax(wiring.Component):
         c_zlast = Signal()
         c_adv = Signal()
         o = self.o_stream
-        rd = RowReader(m, buf=buf, port=buf.rp[1], count=T + 1, length=c_n, adv=c_adv,
+        rd = RowReader(m, buf=buf, port=buf.rp[1], count=T + 1,
+                       last=buf.load(ring.c_ptr, desc["nm1"]),
+                       single=buf.load(ring.c_ptr, desc["one"]),
+                       two=buf.load(ring.c_ptr, desc["two"]), prefetch=True, adv=c_adv,
                        last_taken=o.valid & o.ready & o.payload.last)
         m.d.comb += c_adv.eq(~c_zv | se.i_stream.ready)
         with m.If(rd.start):
-            m.d.sync += [c_n.eq(buf.load(ring.c_ptr, desc["n"])),
-                         c_max.eq(buf.load(ring.c_ptr, desc["max"])),
+            m.d.sync += [c_max.eq(buf.load(ring.c_ptr, desc["max"])),
                          c_x0.eq(buf.load(ring.c_ptr, desc["x0"])),
                          c_f.eq(buf.load(ring.c_ptr, desc["f"])),
                          c_L.eq(buf.load(ring.c_ptr, desc["L"]))]
+        # the read data registered once more (c_x, the block RAM's output register); the
+        # reader's prefetch issues each read one cycle earlier, so the latency is unchanged
+        c_x = Signal(signed(cfg.in_bits))
+        c_xv = Signal()
+        c_xlast = Signal()
         with m.If(c_adv):
-            m.d.sync += c_zv.eq(rd.rv)
+            m.d.sync += [c_xv.eq(rd.rv), c_zv.eq(c_xv)]
             with m.If(rd.rv):
-                m.d.sync += [c_z.eq(buf.rp[1].data - c_max), c_zlast.eq(rd.rlast)]
+                m.d.sync += [c_x.eq(buf.rp[1].data), c_xlast.eq(rd.rlast)]
+            with m.If(c_xv):
+                m.d.sync += [c_z.eq(c_x - c_max), c_zlast.eq(c_xlast)]
         m.d.comb += [
             se.i_stream.valid.eq(c_zv),
             se.i_stream.payload.z.eq(c_z),
