@@ -25,7 +25,8 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 
 
 def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
-               dp_read: tuple[Value, Value], bus: object, writers: list[tuple[Value, Value, Value, Value]]) -> None:
+               dp_read: tuple[Value, Value], bus: object,
+               writers: list[tuple[Value, Value, Value, Value]]) -> None:
     """A-mem's two banks. Read: while ``busy`` the datapath's ``dp_read`` (address, enable)
     enables the bank holding the address, else a host read enables both (the bus selects the
     data: no address decode before the banks' enables); ``a["rdata"]`` is the data of the

@@ -29,8 +29,8 @@ class TileSequencer(wiring.Component):
     ``start``) and must stay stable until ``busy`` falls. The addresses are registers stepped
     by one adder each (``+ 1``, ``+ a_stride`` at a new row block, ``+ b_stride`` at a new
     column block), so no multiplier sits before the memories. Both read ports have a latency
-    of one cycle; their read registers are the head of a two-entry skid buffer (a ``spare``
-    register takes their beat when a new read would overwrite it while ``o_stream`` stalls),
+    of one cycle; their read registers are the head of a two-entry skid buffer (a
+    ``spare`` register takes their beat when a new read would overwrite it in a stall),
     so ``rd_en`` is ``running & ~full``, a function of flip-flops only (``o_stream.ready``
     does not reach the memories' enables). Throughput: one beat per cycle while ``o_stream.ready``; the
     first beat is valid :data:`SEQ_LATENCY` = 3 cycles after ``start``. Back-pressure:
