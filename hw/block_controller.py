@@ -134,6 +134,8 @@ class BlockController(wiring.Component):
         # to the next instruction in the cycle of the previous one's ``go``
         fetch_pc = Signal(16)
         m.d.comb += self.prog_addr.eq(fetch_pc)
+        # fetch_pc >= prog_depth, a register beside fetch_pc (no compare before prog_en)
+        past_end = Signal(name="fetch_past_end")
         in_check = Signal()            # the FSM is in CHECK (a register: go is a short function)
         # a unit's error, registered (it stops the program one cycle later: a register ahead
         # of the FSM, busy and the memory-port multiplexers); a start clears it with the
@@ -153,7 +155,8 @@ class BlockController(wiring.Component):
         m.d.comb += launch.eq(self.start & ~self.busy)
         with m.If(launch):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
-                         self.error_code.eq(0), self.pc.eq(0), fetch_pc.eq(0), ub.eq(0)]
+                         self.error_code.eq(0), self.pc.eq(0), fetch_pc.eq(0), ub.eq(0),
+                         past_end.eq(0)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(launch):
@@ -162,7 +165,7 @@ class BlockController(wiring.Component):
                 m.d.sync += self.pc.eq(fetch_pc)
                 with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(fetch_pc >= self._cfg.prog_depth):
+                with m.Elif(past_end):
                     m.d.sync += pending.eq(ERRORS["PC"])
                     m.next = "DRAIN"
                 with m.Else():
@@ -170,7 +173,8 @@ class BlockController(wiring.Component):
                     m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.sync += [self.instr.eq(self.prog_data), wait.eq(CHECK_LATENCY - 1),
-                             fetch_pc.eq(fetch_pc + 1)]
+                             fetch_pc.eq(fetch_pc + 1),
+                             past_end.eq(fetch_pc >= self._cfg.prog_depth - 1)]
                 m.next = "WAIT"
                 with m.If(abort):
                     m.next = "IDLE"

@@ -24,24 +24,33 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
     return out.as_value()
 
 
-def _connect_a(m: Module, cfg: BlockConfig, a: dict, r_addr: Value, r_en: Value,
-               bus: object, writers: list[tuple[Value, Value, Value, Value]]) -> None:
-    """A-mem's two banks. Read: ``r_addr`` goes to the bank holding it, ``a["rdata"]`` is the
-    data of the bank last enabled (one-cycle read, held while ``r_en`` is low, as one memory).
+def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
+               dp_read: tuple[Value, Value], bus: object,
+               writers: list[tuple[Value, Value, Value, Value]]) -> None:
+    """A-mem's two banks. Read: while ``busy`` the datapath's ``dp_read`` (address, enable)
+    enables the bank holding the address, else a host read enables both (the bus selects the
+    data: no address decode before the banks' enables); ``a["rdata"]`` is the data of the
+    bank the last read addressed (one-cycle read, held while no read is enabled, as one
+    memory).
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
     mask)``) that is enabled and addresses it; the controller never lets two writers of one
     bank run together. ``writers[0]`` is the host's (at once); the datapath's writes are
     registered and land one cycle after their ``w_en``."""
+    dp_addr, dp_en = dp_read
+    r_addr, r_en = Mux(busy, dp_addr, bus.A_raddr), Mux(busy, dp_en, bus.A_re)
     hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q")
-    m.d.comb += hi.eq(r_addr >= cfg.a_split)
+    dp_hi = Signal(name="a_rd_bank_dp")                  # from the sequencer's address register
+    m.d.comb += [hi.eq(r_addr >= cfg.a_split), dp_hi.eq(dp_addr >= cfg.a_split)]
     with m.If(r_en):
         m.d.sync += hi_q.eq(hi)
     banks = a["banks"]
     (h_en, h_addr, h_data, h_lanes), dp_writers = writers[0], writers[1:]
     for b, bank in enumerate(banks):
         rp, wp = bank["r"], bank["w"]
-        mine = hi if b else ~hi
-        m.d.comb += [rp.addr.eq(r_addr - bank["base"]), rp.en.eq(r_en & mine)]
+        mine = dp_hi if b else ~dp_hi
+        # the enable is one LUT of (busy, the sequencer's rd_en, its bank, the host's r_en)
+        m.d.comb += [rp.addr.eq(r_addr - bank["base"]),
+                     rp.en.eq(Mux(busy, dp_en & mine, bus.A_re))]
 
         def in_bank(w_addr: Value, b: int = b) -> Value:
             return (w_addr >= cfg.a_split) if b else (w_addr < cfg.a_split)
@@ -116,5 +125,4 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
         if unit is not None:
             lw = unit["lw"]
             writers.append((run[op] & lw.w_en, lw.w_addr, lw.w_data.as_value(), lw.w_lanes))
-    _connect_a(m, cfg, mems["A"], Mux(busy, mm["seq"].a_addr, bus.A_raddr),
-               Mux(busy, mm["seq"].rd_en, bus.A_re), bus, writers)
+    _connect_a(m, cfg, mems["A"], busy, (mm["seq"].a_addr, mm["seq"].rd_en), bus, writers)

@@ -39,7 +39,10 @@ class HostBusSignature(wiring.Signature):
       word in cycle ``t + 1`` (read latency 1, like a synchronous block-RAM port); ``r_data``
       is don't-care in other cycles;
     - ``w_en`` and ``r_en`` are never high in the same cycle; ``addr`` is always below the
-      host interface's ``addr_limit`` when either is high.
+      host interface's ``addr_limit`` when either is high;
+    - ``w_en`` is never high in the cycle of the control's ``start`` pulse (the attention
+      block registers a write: it lands in the next cycle, see
+      :class:`ivita.hw.block_bus.BlockBus`).
     """
 
     def __init__(self, addr_bits: int) -> None:

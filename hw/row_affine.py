@@ -90,8 +90,8 @@ class RowAffine(wiring.Component):
         pre = Signal(name="cst_pre")
         m.d.sync += [moved.eq(0), fresh.eq(~self.start)]
         m.d.comb += pre.eq(fresh & ~moved)
-        boundary = Signal(name="boundary")
-        m.d.comb += boundary.eq(lane == cols - 1)
+        # lane == cols - 1, kept as a register beside lane (ready is then one LUT of flip-flops)
+        boundary = Signal(name="boundary", init=int(cols == 1))
         k = Array(cur[n] for n in range(cols))[lane]
         nxt = Signal.like(o.payload, name="aff_nxt")
         m.d.comb += [nxt.last.eq(i.payload.last), nxt.acc[0].eq(i.payload.y + k.bias),
@@ -103,14 +103,17 @@ class RowAffine(wiring.Component):
         m.d.comb += [i.ready.eq(cur_ok & (~boundary | pre) & en),
                      accept.eq(i.valid & i.ready)]
         with m.If(self.start):
-            m.d.sync += [w.eq(0), lane.eq(0), o.valid.eq(0), cur_ok.eq(0), moved.eq(1)]
+            m.d.sync += [w.eq(0), lane.eq(0), boundary.eq(cols == 1), o.valid.eq(0),
+                         cur_ok.eq(0), moved.eq(1)]
         with m.Elif(~cur_ok):
             with m.If(pre):
                 m.d.sync += [cur.eq(self.c_data), cur_ok.eq(1), moved.eq(1)]
         with m.Elif(accept):
-            m.d.sync += lane.eq(lane + 1)
+            m.d.sync += [lane.eq(lane + 1), boundary.eq(lane + 1 == cols - 1)]
             with m.If(i.payload.last):        # the next row starts at word 0
-                m.d.sync += [lane.eq(0), w.eq(0), cur_ok.eq(w == 0), moved.eq(w != 0)]
+                m.d.sync += [lane.eq(0), boundary.eq(cols == 1), w.eq(0), cur_ok.eq(w == 0),
+                             moved.eq(w != 0)]
             with m.Elif(boundary):
-                m.d.sync += [lane.eq(0), w.eq(w + 1), cur.eq(self.c_data), moved.eq(1)]
+                m.d.sync += [lane.eq(0), boundary.eq(cols == 1), w.eq(w + 1),
+                             cur.eq(self.c_data), moved.eq(1)]
         return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,8 +29,10 @@ class TileSequencer(wiring.Component):
     ``start``) and must stay stable until ``busy`` falls. The addresses are registers stepped
     by one adder each (``+ 1``, ``+ a_stride`` at a new row block, ``+ b_stride`` at a new
     column block), so no multiplier sits before the memories. Both read ports have a latency
-    of one cycle and are enabled only when the output register advances (``rd_en``), so a
-    stalled beat holds its data. Throughput: one beat per cycle while ``o_stream.ready``; the
+    of one cycle; their read registers are the head of a two-entry skid buffer (a
+    ``spare`` register takes their beat when a new read would overwrite it in a stall),
+    so ``rd_en`` is ``running & ~full``, a function of flip-flops only (``o_stream.ready``
+    does not reach the memories' enables). Throughput: one beat per cycle while ``o_stream.ready``; the
     first beat is valid :data:`SEQ_LATENCY` = 3 cycles after ``start``. Back-pressure:
     ``o_stream`` stalls the sequencer, nothing is lost.
     """
@@ -60,25 +62,43 @@ class TileSequencer(wiring.Component):
         k, rb, cb = Signal(16), Signal(8), Signal(8)
         a_row, b_col = Signal.like(self.a_addr), Signal.like(self.b_addr)   # row / col bases
         k_end, rb_end, cb_end = Signal(16), Signal(8), Signal(8)           # the counts - 1
-        advance = Signal()
+        # read-ahead skid: the memory read registers are the head, ``spare`` holds the beat
+        # they held when a read overwrote them while the array stalled; the read enable is
+        # ``running & ~full`` (flip-flops only: the array's ready does not reach the memories)
+        issue, full, mv, last_m, spare_last = Signal(), Signal(), Signal(), Signal(), Signal()
+        spare_a, spare_b = Signal.like(self.a_data), Signal.like(self.b_data)
         m.d.comb += [
-            advance.eq(~o.valid | o.ready),
-            self.rd_en.eq(advance & running),
-            o.payload.a.as_value().eq(self.a_data),
-            o.payload.b.as_value().eq(self.b_data),
+            issue.eq(running & ~full),
+            self.rd_en.eq(issue),
+            o.valid.eq(full | mv),
+            o.payload.a.as_value().eq(Mux(full, spare_a, self.a_data)),
+            o.payload.b.as_value().eq(Mux(full, spare_b, self.b_data)),
+            o.payload.last.eq(Mux(full, spare_last, last_m)),
             self.busy.eq(load | running | o.valid),
         ]
+        with m.If(self.start):
+            m.d.sync += [full.eq(0), mv.eq(0)]
+        with m.Elif(full):
+            with m.If(o.ready):
+                m.d.sync += full.eq(0)
+        with m.Elif(issue):
+            m.d.sync += mv.eq(1)
+            with m.If(mv & ~o.ready):
+                m.d.sync += [spare_a.eq(self.a_data), spare_b.eq(self.b_data),
+                             spare_last.eq(last_m), full.eq(1)]
+        with m.Elif(o.ready):
+            m.d.sync += mv.eq(0)
         m.d.sync += [k_end.eq(self.k - 1), rb_end.eq(self.row_blocks - 1),
                      cb_end.eq(self.col_blocks - 1)]
         last_k, last_rb, last_cb = k == k_end, rb == rb_end, cb == cb_end
         with m.If(self.start):
-            m.d.sync += [load.eq(1), running.eq(0), o.valid.eq(0)]
+            m.d.sync += [load.eq(1), running.eq(0)]
         with m.Elif(load):                         # the parameters are valid from here
             m.d.sync += [load.eq(0), running.eq(1), k.eq(0), rb.eq(0), cb.eq(0),
                          self.a_addr.eq(self.a_base), a_row.eq(self.a_base),
                          self.b_addr.eq(self.b_base), b_col.eq(self.b_base)]
-        with m.Elif(advance):
-            m.d.sync += [o.valid.eq(running), o.payload.last.eq(last_k)]
+        with m.Elif(issue):
+            m.d.sync += last_m.eq(last_k)
             with m.If(running):
                 m.d.sync += [k.eq(k + 1), self.a_addr.eq(self.a_addr + 1),
                              self.b_addr.eq(self.b_addr + 1)]

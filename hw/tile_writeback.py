@@ -75,16 +75,22 @@ class TileWriteBack(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         cfg, m = self._cfg, Module()
+
+        def _data_reg(shape: object = 1, *, name: str) -> Signal:
+            """A data register without reset (the valid bits and counters carry the reset;
+            the reset then fans out to few flip-flops)."""
+            return Signal(shape, name=name, reset_less=True)
+
         rows, cols, ob, mb = cfg.rows, cfg.cols, cfg.out_bits, cfg.mult_bits
         i = self.i_stream
         r, j = Signal(range(max(rows, 2))), Signal(range(max(cols, 2)))
         rb, cb = Signal(8), Signal(8)
         draining, tiles_done = Signal(), Signal()
-        tbuf = [[Signal(signed(ob), name=f"tbuf_{a}_{b}") for b in range(cols)]
+        tbuf = [[_data_reg(signed(ob), name=f"tbuf_{a}_{b}") for b in range(cols)]
                 for a in range(rows)]
         # saturation bounds of sat_bits, registered (sat_bits holds during an instruction)
-        sat_hi = Signal(signed(ob + 1), name="sat_hi")
-        sat_lo = Signal(signed(ob + 1), name="sat_lo")
+        sat_hi = _data_reg(signed(ob + 1), name="sat_hi")
+        sat_lo = _data_reg(signed(ob + 1), name="sat_lo")
         # hi = 2^(sat_bits-1) - 1, lo = -2^(sat_bits-1), bit by bit (one compare each)
         m.d.sync += [sat_hi[j].eq(self.sat_bits > j + 1) for j in range(ob)]
         m.d.sync += [sat_lo[j].eq(self.sat_bits <= j + 1) for j in range(ob + 1)]
@@ -163,20 +169,26 @@ class TileWriteBack(wiring.Component):
         m.d.sync += resid.eq(self.mode == RESIDUAL)
         for n in range(cols):
             k = self.res_const[n]
+            # (y and the addresses keep their reset: reset-less, Yosys maps the chains to SRLs,
+            # whose slow output then leads the write's bank select)
             y = [Signal(signed(ob), name=f"y{s}_{n}") for s in range(1, L)]   # y[s-1]: stage s
             m.d.sync += [y[0].eq(lanes0[n])] + [y[s].eq(y[s - 1]) for s in range(1, L - 1)]
-            xq = Signal(signed(cfg.resid_bits), name=f"xq{n}")            # stage 2
-            mx, my = Signal(signed(pb), name=f"mx{n}"), Signal(signed(pb), name=f"my{n}")
-            px, py = Signal(signed(pb), name=f"px{n}"), Signal(signed(pb), name=f"py{n}")
-            tx, ty = Signal(signed(pb + 1), name=f"tx{n}"), Signal(signed(pb + 1), name=f"ty{n}")
-            rx, ry = Signal(signed(pb + 1), name=f"rx{n}"), Signal(signed(pb + 1), name=f"ry{n}")
-            sm = Signal(signed(pb + 2), name=f"s{n}")
-            gt, lt = Signal(name=f"gt{n}"), Signal(name=f"lt{n}")
-            sq = Signal(signed(ob), name=f"sq{n}")
-            out = Signal(signed(ob), name=f"w{n}")
+            # the product's own copy of the row (stages 1, 2): straight from the saturation,
+            # without the drain multiplexer (only RESIDUAL, a row mode, uses the product)
+            yd = [_data_reg(signed(ob), name=f"yd{s}_{n}") for s in range(1, 3)]
+            m.d.sync += [yd[0].eq(ys[n]), yd[1].eq(yd[0])]
+            xq = _data_reg(signed(cfg.resid_bits), name=f"xq{n}")            # stage 2
+            mx, my = _data_reg(signed(pb), name=f"mx{n}"), _data_reg(signed(pb), name=f"my{n}")
+            px, py = _data_reg(signed(pb), name=f"px{n}"), _data_reg(signed(pb), name=f"py{n}")
+            tx, ty = (_data_reg(signed(pb + 1), name=f"{x}{n}") for x in ("tx", "ty"))
+            rx, ry = (_data_reg(signed(pb + 1), name=f"{x}{n}") for x in ("rx", "ry"))
+            sm = _data_reg(signed(pb + 2), name=f"s{n}")
+            gt, lt = _data_reg(name=f"gt{n}"), _data_reg(name=f"lt{n}")
+            sq = _data_reg(signed(ob), name=f"sq{n}")
+            out = _data_reg(signed(ob), name=f"w{n}")
             m.d.sync += [
                 xq.eq(self.x_data[n]),                                       # 2
-                mx.eq(xq * k.b), my.eq(y[1] * k.b2),                         # 3 (M)
+                mx.eq(xq * k.b), my.eq(yd[1] * k.b2),                        # 3 (M)
                 px.eq(mx), py.eq(my),                                        # 4 (P)
                 tx.eq(Cat(Const(0, 1), px).as_signed() >> k.c),              # 5
                 ty.eq(Cat(Const(0, 1), py).as_signed() >> k.c2),

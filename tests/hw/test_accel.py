@@ -17,6 +17,7 @@ from ivita.firmware.memory_map import memory_map
 from ivita.firmware.program_check import instruction_error
 from ivita.firmware.transport import SimTransport
 from ivita.hw.accel import Accelerator, AcceleratorUART
+from ivita.hw.block_controller import DECIDE_INTERVAL
 from ivita.model.block_config import BlockConfig
 from ivita.sim.timing_probe import simulate_cycles
 
@@ -109,7 +110,8 @@ def test_bad_programs_stop_with_their_error_code_and_the_block_recovers() -> Non
         assert (st.busy, st.done, st.error_code) == (False, True, code)
     drv.write_words(PROG.base, prog_words(encode(Op.HALT)))
     drv.start()
-    assert drv.wait_done(0.002) == p.DeviceStatus(False, True, 0, 4)
+    # a HALT-only program: fetch, load, the checks, decide, finish (units idle)
+    assert drv.wait_done(0.002) == p.DeviceStatus(False, True, 0, DECIDE_INTERVAL + 1)
 
 
 def test_while_running_start_is_busy_and_host_writes_are_dropped() -> None:
@@ -177,5 +179,5 @@ def test_through_the_uart_pins() -> None:
     assert drv.status() == p.DeviceStatus(False, False, 0, 0)
     drv.write_words(PROG.base, prog_words(encode(Op.HALT)))
     drv.start()
-    assert drv.wait_done(0.01) == p.DeviceStatus(False, True, 0, 4)
+    assert drv.wait_done(0.01) == p.DeviceStatus(False, True, 0, DECIDE_INTERVAL + 1)
     assert t.framing_errors == 0

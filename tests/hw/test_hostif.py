@@ -80,6 +80,8 @@ def run_host(items: list[bytes | int], *, addr_limit: int = LIMIT, timeout: int 
             ctx.set(o_s.ready, ready)
             w_en, r_en, addr = ctx.get(bus.w_en), ctx.get(bus.r_en), ctx.get(bus.addr)
             assert not (w_en and r_en), f"cycle {cycle}: w_en and r_en together"
+            # the attention block registers writes: never one in the cycle of start
+            assert not (w_en and ctx.get(ctrl.start)), f"cycle {cycle}: w_en with start"
             assert not (w_en or r_en) or addr < addr_limit, f"cycle {cycle}: addr {addr}"
             if w_en:
                 run.writes.append((cycle, addr, ctx.get(bus.w_data)))
