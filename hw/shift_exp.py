@@ -131,6 +131,28 @@ class ShiftExp(wiring.Component):
         row length, is ignored: :func:`shift_exp_timing`)."""
         return shift_exp_timing(self._n)
 
+    @staticmethod
+    def _restoring_stages(m: Module, pipe: StallPipe, a: list, q: list, b: list, small: list,
+                          a_bits: int) -> None:
+        """Stages 3 .. qbits + 2: quotient bit j = (a >= b << j), the sign of one subtraction
+        (one carry chain) of a_bits + 1 bits: b << j below 2^a_bits, with ~small as the top
+        bit."""
+        qbits = len(a) - 1
+        for k in range(qbits):
+            j = qbits - 1 - k
+            low = Signal(a_bits, name=f"bj{k}")             # b << j when it is < 2^a_bits
+            m.d.comb += low.eq(b[k][:max(a_bits - j, 0)] << j)
+            diff = (a[k] - Cat(low, ~small[k][j]))[:a_bits + 2]
+            ge = ~diff[a_bits + 1]
+            with m.If(pipe.load(k + 3)):
+                m.d.sync += [
+                    a[k + 1].eq(Mux(ge, diff[:a_bits], a[k])),
+                    q[k + 1].eq(q[k] | (ge << j)),
+                    b[k + 1].eq(b[k]),
+                ]
+                if k + 1 < qbits:
+                    m.d.sync += small[k + 1].eq(small[k])
+
     def elaborate(self, platform):
         m = Module()
         n, xb = self._n, self._x0_bits
@@ -183,22 +205,7 @@ class ShiftExp(wiring.Component):
             m.d.sync += tag[0].eq(self.i_stream.payload.tag)
             for k in range(1, stages - 1):
                 m.d.sync += tag[k].eq(tag[k - 1])
-        # restoring stages: quotient bit j = (a >= b << j), the sign of one subtraction (one
-        # carry chain) of a_bits + 1 bits: b << j below 2^a_bits, with ~small as the top bit
-        for k in range(qbits):
-            j = qbits - 1 - k
-            low = Signal(a_bits, name=f"bj{k}")             # b << j when it is < 2^a_bits
-            m.d.comb += low.eq(b[k][:max(a_bits - j, 0)] << j)
-            diff = (a[k] - Cat(low, ~small[k][j]))[:a_bits + 2]
-            ge = ~diff[a_bits + 1]
-            with m.If(pipe.load(k + 3)):
-                m.d.sync += [
-                    a[k + 1].eq(Mux(ge, diff[:a_bits], a[k])),
-                    q[k + 1].eq(q[k] | (ge << j)),
-                    b[k + 1].eq(b[k]),
-                ]
-                if k + 1 < qbits:
-                    m.d.sync += small[k + 1].eq(small[k])
+        self._restoring_stages(m, pipe, a, q, b, small, a_bits)
         # last two stages: e = b - ceil(rem / 2) = (2b - rem) >> 1 (one carry chain) shifted left
         # by sh % 4 (sh = n - q; a 4:1 multiplexer, one LUT level behind the chain), then by
         # the rest of sh: the whole shift in front of the output register's skid multiplexer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -22,6 +24,13 @@ ROW, TRANSPOSE, RESIDUAL = MODES["ROW"], MODES["TRANSPOSE"], MODES["RESIDUAL"]
 #: two DSP48 stages of the products (M, P), the rounding shifts, the rounded terms, their
 #: sum, the saturation compares, the registered output.
 WB_LATENCY = 9
+
+
+
+def _data_reg(shape: object = 1, *, name: str) -> Signal:
+    """A data register without reset (the valid bits and counters carry the reset; the reset
+    then fans out to few flip-flops)."""
+    return Signal(shape, name=name, reset_less=True)
 
 
 class TileWriteBack(wiring.Component):
@@ -74,14 +83,16 @@ class TileWriteBack(wiring.Component):
         return Timing(latency=WB_LATENCY, latency_from="first", interval=1, per="vector")
 
     def elaborate(self, platform: object) -> Module:
-        cfg, m = self._cfg, Module()
+        m = Module()
+        front = self._tiles(m)
+        self._stages(m, front)
+        return m
 
-        def _data_reg(shape: object = 1, *, name: str) -> Signal:
-            """A data register without reset (the valid bits and counters carry the reset;
-            the reset then fans out to few flip-flops)."""
-            return Signal(shape, name=name, reset_less=True)
-
-        rows, cols, ob, mb = cfg.rows, cfg.cols, cfg.out_bits, cfg.mult_bits
+    def _tiles(self, m: Module) -> SimpleNamespace:
+        """The saturation bounds, the tile buffer and the tile/row/column stepping: stage 1's
+        input (an accepted row or a drained column) and its address."""
+        cfg = self._cfg
+        rows, cols, ob = cfg.rows, cfg.cols, cfg.out_bits
         i = self.i_stream
         r, j = Signal(range(max(rows, 2))), Signal(range(max(cols, 2)))
         rb, cb = Signal(8), Signal(8)
@@ -155,14 +166,22 @@ class TileWriteBack(wiring.Component):
                     next_tile()
                 with m.Else():
                     m.d.sync += draining.eq(1)
+        return SimpleNamespace(sat_hi=sat_hi, sat_lo=sat_lo, ys=ys, lanes0=lanes0, v0=v0,
+                               addr0=addr0, draining=draining, tiles_done=tiles_done)
 
+    def _stages(self, m: Module, f: SimpleNamespace) -> None:
+        """Stages 1..9 behind :meth:`_tiles`; drives ``w_en``, ``w_addr``, ``w_data`` and
+        ``finished``."""
+        cfg = self._cfg
+        cols, ob, mb = cfg.cols, cfg.out_bits, cfg.mult_bits
+        sat_hi, sat_lo, ys, lanes0 = f.sat_hi, f.sat_lo, f.ys, f.lanes0
         # stages 1..9: x read, x register, products (M, P), shifts, rounded terms, sum,
         # compares, the registered write
         L = WB_LATENCY
         pb = ob + mb + 1
         v = [Signal(name=f"v{s}") for s in range(1, L + 1)]
         ad = [Signal.like(self.w_addr, name=f"addr{s}") for s in range(1, L + 1)]
-        m.d.sync += [v[0].eq(v0 & ~self.start), ad[0].eq(addr0)]
+        m.d.sync += [v[0].eq(f.v0 & ~self.start), ad[0].eq(f.addr0)]
         m.d.sync += [v[s].eq(v[s - 1]) for s in range(1, L)]
         m.d.sync += [ad[s].eq(ad[s - 1]) for s in range(1, L)]
         resid = Signal(name="resid_mode")
@@ -199,5 +218,4 @@ class TileWriteBack(wiring.Component):
             ]
             m.d.comb += self.w_data[n].eq(out)
         m.d.comb += [self.w_en.eq(v[L - 1]), self.w_addr.eq(ad[L - 1]),
-                     self.finished.eq(tiles_done & ~Cat(*v).any() & ~draining)]
-        return m
+                     self.finished.eq(f.tiles_done & ~Cat(*v).any() & ~f.draining)]
