@@ -38,7 +38,7 @@ __all__ = ["synthesize", "UnitResult", "InstanceUtil", "SynthReport", "SynthErro
            "yosys_version", "cache_dir", "FLOW_VERSION", "PE_RE"]
 
 #: bump when the script or the result format changes (invalidates the cache)
-FLOW_VERSION = 4
+FLOW_VERSION = 5
 
 #: ``synth_xilinx``'s ``map_luts`` step for xc7 with ``abc`` in place of ``abc9`` (Yosys 0.70
 #: ``help synth_xilinx``)

@@ -19,11 +19,13 @@ Ports are assumed to be registered outside the unit (out-of-context view).
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DelayModel", "SPARTAN7_1", "TimingEstimate", "PathStep", "estimate_timing"]
+__all__ = ["DelayModel", "SPARTAN7_1", "TimingEstimate", "PathStep", "NearPath",
+           "estimate_timing"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,29 @@ class PathStep:
 
 
 @dataclass(frozen=True)
+class NearPath:
+    """One of the next-slowest endpoints (one per start register and end module, slowest
+    first): its path's delay, start, end and the cells of each kind on it. An estimate."""
+
+    period_ns: float
+    start: str
+    end: str
+    lut_levels: int
+    carry4: int
+
+    def summary(self) -> str:
+        return (f"{self.period_ns:.2f} ns ({1000.0 / self.period_ns:.0f} MHz), "
+                f"{self.lut_levels} LUT + {self.carry4} CARRY4, {self.start} -> {self.end}")
+
+
+@dataclass(frozen=True)
 class TimingEstimate:
     """The estimated critical register-to-register path and the Fmax it implies.
 
     ``lut_levels``/``carry4``/``muxf``/``dsp_stages``: cells of each kind on that path.
-    ``start``/``end``: the launching and capturing cell (or port). Always an *estimate*."""
+    ``start``/``end``: the launching and capturing cell (or port). ``near``: the next
+    slowest endpoints, one per start register and end module, slowest first (up to :data:`NEAR_PATHS`), to see what
+    limits the design after the critical path. Always an *estimate*."""
 
     period_ns: float
     fmax_mhz: float
@@ -116,6 +136,7 @@ class TimingEstimate:
     path: tuple[PathStep, ...] = field(default=())
     model: str = SPARTAN7_1.name
     kind: str = "estimate"
+    near: tuple[NearPath, ...] = field(default=())
 
     @property
     def depth(self) -> int:
@@ -134,13 +155,20 @@ class TimingEstimate:
                 "fmax_mhz": self.fmax_mhz, "capped": self.capped,
                 "lut_levels": self.lut_levels, "carry4": self.carry4, "muxf": self.muxf,
                 "dsp_stages": self.dsp_stages, "start": self.start, "end": self.end,
-                "path": [[s.cell, s.type, s.arrival_ns] for s in self.path]}
+                "path": [[s.cell, s.type, s.arrival_ns] for s in self.path],
+                "near": [[n.period_ns, n.start, n.end, n.lut_levels, n.carry4]
+                         for n in self.near]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TimingEstimate:
         d = dict(d)
         path = tuple(PathStep(c, t, a) for c, t, a in d.pop("path", []))
-        return cls(**d, path=path)
+        near = tuple(NearPath(*n) for n in d.pop("near", []))
+        return cls(**d, path=path, near=near)
+
+
+NEAR_PATHS = 50
+"""How many next-slowest endpoints :func:`estimate_timing` lists beside the critical path."""
 
 
 def _p(cell: dict[str, Any], name: str) -> int:
@@ -391,7 +419,7 @@ def estimate_timing(netlist: dict[str, Any], top: str,
             stack.pop()
         return arrival[bit0]
 
-    worst, worst_end, worst_bit = -1.0, "", None
+    ends: list[tuple[float, str, int]] = []       # (delay, endpoint label, net bit)
     for cname, c in cells.items():
         for p, b in inputs_of(c):
             k = kind(c)
@@ -400,35 +428,64 @@ def estimate_timing(netlist: dict[str, Any], top: str,
             if not is_end or b not in driver:
                 continue
             t = resolve(b) + net_delay(b, c, p) + end_setup(c, p)
-            if t > worst:
-                worst, worst_end, worst_bit = t, f"{reg_name(cname)} ({_clean(c['type'])}.{p})", b
+            ends.append((t, f"{reg_name(cname)} ({_clean(c['type'])}.{p})", b))
     for pname, pinfo in mod.get("ports", {}).items():
         if pinfo["direction"] != "output":
             continue
         for b in pinfo["bits"]:
             if isinstance(b, int) and b in driver and not driver[b][0].startswith("port:"):
                 t = resolve(b) + model["net"] + model["ff_setup_d"]
-                if t > worst:
-                    worst, worst_end, worst_bit = t, f"port:{_clean(pname)}", b
-    if worst_bit is None:
+                ends.append((t, f"port:{_clean(pname)}", b))
+    if not ends:
         return None
+    ends.sort(key=lambda e: -e[0])
 
-    steps: list[PathStep] = []
-    bit: int | None = worst_bit
-    start = ""
-    while bit is not None:
-        cname, prev = pred[bit]
-        if cname.startswith("port:") or not cname:
-            start = cname or "constant"
+    def trace(end_bit: int) -> tuple[str, list[PathStep]]:
+        """The launching cell and the logic cells of the slowest path into ``end_bit``."""
+        steps: list[PathStep] = []
+        bit: int | None = end_bit
+        start = ""
+        while bit is not None:
+            cname, prev = pred[bit]
+            if cname.startswith("port:") or not cname:
+                start = cname or "constant"
+                break
+            c = cells[cname]
+            steps.append(PathStep(_clean(cname), _clean(c["type"]), round(arrival[bit], 3)))
+            if prev is None:
+                start = f"{reg_name(cname)} ({_clean(c['type'])})"
+                steps.pop()            # the launching register is not a logic level
+                break
+            bit = prev
+        steps.reverse()
+        return start, steps
+
+    worst, worst_end, worst_bit = ends[0]
+    start, steps = trace(worst_bit)
+
+    def group(start: str, end: str) -> tuple[str, str]:
+        """Paths of one start register into one module count once."""
+        parts = end.split(" (")[0].split(".")
+        module = []
+        for part in parts[:-1]:
+            if "$" in part:
+                break
+            module.append(part)
+        return re.sub(r"\[\d+\]", "", start), ".".join(module)
+
+    near: list[NearPath] = []
+    seen = {group(start, worst_end)}
+    for t, label, b in ends[1:]:
+        n_start, n_steps = trace(b)
+        if group(n_start, label) in seen:
+            continue
+        seen.add(group(n_start, label))
+        n_types = [x.type for x in n_steps]
+        near.append(NearPath(round(t, 3), n_start, label,
+                             sum(x.startswith("LUT") for x in n_types),
+                             n_types.count("CARRY4")))
+        if len(near) == NEAR_PATHS:
             break
-        c = cells[cname]
-        steps.append(PathStep(_clean(cname), _clean(c["type"]), round(arrival[bit], 3)))
-        if prev is None:
-            start = f"{reg_name(cname)} ({_clean(c['type'])})"
-            steps.pop()            # the launching register is not a logic level
-            break
-        bit = prev
-    steps.reverse()
     types = [s.type for s in steps]
     period = round(worst, 3)
     raw_fmax = 1000.0 / period if period > 0 else float("inf")
@@ -438,4 +495,4 @@ def estimate_timing(netlist: dict[str, Any], top: str,
         lut_levels=sum(t.startswith("LUT") for t in types), carry4=types.count("CARRY4"),
         muxf=sum(t in ("MUXF7", "MUXF8") for t in types),
         dsp_stages=types.count("DSP48E1") + ("DSP48E1" in start),
-        start=start, end=worst_end, path=tuple(steps), model=model.name)
+        start=start, end=worst_end, path=tuple(steps), model=model.name, near=tuple(near))

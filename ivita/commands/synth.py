@@ -126,6 +126,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="synthesize even if cached")
     p.add_argument("--instances", action="store_true",
                    help="print every instance (default: a per-PE LUT grid and the others)")
+    p.add_argument("--paths", type=int, default=0, metavar="N",
+                   help="also print the N next-slowest endpoints of the timing estimate, "
+                        "one per start register and end module (at most 50; --json always lists them)")
     p.set_defaults(func=run, _parser=p)
 
 
@@ -133,7 +136,7 @@ def _progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def summary_text(report: Any, *, all_instances: bool = False) -> str:
+def summary_text(report: Any, *, all_instances: bool = False, paths: int = 0) -> str:
     """The human summary of a :class:`~ivita.fpga.synth.SynthReport`."""
     lines = [f"part {report.part.full_name}"]
     for u in report.units:
@@ -172,6 +175,8 @@ def summary_text(report: Any, *, all_instances: bool = False) -> str:
             lines.append(f"  ... {len(show) - 60} more (--json lists all)")
         if u.timing is not None:
             lines.append("  " + u.timing.summary())
+            for n in u.timing.near[:paths]:
+                lines.append("    next: " + n.summary())
     f = report.fit
     tot = report.total
     lines.append(f"\ntotal: {tot.lut_sites} LUT sites ({tot.lut} logic), {tot.ff} FF, "
@@ -188,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
 
     parser = args._parser
     names = units_arg(parser, args.unit)
+    if not 0 <= args.paths <= 50:
+        parser.error(f"--paths {args.paths}: list 0 to 50 next-slowest endpoints")
     opts = unit_options(parser, args)
     part = part_choice(parser, args)
     units = []
@@ -211,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
-        print(summary_text(report, all_instances=args.instances))
+        print(summary_text(report, all_instances=args.instances, paths=args.paths))
     if not report.fit.fits:
         print(f"ivita synth: {report.fit.message()}", file=sys.stderr)
         return EXIT_FAIL

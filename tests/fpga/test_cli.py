@@ -19,6 +19,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "vivado"
     ("synth", ["--unit", "fft"], "--unit fft: must be one or more of array, requant, softmax, "
                                  "gelu, layernorm, attention (comma-separated) or "
                                  "all"),
+    ("synth", ["--paths", "51"], "--paths 51: list 0 to 50 next-slowest endpoints"),
     ("synth", ["--part", "xc7a35t-1"], "--part xc7a35t-1: part 'xc7a35t-1' is not a known"),
     ("build", ["--clock", "0"], "--clock 0: must be in 1..1000 (MHz)"),
     ("build", ["--rows", "33"], "--rows 33: must be in 1..32"),
@@ -82,9 +83,12 @@ def test_synth_json_and_summary(capsys, synth_cache):
     assert u["timing"]["kind"] == "estimate" and u["config"]["a_bits"] == 2
     assert d["fit"]["fits"] and d["part"] == "xc7s50csga324-1"
     # the second run is served from the cache and prints the human summary
-    assert main(argv) == 0
+    assert main([*argv, "--paths", "2"]) == 0
     out = capsys.readouterr().out
     assert "cached" in out and "2 PEs: LUT" in out and "estimated Fmax" in out
+    near = u["timing"]["near"]
+    assert near and out.count("    next: ") == min(2, len(near))
+    assert f"next: {near[0][0]:.2f} ns" in out
     assert "fits xc7s50" in out
 
 

@@ -126,3 +126,27 @@ def test_dsp_cascade_is_not_a_multiply():
     via_p = M["ff_clk_to_q"] + net() + M["dsp_a_to_p"] + net() + M["ff_setup_d"]
     assert t.period_ns == pytest.approx(max(via_cascade, via_p), abs=1e-3)
     assert t.dsp_stages == 1
+
+
+def test_near_paths_one_per_start_and_end_module_slowest_first():
+    """``near`` lists the next-slowest endpoints below the critical one, one per (start
+    register, end module), each with its own delay and depth; it survives the JSON cache."""
+    from ivita.fpga.timing import TimingEstimate
+    cells = {"ff0": _ff(2, 10),
+             "l1": _lut([10], 11), "l2": _lut([11], 12), "l3": _lut([12], 13),
+             "a.x": _ff(13, 20),                      # 3 LUT: the critical path
+             "l4": _lut([10], 14), "l5": _lut([14], 15),
+             "a.y": _ff(15, 21),                      # 2 LUT, same start and module: grouped
+             "b.z": _ff(15, 22),                      # 2 LUT, another module: listed
+             "c.w": _ff(10, 23)}                      # 0 LUT: listed last
+    nl = _netlist(cells)
+    nl["modules"]["top"]["netnames"] = {"a.x": {"bits": [20]}, "a.y": {"bits": [21]},
+                                        "b.z": {"bits": [22]}, "c.w": {"bits": [23]},
+                                        "r": {"bits": [10]}}
+    t = estimate_timing(nl, "top")
+    assert t.lut_levels == 3 and t.end == "a.x (FDRE.D)"
+    assert [n.end for n in t.near] == ["b.z (FDRE.D)", "c.w (FDRE.D)"]
+    assert [n.lut_levels for n in t.near] == [2, 0]
+    assert t.period_ns > t.near[0].period_ns > t.near[1].period_ns
+    assert all(n.start == "r (FDRE)" for n in t.near)
+    assert TimingEstimate.from_dict(t.as_dict()) == t
