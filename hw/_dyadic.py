@@ -3,19 +3,30 @@
 
 ``saturate(round_shift(x * b, c), out_bits)`` (docs/numerics.md §0, §2) in six registered stages
 of a global-stall pipeline (:data:`DYADIC_LATENCY`; each stage is short enough for the 250 MHz
-timing estimate, docs/fpga.md):
+timing estimate, docs/fpga.md). An ``x`` that fits a DSP48E1's A port (25 bits):
 
 1. ``p = x * b`` (signed ``x``, unsigned ``b``: ``x_bits + mult_bits`` signed bits hold every
    product; the DSP48E1's M register), and the lane's ``c`` captured with it (so a later table
    write cannot reach a vector already accepted);
 2. ``p`` and ``c`` again (the DSP48E1's P register: the shifter below starts from a
    flip-flop, not from the multiplier);
-3. ``(2 * p) >> (c - c % 4)`` (the coarse half of the shifter);
-4. ``t = that >> (c % 4)`` = ``(2 * p) >> c``, i.e. ``floor(p / 2^(c-1))`` (for ``c = 0``:
-   ``2p``);
-5. ``u = (t + 1) >> 1``;
-6. ``q = saturate(u, out_bits)``, the output register: the head of an output skid buffer
-   (:func:`~ivita.hw._skid.output_skid`) whose enable is a flip-flop.
+3. ``(2 * p) >> (16 * (c // 16))``;
+4. ``u = that >> (4 * (c // 4 % 4))`` = ``(2 * p) >> (c - c % 4)``;
+
+a wider ``x`` (the block's 33- and 41-bit inputs) in two DSPs, the low 24 bits and the rest:
+
+1. both partial products (M registers), 2. again (P registers), 3. their sum ``p``
+   (an adder that starts at flip-flops), 4. ``u = (2 * p) >> (c - c % 4)``;
+
+then, for both:
+
+5. with ``t = u >> (c % 4)`` = ``(2 * p) >> c``, i.e. ``floor(p / 2^(c-1))`` (for ``c = 0``:
+   ``2p``): the low ``out_bits`` of ``(t + 1) >> 1`` (from ``t``'s low ``out_bits + 1``) and
+   the parts of the tests ``t >= 2^out_bits - 1`` (above the range) and
+   ``t < -2^out_bits - 1`` (below it), bit tests without a comparator;
+6. ``q`` = that value, the top or the bottom code (one LUT per bit), into the output
+   register: the head of an output skid buffer (:func:`~ivita.hw._skid.output_skid`) whose
+   enable is a flip-flop.
 
 ``(floor(p / 2^(c-1)) + 1) >> 1 = floor((p + 2^(c-1)) / 2^c)`` for ``c >= 1`` and ``p`` for
 ``c = 0``, so stage 5 is exactly ``round_shift(p, c)`` (round half up) without a ``2^(c-1)``
@@ -23,7 +34,9 @@ constant generator. Shifts past the product width give ``t`` in ``{-1, 0}`` and 
 as in the model.
 
 Each stage's data registers load only when the stage before holds a valid element, so bubbles
-do not toggle the datapath (this matters for the activity-based power model).
+do not toggle the datapath (this matters for the activity-based power model); they have no
+reset (the valid bits say when they hold a value). The skid's spare entry loads every
+element leaving stage 5 (``eager_spare``), so its enable does not wait for ``o_stream.ready``.
 """
 
 from __future__ import annotations
