@@ -64,7 +64,8 @@ class Requantizer(wiring.Component):
     Timing
     ------
     :meth:`timing`: latency 6 cycles from a vector accepted to its result valid (product,
-    product register, coarse shift, fine shift, round, saturate; ``DYADIC_LATENCY`` in ``hw/_dyadic.py``).
+    product register, two shift stages or the wide product's sum and one shift stage, round
+    with the saturation tests, saturate; ``DYADIC_LATENCY`` in ``hw/_dyadic.py``).
     Throughput: one vector per cycle.
 
     Back-pressure
