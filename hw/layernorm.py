@@ -61,7 +61,7 @@ class IntLayerNorm(wiring.Component):
     2^ceil(log2 C)`` words of ``in_bits``, one write and one read port), handed on in row order:
 
     - **A** (input): writes the row and accumulates ``S = sum(x)`` and ``Q = sum(x*x)`` (one
-      product per element, registered one cycle later).
+      product per element; S one cycle after the beat, Q two).
     - **B** (per-row scalars, no memory access; one flip-flop per state): ``mu`` (an arithmetic
       shift when ``C`` is a power of two, else a sequential :class:`~ivita.hw.divider.Divider`
       by the constant ``C`` on ``|S + C//2|`` with a floor fix-up for negative sums),
@@ -173,8 +173,8 @@ class IntLayerNorm(wiring.Component):
         return m
 
     def _stage_a(self, m, buf, desc, sticky):
-        """Input: write the row; S = sum(x) and Q = sum(x*x), one product per element,
-        registered one cycle later; a too long or too short row is dropped."""
+        """Input: write the row; S = sum(x) and Q = sum(x*x), one product per element (S one
+        cycle after the beat, Q two); a too long or too short row is dropped."""
         cfg, C = self._config, self._config.channels
         p = self.i_stream.payload
         # a.idx == C - 1 as a flip-flop, kept in step with a.idx: the commit into the bank
@@ -193,32 +193,41 @@ class IntLayerNorm(wiring.Component):
         m.d.comb += a.bad.eq(short | long)
         sticky.raise_on(m, "row_too_short", a.rejected(short))
         sticky.raise_on(m, "row_too_long", a.rejected(long))
-        acc_v = Signal()                   # delayed accumulate stage
-        acc_x = Signal(signed(cfg.in_bits))
-        acc_sq = Signal(2 * cfg.in_bits)   # x * x, registered with x (a DSP48E1's M register)
-        acc_commit = Signal()
-        # the sums are 0 at a row's first beat: cleared by the commit of the row before and one
-        # cycle after a rejected beat (which ends a bad row), so no multiplexer in front of the
-        # adders
-        acc_clear = Signal()
-        m.d.sync += acc_clear.eq(a.take & ~a.drop & a.bad)
-        acc_bank = Signal.like(buf.ring.a_ptr)
-        m.d.sync += acc_v.eq(a.store)
+        # S one cycle after the beat, Q one cycle later (x*x from the registered x: the
+        # DSP48E1's A input from a flip-flop, its M register, then the accumulating P register)
+        acc_v, q_v = Signal(), Signal()    # the two delayed accumulate stages (valid)
+        acc_x = Signal(signed(cfg.in_bits), reset_less=True)
+        acc_sq = Signal(2 * cfg.in_bits, reset_less=True)
+        acc_commit, q_commit = Signal(reset_less=True), Signal(reset_less=True)
+        acc_bank = Signal.like(buf.ring.a_ptr, reset_less=True)
+        q_bank = Signal.like(buf.ring.a_ptr, reset_less=True)
+        # the sums are 0 at a row's first beat: cleared by the commit of the row before, one
+        # cycle after a rejected beat (which ends a bad row) and after a reset (the clear flags
+        # start at 1), so the sums need no reset and no multiplexer sits in front of the adders
+        acc_clear, q_clear = Signal(init=1), Signal(init=1)
+        m.d.sync += [acc_clear.eq(a.take & ~a.drop & a.bad), q_clear.eq(acc_clear),
+                     acc_v.eq(a.store), q_v.eq(acc_v)]
         with m.If(a.store):
-            m.d.sync += [acc_x.eq(p.x), acc_sq.eq(p.x * p.x),
-                         acc_commit.eq(p.last),
-                         acc_bank.eq(buf.ring.a_ptr)]
-        s_acc = Signal(signed(cfg.sum_bits))
-        q_acc = Signal(cfg.var_bits)
+            m.d.sync += [acc_x.eq(p.x), acc_commit.eq(p.last), acc_bank.eq(buf.ring.a_ptr)]
+        with m.If(acc_v):
+            m.d.sync += [acc_sq.eq(acc_x * acc_x), q_commit.eq(acc_commit), q_bank.eq(acc_bank)]
+        s_acc = Signal(signed(cfg.sum_bits), reset_less=True)
+        q_acc = Signal(cfg.var_bits, reset_less=True)
         s_new = Signal(signed(cfg.sum_bits))
         q_new = Signal(cfg.var_bits)
         m.d.comb += [s_new.eq(s_acc + acc_x), q_new.eq(q_acc + acc_sq)]
         with m.If(acc_v & acc_commit | acc_clear):
-            m.d.sync += [s_acc.eq(0), q_acc.eq(0)]
+            m.d.sync += s_acc.eq(0)
         with m.Elif(acc_v):
-            m.d.sync += [s_acc.eq(s_new), q_acc.eq(q_new)]
+            m.d.sync += s_acc.eq(s_new)
+        with m.If(q_v & q_commit | q_clear):
+            m.d.sync += q_acc.eq(0)
+        with m.Elif(q_v):
+            m.d.sync += q_acc.eq(q_new)
         with m.If(acc_v & acc_commit):
-            buf.store(m, acc_bank, [(desc["s"], s_new), (desc["q"], q_new)])
+            buf.store(m, acc_bank, [(desc["s"], s_new)])
+        with m.If(q_v & q_commit):        # (stage B reads Q from VAR0 on, two cycles later)
+            buf.store(m, q_bank, [(desc["q"], q_new)])
 
     def _stage_b(self, m, buf, desc):
         """Per-row scalars: mean, variance, square root, gain (no memory access)."""
@@ -231,8 +240,8 @@ class IntLayerNorm(wiring.Component):
             dividend_bits=31, divisor_bits=sqrt.root_bits, dividend=G_NUM)
         S = buf.load(ring.b_ptr, desc["s"])
         Q = buf.load(ring.b_ptr, desc["q"])
-        s_l = Signal(signed(sb))           # S and Q latched from the bank's descriptors in MEAN
-        q_l = Signal(vb)
+        s_l = Signal(signed(sb))           # S latched from the bank's descriptors in MEAN ...
+        q_l = Signal(vb)                   # ... and Q in VAR0
         t = Signal(signed(sb + 1))
         neg = Signal()
         mu = Signal(signed(ib))
@@ -265,8 +274,8 @@ class IntLayerNorm(wiring.Component):
         m.d.sync += [mt.eq(mu_m * tt), mp.eq(mt)]   # path is one flip-flop); free-running
         with m.If(st["IDLE"] & ring.b_avail):
             go("IDLE", "MEAN")
-        with m.If(st["MEAN"]):             # desc S/Q are written by now (one cycle after commit)
-            m.d.sync += [s_l.eq(S), q_l.eq(Q)]
+        with m.If(st["MEAN"]):             # desc S is written by now (one cycle after commit)
+            m.d.sync += s_l.eq(S)
             if pow2:
                 m.d.sync += mu.eq(t >> ceil_log2(C))
                 go("MEAN", "VAR0")
@@ -281,7 +290,8 @@ class IntLayerNorm(wiring.Component):
                 m.d.sync += mu.eq(Mux(neg, -(qq + (rr != 0)), qq))
                 go("MEANW", "VAR0")
         with m.If(st["VAR0"]):
-            m.d.sync += [tt.eq(2 * s_l - const_mul(mu, C)), mu_m.eq(mu)]
+            # desc Q is written by now (two cycles after commit, VAR0 at least three)
+            m.d.sync += [tt.eq(2 * s_l - const_mul(mu, C)), mu_m.eq(mu), q_l.eq(Q)]
             go("VAR0", "VAR1")
         with m.If(st["VAR1"]):             # mt = mu * tt (M register)
             go("VAR1", "VAR2")
