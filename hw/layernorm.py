@@ -6,6 +6,7 @@ Normative model: :func:`ivita.model.int_layernorm` (before the affine part).
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -182,7 +183,7 @@ class IntLayerNorm(wiring.Component):
         # C > 1 it is low while a row is dropped (idx is 0 then), so it also says "not dropping"
         at_end = Signal(init=C == 1)
         a = RowInput(m, i_stream=self.i_stream, buf=buf, count=C, name="a",
-                     at_end=at_end if C > 1 else None)
+                     at_end=at_end if C > 1 else None, ready_reg=True)
         with m.If(a.take & ~a.drop):
             with m.If(a.bad | p.last):
                 m.d.sync += at_end.eq(C == 1)
@@ -267,55 +268,56 @@ class IntLayerNorm(wiring.Component):
             "VAR0", "VAR1", "VAR2", "VAR3", "SQRT", "SQRTW", "GAIN", "GAINW"]
         st = {n: Signal(name=f"b_st_{n.lower()}", init=n == "IDLE") for n in names}
 
-        def go(frm: str, to: str) -> None:
-            m.d.sync += [st[frm].eq(0), st[to].eq(1)]
+        moves: list[tuple[str, str, Value]] = []
+
+        def go(frm: str, to: str, when: Value) -> Value:
+            """Leave ``frm`` for ``to`` when ``when`` (which includes ``st[frm]``)."""
+            moves.append((frm, to, when))
+            return when
 
         mu_m = Signal(signed(ib))          # mu again for the DSP48E1's B register (its own D
         m.d.sync += [mt.eq(mu_m * tt), mp.eq(mt)]   # path is one flip-flop); free-running
-        with m.If(st["IDLE"] & ring.b_avail):
-            go("IDLE", "MEAN")
+        go("IDLE", "MEAN", st["IDLE"] & ring.b_avail)
         with m.If(st["MEAN"]):             # desc S is written by now (one cycle after commit)
             m.d.sync += s_l.eq(S)
             if pow2:
                 m.d.sync += mu.eq(t >> ceil_log2(C))
-                go("MEAN", "VAR0")
+                go("MEAN", "VAR0", st["MEAN"])
             else:
                 m.d.sync += neg.eq(t < 0)
-                with m.If(mdiv.i_stream.ready):
-                    go("MEAN", "MEANW")
+                go("MEAN", "MEANW", st["MEAN"] & mdiv.i_stream.ready)
         if not pow2:
-            with m.If(st["MEANW"] & mdiv.o_stream.valid):
+            with m.If(go("MEANW", "VAR0", st["MEANW"] & mdiv.o_stream.valid)):
                 qq = mdiv.o_stream.payload.quotient
                 rr = mdiv.o_stream.payload.remainder
                 m.d.sync += mu.eq(Mux(neg, -(qq + (rr != 0)), qq))
-                go("MEANW", "VAR0")
         with m.If(st["VAR0"]):
             # desc Q is written by now (two cycles after commit, VAR0 at least three)
             m.d.sync += [tt.eq(2 * s_l - const_mul(mu, C)), mu_m.eq(mu), q_l.eq(Q)]
-            go("VAR0", "VAR1")
-        with m.If(st["VAR1"]):             # mt = mu * tt (M register)
-            go("VAR1", "VAR2")
-        with m.If(st["VAR2"]):             # mp = mt (P register)
-            go("VAR2", "VAR3")
-        with m.If(st["VAR3"]):             # then the difference alone
-            m.d.sync += [var.eq(q_l - mp), sqrt_req.eq(1)]
-            go("VAR3", "SQRT")
+        go("VAR0", "VAR1", st["VAR0"])
+        go("VAR1", "VAR2", st["VAR1"])     # mt = mu * tt (M register)
+        go("VAR2", "VAR3", st["VAR2"])     # mp = mt (P register)
+        with m.If(go("VAR3", "SQRT", st["VAR3"])):   # then the difference alone
+            m.d.sync += var.eq(q_l - mp)
         with m.If(st["SQRT"]):
             m.d.sync += var_zero.eq(var == 0)
-            with m.If(sqrt.i_stream.ready):
-                m.d.sync += sqrt_req.eq(0)
-                go("SQRT", "SQRTW")
-        with m.If(st["SQRTW"] & sqrt.o_stream.valid):
+        sqrt_go = go("SQRT", "SQRTW", st["SQRT"] & sqrt.i_stream.ready)
+        with m.If(go("SQRTW", "GAIN", st["SQRTW"] & sqrt.o_stream.valid)):
             root = sqrt.o_stream.payload.root
-            m.d.sync += [std.eq(Cat(root[0] | var_zero, root[1:])), gain_req.eq(1)]
-            go("SQRTW", "GAIN")
-        with m.If(st["GAIN"] & gdiv.i_stream.ready):
-            m.d.sync += gain_req.eq(0)
-            go("GAIN", "GAINW")
-        with m.If(ring.b_done):
+            m.d.sync += std.eq(Cat(root[0] | var_zero, root[1:]))
+        gain_go = go("GAIN", "GAINW", st["GAIN"] & gdiv.i_stream.ready)
+        with m.If(go("GAINW", "IDLE", ring.b_done)):
             buf.store(m, ring.b_ptr, [(desc["mu"], mu),
                                       (desc["g"], gdiv.o_stream.payload.quotient)])
-            go("GAINW", "IDLE")
+        # every state and request flip-flop as one expression of set and clear terms, not a
+        # clear under a condition: synthesis would merge that clear with the block's reset
+        # into the flip-flop's reset pin (a LUT more behind the reset)
+        for n in names:
+            leave = Cat(*[w for f, _, w in moves if f == n]).any()
+            enter = Cat(*[w for _, t, w in moves if t == n]).any()
+            m.d.sync += st[n].eq(st[n] & ~leave | enter)
+        m.d.sync += [sqrt_req.eq(sqrt_req & ~sqrt_go | st["VAR3"]),
+                     gain_req.eq(gain_req & ~gain_go | st["SQRTW"] & sqrt.o_stream.valid)]
         m.d.comb += [
             mdiv.i_stream.valid.eq(st["MEAN"] if not pow2 else 0),
             # the results are always taken: each arrives (latency >= 1) while stage B waits in
