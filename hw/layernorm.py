@@ -105,7 +105,8 @@ class IntLayerNorm(wiring.Component):
     the uniform form (latency from a row's ``last`` beat, interval = cycles per row); both are
     checked against simulation.
     Throughput within a row: one element per cycle. Back-pressure: ``o_stream`` stalls only
-    stage C; ``i_stream.ready`` is low while no bank is free (never while dropping a bad row).
+    stage C; ``i_stream.ready`` (a flip-flop) is low while no bank is free (never while
+    dropping a bad row).
     """
 
     @quiet_on_error

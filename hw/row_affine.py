@@ -37,10 +37,10 @@ class RowAffine(wiring.Component):
     (the model's ``requantize(n + ln_beta, ln_b, ln_c, a_bits)`` or ``requantize(g + u_off,
     u_b, u_c, a_bits)`` input; ``in_bits`` is the input width, ``rq`` the requantizer it
     feeds, default the LayerNorm one). One register stage, the head of a two-entry skid
-    buffer (:func:`~ivita.hw._skid.output_skid`), so ``i_stream.ready`` is a function of
-    registers only. The constants of the word in use
-    are held in a register while the next word is prefetched, so a row streams without a
-    bubble; a row that spans more than one word reloads word 0 after its last element (2
+    buffer (:func:`~ivita.hw._skid.output_skid`); ``i_stream.ready`` is a flip-flop (loaded
+    with its next value). The constants of the word in use are held in a register while the
+    next word is prefetched, and those of the next element's lane in another (no lane
+    multiplexer in front of the bias adder), so a row streams without a bubble; a row that spans more than one word reloads word 0 after its last element (2
     bubble cycles, :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
     """
 
