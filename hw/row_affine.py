@@ -40,8 +40,9 @@ class RowAffine(wiring.Component):
     buffer (:func:`~ivita.hw._skid.output_skid`); ``i_stream.ready`` is a flip-flop (loaded
     with its next value). The constants of the word in use are held in a register while the
     next word is prefetched, and those of the next element's lane in another (no lane
-    multiplexer in front of the bias adder), so a row streams without a bubble; a row that spans more than one word reloads word 0 after its last element (2
-    bubble cycles, :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
+    multiplexer in front of the bias adder), so a row streams without a bubble; a row that
+    spans more than one word reloads word 0 after its last element (2 bubble cycles,
+    :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16, *, in_bits: int = 31,
