@@ -59,7 +59,9 @@ class BankRing:
                 ("ready", self.b_done, self.c_done, self.c_avail, everything[1:]),
                 ("occupied", self.a_commit, self.c_done, self.a_room, everything[:-1])):
             count = Signal(range(banks + 1), name=f"{name}_{what}")
-            _count_and_flag(m, count, inc, dec, flag, good)
+            nxt = _count_and_flag(m, count, inc, dec, flag, good)
+        #: ``a_room``'s next value (what it is loaded with), for a unit that registers its ready
+        self.a_room_next = nxt
         for ptr, strobe in ((self.a_ptr, self.a_commit), (self.b_ptr, self.b_done),
                             (self.c_ptr, self.c_done)):
             with m.If(strobe):
@@ -79,8 +81,9 @@ class BankRing:
 
 
 def _count_and_flag(m: Module, count: Signal, inc: Value, dec: Value, flag: Signal,
-                    good: range) -> None:
-    """``count <= count + inc - dec`` and ``flag <= (that next count in good)``; the strobes
+                    good: range) -> Value:
+    """``count <= count + inc - dec`` and ``flag <= (that next count in good)`` (returned, the
+    flag's next value); the strobes
     only select among values formed from the register (comparisons with constants), so no
     carry chain or comparison sits behind a strobe."""
     up, down = inc & ~dec, dec & ~inc
@@ -94,8 +97,9 @@ def _count_and_flag(m: Module, count: Signal, inc: Value, dec: Value, flag: Sign
         m.d.sync += count.eq(count - 1)
     # the same as Mux(up, good(+1), Mux(down, good(-1), good(0))), with ``inc`` alone in the
     # last multiplexer (the strobe of stage A's commit is the latest-arriving input)
-    m.d.sync += flag.eq(Mux(inc, Mux(dec, is_good(0), is_good(1)),
-                            Mux(dec, is_good(-1), is_good(0))))
+    nxt = Mux(inc, Mux(dec, is_good(0), is_good(1)), Mux(dec, is_good(-1), is_good(0)))
+    m.d.sync += flag.eq(nxt)
+    return nxt
 
 
 def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int

@@ -266,21 +266,25 @@ class Divider(wiring.Component):
         ]
         with m.If(self.o_stream.valid & self.o_stream.ready):
             m.d.sync += done.eq(0)
-        with m.If(self.i_stream.valid & self.i_stream.ready):
-            # first step (quotient bit qb-1) while accepting
-            ge, r_next = self._step(r0, low[qb - 1], p.divisor)
+        accept = self.i_stream.valid & self.i_stream.ready
+        # first step (quotient bit qb-1) while accepting (never busy then), the others while
+        # busy: the registers select between the two by busy alone (one LUT behind each carry
+        # chain, not a second level for the accept condition)
+        ge1, r1 = self._step(r0, low[qb - 1], p.divisor)
+        ge2, r2 = self._step(r, lo[qb - 1], d)
+        with m.If(accept | busy):
             # lo is a shift register: its top bit is the next bit to bring down (no
             # multiplexer indexed by the step counter on the critical path)
-            m.d.sync += [r.eq(r_next), q.eq(ge), d.eq(p.divisor), tag.eq(p.tag),
-                         lo.eq(low << 1)]
+            m.d.sync += [r.eq(Mux(busy, r2, r1)), q.eq(Mux(busy, Cat(ge2, q)[:qb], ge1)),
+                         lo.eq(Mux(busy, lo, low) << 1)]
+        with m.If(accept):
+            m.d.sync += [d.eq(p.divisor), tag.eq(p.tag)]
             if qb == 1:
                 m.d.sync += done.eq(1)
             else:
                 m.d.sync += [busy.eq(1), cnt.eq(qb - 1)]
         with m.Elif(busy):
-            ge, r_next = self._step(r, lo[qb - 1], d)
-            m.d.sync += [r.eq(r_next), q.eq(Cat(ge, q)[:qb]), cnt.eq(cnt - 1),
-                         lo.eq(lo << 1)]
+            m.d.sync += cnt.eq(cnt - 1)
             with m.If(cnt == 1):
                 m.d.sync += [busy.eq(0), done.eq(1)]
         return m

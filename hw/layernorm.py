@@ -6,6 +6,7 @@ Normative model: :func:`ivita.model.int_layernorm` (before the affine part).
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -61,7 +62,7 @@ class IntLayerNorm(wiring.Component):
     2^ceil(log2 C)`` words of ``in_bits``, one write and one read port), handed on in row order:
 
     - **A** (input): writes the row and accumulates ``S = sum(x)`` and ``Q = sum(x*x)`` (one
-      product per element, registered one cycle later).
+      product per element; S one cycle after the beat, Q two).
     - **B** (per-row scalars, no memory access; one flip-flop per state): ``mu`` (an arithmetic
       shift when ``C`` is a power of two, else a sequential :class:`~ivita.hw.divider.Divider`
       by the constant ``C`` on ``|S + C//2|`` with a floor fix-up for negative sums),
@@ -104,7 +105,8 @@ class IntLayerNorm(wiring.Component):
     the uniform form (latency from a row's ``last`` beat, interval = cycles per row); both are
     checked against simulation.
     Throughput within a row: one element per cycle. Back-pressure: ``o_stream`` stalls only
-    stage C; ``i_stream.ready`` is low while no bank is free (never while dropping a bad row).
+    stage C; ``i_stream.ready`` (a flip-flop) is low while no bank is free (never while
+    dropping a bad row).
     """
 
     @quiet_on_error
@@ -173,8 +175,8 @@ class IntLayerNorm(wiring.Component):
         return m
 
     def _stage_a(self, m, buf, desc, sticky):
-        """Input: write the row; S = sum(x) and Q = sum(x*x), one product per element,
-        registered one cycle later; a too long or too short row is dropped."""
+        """Input: write the row; S = sum(x) and Q = sum(x*x), one product per element (S one
+        cycle after the beat, Q two); a too long or too short row is dropped."""
         cfg, C = self._config, self._config.channels
         p = self.i_stream.payload
         # a.idx == C - 1 as a flip-flop, kept in step with a.idx: the commit into the bank
@@ -182,7 +184,7 @@ class IntLayerNorm(wiring.Component):
         # C > 1 it is low while a row is dropped (idx is 0 then), so it also says "not dropping"
         at_end = Signal(init=C == 1)
         a = RowInput(m, i_stream=self.i_stream, buf=buf, count=C, name="a",
-                     at_end=at_end if C > 1 else None)
+                     at_end=at_end if C > 1 else None, ready_reg=True)
         with m.If(a.take & ~a.drop):
             with m.If(a.bad | p.last):
                 m.d.sync += at_end.eq(C == 1)
@@ -193,32 +195,41 @@ class IntLayerNorm(wiring.Component):
         m.d.comb += a.bad.eq(short | long)
         sticky.raise_on(m, "row_too_short", a.rejected(short))
         sticky.raise_on(m, "row_too_long", a.rejected(long))
-        acc_v = Signal()                   # delayed accumulate stage
-        acc_x = Signal(signed(cfg.in_bits))
-        acc_sq = Signal(2 * cfg.in_bits)   # x * x, registered with x (a DSP48E1's M register)
-        acc_commit = Signal()
-        # the sums are 0 at a row's first beat: cleared by the commit of the row before and one
-        # cycle after a rejected beat (which ends a bad row), so no multiplexer in front of the
-        # adders
-        acc_clear = Signal()
-        m.d.sync += acc_clear.eq(a.take & ~a.drop & a.bad)
-        acc_bank = Signal.like(buf.ring.a_ptr)
-        m.d.sync += acc_v.eq(a.store)
+        # S one cycle after the beat, Q one cycle later (x*x from the registered x: the
+        # DSP48E1's A input from a flip-flop, its M register, then the accumulating P register)
+        acc_v, q_v = Signal(), Signal()    # the two delayed accumulate stages (valid)
+        acc_x = Signal(signed(cfg.in_bits), reset_less=True)
+        acc_sq = Signal(2 * cfg.in_bits, reset_less=True)
+        acc_commit, q_commit = Signal(reset_less=True), Signal(reset_less=True)
+        acc_bank = Signal.like(buf.ring.a_ptr, reset_less=True)
+        q_bank = Signal.like(buf.ring.a_ptr, reset_less=True)
+        # the sums are 0 at a row's first beat: cleared by the commit of the row before, one
+        # cycle after a rejected beat (which ends a bad row) and after a reset (the clear flags
+        # start at 1), so the sums need no reset and no multiplexer sits in front of the adders
+        acc_clear, q_clear = Signal(init=1), Signal(init=1)
+        m.d.sync += [acc_clear.eq(a.take & ~a.drop & a.bad), q_clear.eq(acc_clear),
+                     acc_v.eq(a.store), q_v.eq(acc_v)]
         with m.If(a.store):
-            m.d.sync += [acc_x.eq(p.x), acc_sq.eq(p.x * p.x),
-                         acc_commit.eq(p.last),
-                         acc_bank.eq(buf.ring.a_ptr)]
-        s_acc = Signal(signed(cfg.sum_bits))
-        q_acc = Signal(cfg.var_bits)
+            m.d.sync += [acc_x.eq(p.x), acc_commit.eq(p.last), acc_bank.eq(buf.ring.a_ptr)]
+        with m.If(acc_v):
+            m.d.sync += [acc_sq.eq(acc_x * acc_x), q_commit.eq(acc_commit), q_bank.eq(acc_bank)]
+        s_acc = Signal(signed(cfg.sum_bits), reset_less=True)
+        q_acc = Signal(cfg.var_bits, reset_less=True)
         s_new = Signal(signed(cfg.sum_bits))
         q_new = Signal(cfg.var_bits)
         m.d.comb += [s_new.eq(s_acc + acc_x), q_new.eq(q_acc + acc_sq)]
         with m.If(acc_v & acc_commit | acc_clear):
-            m.d.sync += [s_acc.eq(0), q_acc.eq(0)]
+            m.d.sync += s_acc.eq(0)
         with m.Elif(acc_v):
-            m.d.sync += [s_acc.eq(s_new), q_acc.eq(q_new)]
+            m.d.sync += s_acc.eq(s_new)
+        with m.If(q_v & q_commit | q_clear):
+            m.d.sync += q_acc.eq(0)
+        with m.Elif(q_v):
+            m.d.sync += q_acc.eq(q_new)
         with m.If(acc_v & acc_commit):
-            buf.store(m, acc_bank, [(desc["s"], s_new), (desc["q"], q_new)])
+            buf.store(m, acc_bank, [(desc["s"], s_new)])
+        with m.If(q_v & q_commit):        # (stage B reads Q from VAR0 on, two cycles later)
+            buf.store(m, q_bank, [(desc["q"], q_new)])
 
     def _stage_b(self, m, buf, desc):
         """Per-row scalars: mean, variance, square root, gain (no memory access)."""
@@ -231,8 +242,8 @@ class IntLayerNorm(wiring.Component):
             dividend_bits=31, divisor_bits=sqrt.root_bits, dividend=G_NUM)
         S = buf.load(ring.b_ptr, desc["s"])
         Q = buf.load(ring.b_ptr, desc["q"])
-        s_l = Signal(signed(sb))           # S and Q latched from the bank's descriptors in MEAN
-        q_l = Signal(vb)
+        s_l = Signal(signed(sb))           # S latched from the bank's descriptors in MEAN ...
+        q_l = Signal(vb)                   # ... and Q in VAR0
         t = Signal(signed(sb + 1))
         neg = Signal()
         mu = Signal(signed(ib))
@@ -258,54 +269,56 @@ class IntLayerNorm(wiring.Component):
             "VAR0", "VAR1", "VAR2", "VAR3", "SQRT", "SQRTW", "GAIN", "GAINW"]
         st = {n: Signal(name=f"b_st_{n.lower()}", init=n == "IDLE") for n in names}
 
-        def go(frm: str, to: str) -> None:
-            m.d.sync += [st[frm].eq(0), st[to].eq(1)]
+        moves: list[tuple[str, str, Value]] = []
+
+        def go(frm: str, to: str, when: Value) -> Value:
+            """Leave ``frm`` for ``to`` when ``when`` (which includes ``st[frm]``)."""
+            moves.append((frm, to, when))
+            return when
 
         mu_m = Signal(signed(ib))          # mu again for the DSP48E1's B register (its own D
         m.d.sync += [mt.eq(mu_m * tt), mp.eq(mt)]   # path is one flip-flop); free-running
-        with m.If(st["IDLE"] & ring.b_avail):
-            go("IDLE", "MEAN")
-        with m.If(st["MEAN"]):             # desc S/Q are written by now (one cycle after commit)
-            m.d.sync += [s_l.eq(S), q_l.eq(Q)]
+        go("IDLE", "MEAN", st["IDLE"] & ring.b_avail)
+        with m.If(st["MEAN"]):             # desc S is written by now (one cycle after commit)
+            m.d.sync += s_l.eq(S)
             if pow2:
                 m.d.sync += mu.eq(t >> ceil_log2(C))
-                go("MEAN", "VAR0")
+                go("MEAN", "VAR0", st["MEAN"])
             else:
                 m.d.sync += neg.eq(t < 0)
-                with m.If(mdiv.i_stream.ready):
-                    go("MEAN", "MEANW")
+                go("MEAN", "MEANW", st["MEAN"] & mdiv.i_stream.ready)
         if not pow2:
-            with m.If(st["MEANW"] & mdiv.o_stream.valid):
+            with m.If(go("MEANW", "VAR0", st["MEANW"] & mdiv.o_stream.valid)):
                 qq = mdiv.o_stream.payload.quotient
                 rr = mdiv.o_stream.payload.remainder
                 m.d.sync += mu.eq(Mux(neg, -(qq + (rr != 0)), qq))
-                go("MEANW", "VAR0")
         with m.If(st["VAR0"]):
-            m.d.sync += [tt.eq(2 * s_l - const_mul(mu, C)), mu_m.eq(mu)]
-            go("VAR0", "VAR1")
-        with m.If(st["VAR1"]):             # mt = mu * tt (M register)
-            go("VAR1", "VAR2")
-        with m.If(st["VAR2"]):             # mp = mt (P register)
-            go("VAR2", "VAR3")
-        with m.If(st["VAR3"]):             # then the difference alone
-            m.d.sync += [var.eq(q_l - mp), sqrt_req.eq(1)]
-            go("VAR3", "SQRT")
+            # desc Q is written by now (two cycles after commit, VAR0 at least three)
+            m.d.sync += [tt.eq(2 * s_l - const_mul(mu, C)), mu_m.eq(mu), q_l.eq(Q)]
+        go("VAR0", "VAR1", st["VAR0"])
+        go("VAR1", "VAR2", st["VAR1"])     # mt = mu * tt (M register)
+        go("VAR2", "VAR3", st["VAR2"])     # mp = mt (P register)
+        with m.If(go("VAR3", "SQRT", st["VAR3"])):   # then the difference alone
+            m.d.sync += var.eq(q_l - mp)
         with m.If(st["SQRT"]):
             m.d.sync += var_zero.eq(var == 0)
-            with m.If(sqrt.i_stream.ready):
-                m.d.sync += sqrt_req.eq(0)
-                go("SQRT", "SQRTW")
-        with m.If(st["SQRTW"] & sqrt.o_stream.valid):
+        sqrt_go = go("SQRT", "SQRTW", st["SQRT"] & sqrt.i_stream.ready)
+        with m.If(go("SQRTW", "GAIN", st["SQRTW"] & sqrt.o_stream.valid)):
             root = sqrt.o_stream.payload.root
-            m.d.sync += [std.eq(Cat(root[0] | var_zero, root[1:])), gain_req.eq(1)]
-            go("SQRTW", "GAIN")
-        with m.If(st["GAIN"] & gdiv.i_stream.ready):
-            m.d.sync += gain_req.eq(0)
-            go("GAIN", "GAINW")
-        with m.If(ring.b_done):
+            m.d.sync += std.eq(Cat(root[0] | var_zero, root[1:]))
+        gain_go = go("GAIN", "GAINW", st["GAIN"] & gdiv.i_stream.ready)
+        with m.If(go("GAINW", "IDLE", ring.b_done)):
             buf.store(m, ring.b_ptr, [(desc["mu"], mu),
                                       (desc["g"], gdiv.o_stream.payload.quotient)])
-            go("GAINW", "IDLE")
+        # every state and request flip-flop as one expression of set and clear terms, not a
+        # clear under a condition: synthesis would merge that clear with the block's reset
+        # into the flip-flop's reset pin (a LUT more behind the reset)
+        for n in names:
+            leave = Cat(*[w for f, _, w in moves if f == n]).any()
+            enter = Cat(*[w for _, t, w in moves if t == n]).any()
+            m.d.sync += st[n].eq(st[n] & ~leave | enter)
+        m.d.sync += [sqrt_req.eq(sqrt_req & ~sqrt_go | st["VAR3"]),
+                     gain_req.eq(gain_req & ~gain_go | st["SQRTW"] & sqrt.o_stream.valid)]
         m.d.comb += [
             mdiv.i_stream.valid.eq(st["MEAN"] if not pow2 else 0),
             # the results are always taken: each arrives (latency >= 1) while stage B waits in

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, signed, unsigned
+from amaranth import Array, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,11 +37,12 @@ class RowAffine(wiring.Component):
     (the model's ``requantize(n + ln_beta, ln_b, ln_c, a_bits)`` or ``requantize(g + u_off,
     u_b, u_c, a_bits)`` input; ``in_bits`` is the input width, ``rq`` the requantizer it
     feeds, default the LayerNorm one). One register stage, the head of a two-entry skid
-    buffer (:func:`~ivita.hw._skid.output_skid`), so ``i_stream.ready`` is a function of
-    registers only. The constants of the word in use
-    are held in a register while the next word is prefetched, so a row streams without a
-    bubble; a row that spans more than one word reloads word 0 after its last element (2
-    bubble cycles, :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
+    buffer (:func:`~ivita.hw._skid.output_skid`); ``i_stream.ready`` is a flip-flop (loaded
+    with its next value). The constants of the word in use are held in a register while the
+    next word is prefetched, and those of the next element's lane in another (no lane
+    multiplexer in front of the bias adder), so a row streams without a bubble; a row that
+    spans more than one word reloads word 0 after its last element (2 bubble cycles,
+    :meth:`bubbles`). ``i_stream.ready`` never depends on ``i_stream.valid``.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16, *, in_bits: int = 31,
@@ -79,41 +80,111 @@ class RowAffine(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m, cols = Module(), self._cfg.cols
         i, o = self.i_stream, self.o_stream
-        w, lane = Signal(16), Signal(range(max(cols, 2)))
-        cur = Signal.like(self.c_data, name="cur")      # constants of word w
-        cur_ok = Signal()
+        # control and constant registers: every one is written on ``start`` before it is used
+        # (the block's reset reaches the output valid alone), so none needs a reset
+        w = Signal(16, name="w", reset_less=True)
+        lane = Signal(range(max(cols, 2)), name="lane", reset_less=True)
+        cur = Signal.like(self.c_data, name="cur", reset_less=True)  # constants of word w
+        # constants of the lane the next element takes (cur[lane], kept in a register: no
+        # multiplexer in front of the bias adder)
+        k = Signal(const_lane_layout(self._cfg), name="aff_k", reset_less=True)
+        cur_ok = Signal(name="cur_ok", reset_less=True)
+        # pre: the port's data belong to c_addr, i.e. c_addr did not move at the last edge (w
+        # and cur_ok kept) and no start came (const_base is held from the cycle after start)
+        pre = Signal(name="cst_pre", reset_less=True)
+        # lane == cols - 1, kept as a register beside lane
+        boundary = Signal(name="boundary", init=int(cols == 1), reset_less=True)
+        # i_stream.ready as a flip-flop, loaded with its next value: no LUT between it and the
+        # enables of the unit in front
+        rdy = Signal(name="aff_ready", reset_less=True)
         # while cur holds word w, the port reads word w + 1 (the next word of the row)
         m.d.comb += self.c_addr.eq(self.const_base + w + cur_ok)
-        # the port's data belong to c_addr when c_addr did not move at the last edge (w and
-        # cur_ok kept) and no start came (const_base is held from the cycle after start)
-        moved, fresh = Signal(init=1, name="cst_moved"), Signal(name="cst_fresh")
-        pre = Signal(name="cst_pre")
-        m.d.sync += [moved.eq(0), fresh.eq(~self.start)]
-        m.d.comb += pre.eq(fresh & ~moved)
-        # lane == cols - 1, kept as a register beside lane (ready is then one LUT of flip-flops)
-        boundary = Signal(name="boundary", init=int(cols == 1))
-        k = Array(cur[n] for n in range(cols))[lane]
         nxt = Signal.like(o.payload, name="aff_nxt")
         m.d.comb += [nxt.last.eq(i.payload.last), nxt.acc[0].eq(i.payload.y + k.bias),
                      nxt.b[0].eq(k.b), nxt.c[0].eq(k.c)]
-        accept = Signal()
-        # the output is the head of a skid buffer: its enable is a register, so ready is a
-        # function of registers only (no path from the requantizer's ready through here)
-        en, _ = output_skid(m, o, nxt, accept & ~self.start, name="aff_skid")
-        m.d.comb += [i.ready.eq(cur_ok & (~boundary | pre) & en),
-                     accept.eq(i.valid & i.ready)]
-        with m.If(self.start):
-            m.d.sync += [w.eq(0), lane.eq(0), boundary.eq(cols == 1), o.valid.eq(0),
-                         cur_ok.eq(0), moved.eq(1)]
-        with m.Elif(~cur_ok):
-            with m.If(pre):
-                m.d.sync += [cur.eq(self.c_data), cur_ok.eq(1), moved.eq(1)]
-        with m.Elif(accept):
-            m.d.sync += [lane.eq(lane + 1), boundary.eq(lane + 1 == cols - 1)]
-            with m.If(i.payload.last):        # the next row starts at word 0
-                m.d.sync += [lane.eq(0), boundary.eq(cols == 1), w.eq(0), cur_ok.eq(w == 0),
-                             moved.eq(w != 0)]
-            with m.Elif(boundary):
-                m.d.sync += [lane.eq(0), boundary.eq(cols == 1), w.eq(w + 1),
-                             cur.eq(self.c_data), moved.eq(1)]
+        m.submodules.ctl = ctl = _AffineControl(cols)
+        w_zero = Signal(init=1, name="w_zero", reset_less=True)     # w == 0, beside w
+        m.d.comb += [ctl.start.eq(self.start), ctl.valid.eq(i.valid), ctl.rdy.eq(rdy),
+                     ctl.last.eq(i.payload.last), ctl.cur_ok.eq(cur_ok), ctl.pre.eq(pre),
+                     ctl.boundary.eq(boundary), ctl.lane.eq(lane), ctl.w_zero.eq(w_zero),
+                     ctl.o_valid.eq(o.valid), ctl.o_ready.eq(o.ready),
+                     i.ready.eq(rdy)]
+        # the output is the head of a skid buffer: its enable is a register, so no path runs
+        # from the requantizer's ready through here
+        # (nothing is offered or held at start: the unit's previous run has ended, or a reset
+        # cleared the output valid)
+        en, _ = output_skid(m, o, nxt, ctl.accept, name="aff_skid")
+        m.d.comb += ctl.full.eq(~en)
+        m.d.sync += [cur_ok.eq(ctl.cur_ok_n), boundary.eq(ctl.boundary_n), pre.eq(ctl.pre_n),
+                     rdy.eq(ctl.rdy_n)]
+        with m.If(ctl.w_clr):
+            m.d.sync += w_zero.eq(1)
+        with m.Elif(ctl.steps):
+            m.d.sync += w_zero.eq(0)
+        self._step(m, w, lane, cur, k, cur_ok, boundary, ctl)
+        return m
+
+    def _step(self, m: Module, w: Signal, lane: Signal, cur: Signal, k: Signal, cur_ok: Signal,
+              boundary: Signal, ctl: _AffineControl) -> None:
+        """Word, lane and constants: ``k`` follows ``cur[lane]`` one cycle ahead."""
+        # cur and k are not used while cur_ok is low (nor on start, which clears it), so
+        # their enables need neither start nor pre
+        with m.If(ctl.cur_en):
+            m.d.sync += cur.eq(self.c_data)
+        lanes = Array(cur[n] for n in range(self._cfg.cols))
+        nxt_lane = (lane + 1)[:len(lane)]
+        with m.If(ctl.k_en):
+            # (the selects without accept: the data paths start from registers only)
+            last = self.i_stream.payload.last
+            m.d.sync += k.eq(Mux(~cur_ok | boundary & ~last, self.c_data[0],
+                                 Mux(last, cur[0], lanes[nxt_lane])))
+        with m.If(ctl.w_clr):               # the next row starts at word 0 (kept if w == 0)
+            m.d.sync += w.eq(0)
+        with m.Elif(ctl.steps):
+            m.d.sync += w.eq(w + 1)
+        with m.If(ctl.lane_clr):
+            m.d.sync += lane.eq(0)
+        with m.Elif(ctl.accept):
+            m.d.sync += lane.eq(nxt_lane)
+
+
+class _AffineControl(Elaboratable):
+    """:class:`RowAffine`'s control, combinational from its registers: the enables and the
+    next values of ``cur_ok``, ``boundary``, ``pre`` and ``i_stream.ready`` (a module of its
+    own, so that LUT mapping gives these short paths their minimum depth instead of trading
+    depth for area against the bias adder, the module's longest path)."""
+
+    def __init__(self, cols: int) -> None:
+        self._cols = cols
+        for name in ("start", "valid", "rdy", "last", "cur_ok", "pre", "boundary", "w_zero",
+                     "full", "o_valid", "o_ready", "accept", "ends", "steps", "cur_en",
+                     "k_en", "w_clr", "lane_clr", "cur_ok_n", "boundary_n", "pre_n", "rdy_n"):
+            setattr(self, name, Signal(name=name))
+        self.lane = Signal(range(max(cols, 2)))
+
+    def elaborate(self, platform: object) -> Module:
+        m, cols = Module(), self._cols
+        load = ~self.cur_ok & self.pre   # word w's constants are at the port (accept is low)
+        accept, start = self.accept, self.start
+        ends, steps = self.ends, self.steps
+        moved_n = start | load | ends & ~self.w_zero | steps   # c_addr moves at this edge
+        # output_skid's en_next (~full in the next cycle) for the element offered now
+        en_n = ~Mux(self.full, ~self.o_ready, accept & self.o_valid & ~self.o_ready)
+        m.d.comb += [
+            accept.eq(self.valid & self.rdy),
+            ends.eq(accept & self.last),
+            steps.eq(accept & ~self.last & self.boundary),
+            # cur and k are not used while cur_ok is low (nor on start, which clears it), so
+            # their enables need neither start nor pre
+            self.cur_en.eq(~self.cur_ok | steps),
+            self.k_en.eq(~self.cur_ok | accept),
+            self.w_clr.eq(start | ends),
+            self.lane_clr.eq(start | ends | steps),
+            self.cur_ok_n.eq(~start & Mux(self.cur_ok, ~ends | self.w_zero, self.pre)),
+            self.boundary_n.eq(Mux(start | ends | steps, cols == 1,
+                                   Mux(accept, self.lane == cols - 2 if cols > 1 else 0,
+                                       self.boundary))),
+            self.pre_n.eq(~start & ~moved_n),
+            self.rdy_n.eq(self.cur_ok_n & (~self.boundary_n | self.pre_n) & en_n),
+        ]
         return m

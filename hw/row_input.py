@@ -8,7 +8,7 @@ dependent on ``i_stream.valid``.
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.hdl import Value
 
 from .row_buffer import RowBuffer
@@ -39,10 +39,13 @@ class RowInput:
     now with ``last`` is good and completes the row (``~drop & ~bad`` given ``last``);
     ``commit`` is then ``valid & a_room & last & at_end``, four registers and one LUT in front
     of the bank ring.
+
+    ``ready_reg`` (I-LayerNorm): ``i_stream.ready`` (the same ``drop | a_room``) is a flip-flop,
+    loaded with the next values of both.
     """
 
     def __init__(self, m: Module, *, i_stream, buf: RowBuffer, count: int, early: bool = False,
-                 name: str = "a", at_end: Value | None = None):
+                 name: str = "a", at_end: Value | None = None, ready_reg: bool = False):
         ring = buf.ring
         p = i_stream.payload
         self.idx = Signal(range(count), name=f"{name}_idx")
@@ -54,8 +57,16 @@ class RowInput:
         self.write = Signal(name=f"{name}_write")
         self.commit = Signal(name=f"{name}_commit")
         # plain expressions only (iverilog -g2012 never runs an always @* without input events)
+        if ready_reg:
+            # the same value from a flip-flop loaded with the next drop | a_room: the unit in
+            # front sees no LUT of this unit's between the register and its enables
+            ready = Signal(name=f"{name}_ready", init=1)
+            drop_next = Mux(self.take, ~p.last & (self.drop | self.bad), self.drop)
+            m.d.sync += ready.eq(drop_next | ring.a_room_next)
+        else:
+            ready = self.drop | ring.a_room
         m.d.comb += [
-            i_stream.ready.eq(self.drop | ring.a_room),
+            i_stream.ready.eq(ready),
             self.take.eq(i_stream.valid & i_stream.ready),
             # (take & ~drop, written without ready: a_room is the flip-flop it needs)
             self.store.eq(i_stream.valid & ring.a_room & ~self.drop & ~self.bad),

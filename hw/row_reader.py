@@ -47,7 +47,9 @@ class RowReader:
             # kept in step with idx, so the FSM's exit from ISSUE reads registers, not a
             # comparison; otherwise the comparison
             if isinstance(last, int):
-                at_last = Signal(name=f"{name}_at_last")
+                # (written at start before it is used: no reset, so the block's reset reaches
+                # it through no second LUT)
+                at_last = Signal(name=f"{name}_at_last", reset_less=True)
                 with m.If(self.start):
                     m.d.sync += at_last.eq(last == 0)
                 with m.Elif(adv & self.issue):
