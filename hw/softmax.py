@@ -54,7 +54,8 @@ class Shiftmax(wiring.Component):
 
     Architecture: three row stages over ``banks`` row buffers (one ``lib.memory`` of
     ``banks * 2^ceil(log2 max_tokens)`` words of ``in_bits``, one write and two read ports),
-    handed on in row order:
+    handed on in row order, behind a two-beat input skid buffer (each beat registered with
+    ``x0`` and its range check; ``i_stream.ready`` a flip-flop):
 
     - **A** (input): writes the row into its bank and tracks the running maximum; samples
       ``x0`` with the row's first element.
@@ -96,16 +97,18 @@ class Shiftmax(wiring.Component):
 
     Timing (``P = bit_length(n) + 5`` = ShiftExp latency, ``F = out_bits + 1`` = divider steps,
     rows of ``N`` elements, ``o_stream`` always ready, a free bank): a row whose last element is
-    accepted in cycle ``t`` has its first output in cycle ``t + N + 2P + F + 15`` (so ``2N + 2P
-    + F + 14`` cycles after its first element when the input has no gaps) and its last ``N - 1``
-    cycles later. Stage occupancy per row: A ``N`` cycles, B ``N + P + F + 6``, C ``N + P + 8``
+    accepted in cycle ``t`` has its first output in cycle ``t + N + 2P + F + 16`` (so ``2N + 2P
+    + F + 15`` cycles after its first element when the input has no gaps) and its last ``N - 1``
+    cycles later. Stage A takes each beat one cycle after it is accepted (:attr:`a_lead`).
+    Stage occupancy per row: A ``N`` cycles, B ``N + P + F + 6``, C ``N + P + 8``
     (:meth:`b_cycles`, :attr:`c_lead`). With ``banks = 3`` the stages overlap fully and rows
     stream at one per ``N + P + F + 6`` cycles (8-bit defaults: ``N + 24``); with fewer banks A
     waits for C to free a bank (:meth:`schedule` is the exact model for any ``banks``).
     :meth:`timing` ``(N)`` states it in the uniform form: latency from the row's ``last`` beat,
     interval = steady-state cycles per row; both are checked against simulation. Throughput
     within a row: one element per cycle in every stage. Back-pressure: ``o_stream`` stalls only
-    stage C; ``i_stream.ready`` is low while no bank is free (never while dropping a bad row).
+    stage C; ``i_stream.ready`` (a flip-flop) is low once two beats wait for a free bank (never
+    while dropping a bad row), so the input may run two beats ahead of stage A.
     """
 
     @quiet_on_error
@@ -153,7 +156,7 @@ class Shiftmax(wiring.Component):
         return shift_exp_timing(self._config.n).latency + 3 + RECIP_MUL_STAGES
 
     def timing(self, n: int | None = None) -> Timing:
-        """Rows of ``n`` elements (default ``max_tokens``): latency ``N + 2P + F + 15`` from a
+        """Rows of ``n`` elements (default ``max_tokens``): latency ``N + 2P + F + 16`` from a
         row's ``last`` beat to its first output; interval = steady-state cycles per row
         (``N + P + F + 6`` with 3 banks; an average with fewer)."""
         N = self._config.max_tokens if n is None else check_int(n, "n", 1,
@@ -279,10 +282,11 @@ class Shiftmax(wiring.Component):
         # ShiftExp results still to come after the next; negative (its sign bit, ``b_all``) once
         # all of them are in acc. It and acc are loaded one cycle after IDLE (b_start), from a
         # flip-flop, long before the row's first result
-        b_pend = Signal(signed(T.bit_length() + 1))
+        # (no reset: loaded before they are used, also after a reset)
+        b_pend = Signal(signed(T.bit_length() + 1), reset_less=True)
         b_all = b_pend[-1]
-        b_start = Signal()
-        acc = Signal(cfg.sum_bits)
+        b_start = Signal(reset_less=True)
+        acc = Signal(cfg.sum_bits, reset_less=True)
         b_rv = Signal()                    # b_x holds the read data of element b_idx - 1
         b_x = Signal(signed(cfg.in_bits))  # the read data, registered (block RAM output reg.)
         b_zv = Signal()
