@@ -87,7 +87,8 @@ class Shiftmax(wiring.Component):
         Sticky: any bit of ``error_flags``.
     error_flags : ``Out(SHIFTMAX_ERRORS)``
         Sticky, one bit per cause: ``row_too_long`` (a row had more than ``max_tokens``
-        elements), ``bad_x0`` (``x0`` out of range at a row's first element).
+        elements), ``bad_x0`` (``x0`` out of range at a row's first element); stage A checks a
+        beat, and raises its flag, in the cycle after it is accepted (at the earliest).
     error_clear : ``In(1)``
         Clears ``error_flags`` (an error detected in the same cycle still sets its bit).
 
