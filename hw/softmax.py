@@ -212,19 +212,21 @@ class Shiftmax(wiring.Component):
         first = Signal(name="in_first", init=1)
         with m.If(i.valid & ready):
             m.d.sync += first.eq(i.payload.last)
-        full_next = Signal(name="in_spare_next")
         m.d.comb += [new.x.eq(i.payload.x), new.last.eq(i.payload.last), new.x0.eq(self.x0),
-                     new.x0_bad.eq(first & ~x0_in_range(self.x0, cfg.x0_bits)),
-                     i.ready.eq(ready),
-                     # the head stays and a beat comes in (or is in the spare): one LUT
-                     full_next.eq(head.valid & ~head.ready & (spare_full | i.valid))]
+                     new.x0_bad.eq(i.valid & first & ~x0_in_range(self.x0, cfg.x0_bits)),
+                     i.ready.eq(ready)]
+        # (spare_full & head.valid: the same, as the spare is full only behind a valid head;
+        # written so, and x0_bad qualified by valid, because Icarus runs no always @* without
+        # an input event and holds spare_full undefined through the reset)
         with m.If(~head.valid | head.ready):
-            m.d.sync += [head.valid.eq(spare_full | i.valid),
+            m.d.sync += [head.valid.eq((spare_full & head.valid) | i.valid),
                          head.payload.eq(Mux(spare_full, spare, new))]
         # the spare takes every beat while it is empty (enabled by a flip-flop); it counts only
-        # once spare_full is set
+        # once spare_full is set: the head stays and a beat comes in (or is in the spare)
         with m.If(ready):
             m.d.sync += spare.eq(new)
+        full_next = Signal(name="in_spare_next")
+        m.d.comb += full_next.eq(head.valid & ~head.ready & (spare_full | i.valid))
         m.d.sync += [spare_full.eq(full_next), ready.eq(~full_next)]
         return head
 
