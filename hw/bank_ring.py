@@ -102,22 +102,28 @@ def _count_and_flag(m: Module, count: Signal, inc: Value, dec: Value, flag: Sign
     return nxt
 
 
-def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int
-                  ) -> list[tuple[int, int, int, int]]:
+def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int,
+                  skid: bool = False) -> list[tuple[int, int, int, int]]:
     """Exact cycle model of a :class:`BankRing` unit (input back to back, output always ready).
 
     ``lengths``: row lengths in order. ``b_cycles(N)``: stage B's cycles per row (from the cycle
     it sees the row to the cycle it hands it on, inclusive). ``c_lead``: cycles from stage C
-    taking a row to its first output. Returns per row ``(first_in, last_in, first_out,
-    last_out)`` cycle numbers, the first input beat being offered in cycle 0.
+    taking a row to its first output. ``skid``: stage A takes its beats from a two-beat skid
+    buffer (Shiftmax), one cycle after they are accepted at the earliest. Returns per row
+    ``(first_in, last_in, first_out, last_out)`` cycle numbers, the first input beat being
+    offered in cycle 0.
 
     Recurrences (row ``r``, bank ``r mod banks``): A starts when its previous row is in and C
     has freed the bank, ``a0 = max(a1[r-1] + 1, c1[r-banks] + 1)``, ``a1 = a0 + N - 1``; B
     ``b0 = max(a1 + 1, b1[r-1] + 1)``, ``b1 = b0 + b_cycles(N) - 1``; C ``c0 = max(b1 + 1,
-    c1[r-1] + 1)``, first output ``c0 + c_lead``, ``c1 = c0 + c_lead + N - 1``.
+    c1[r-1] + 1)``, first output ``c0 + c_lead``, ``c1 = c0 + c_lead + N - 1``. Without
+    ``skid`` the input beats are accepted in A's cycles ``a0 .. a1``; with it A starts at cycle
+    1 and beat ``k`` (counted over all rows) is accepted in ``in_k = max(in_{k-1} + 1,
+    p_{k-2} + 1)``, ``p_k`` the cycle A takes it (the buffer holds two beats).
     """
     out: list[tuple[int, int, int, int]] = []
-    a1 = b1 = c1 = -1
+    a1 = 0 if skid else -1
+    b1 = c1 = -1
     c_ends: list[int] = []
     for r, N in enumerate(lengths):
         a0 = max(a1 + 1, c_ends[r - banks] + 1 if r >= banks else 0)
@@ -128,6 +134,21 @@ def ring_schedule(lengths: list[int], *, banks: int, b_cycles, c_lead: int
         c1 = c0 + c_lead + N - 1
         c_ends.append(c1)
         out.append((a0, a1, c0 + c_lead, c1))
+    return _skid_inputs(lengths, out) if skid else out
+
+
+def _skid_inputs(lengths: list[int], rows: list[tuple[int, int, int, int]]
+                 ) -> list[tuple[int, int, int, int]]:
+    """``rows`` with stage A's cycles replaced by the input cycles of a two-beat skid buffer
+    (:func:`ring_schedule`)."""
+    taken = [t for (a0, a1, _, _) in rows for t in range(a0, a1 + 1)]
+    accepted: list[int] = []
+    for k in range(len(taken)):
+        accepted.append(max(accepted[-1] + 1 if k else 0, taken[k - 2] + 1 if k >= 2 else 0))
+    out, k = [], 0
+    for N, (_, _, f, l) in zip(lengths, rows):
+        out.append((accepted[k], accepted[k + N - 1], f, l))
+        k += N
     return out
 
 

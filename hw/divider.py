@@ -564,8 +564,9 @@ class Reciprocal(wiring.Component):
         restored: ``p <- 2p - s`` when ``p >= 0``, else ``p <- 2p + s``; the quotient bit is
         ``p >= 0`` after the step, the restoring quotient bit (Python ``//``; ``r = s``, a power
         of two, gives ``2^k - 1``, replaced by the caller). A step is one carry chain whose
-        operands need no multiplexer: ``p`` is cleared after the last step and ``r_r`` when the
-        division starts, so the first operand is ``2 (p | r_r)``, and ``s_r`` (stage B's ``s``,
+        operands need no multiplexer: ``p`` is cleared after the last step (and while idle with
+        no ``s`` waiting: after a reset) and ``r_r`` when the division starts, so the first
+        operand is ``2 (p | r_r)``, and ``s_r`` (stage B's ``s``,
         held while the division runs) is the divisor; the chain's sum goes straight into ``p``.
         The restoring step's select of ``t - d`` or ``t`` by the sign, and the accept/step
         multiplexer behind it, were the Shiftmax critical path (docs/fpga.md).
@@ -580,8 +581,11 @@ class Reciprocal(wiring.Component):
         idle = Signal(init=1)                # ~busy, a flip-flop of its own
         last = Signal()                      # busy, and this is the last step
         done = Signal()
-        cnt = Signal(range(k))               # steps still to take after this one
-        p = Signal(sb + 1)                   # partial remainder, two's complement; 0 when idle
+        cnt = Signal(range(k), reset_less=True)   # steps still to take after this one
+        # partial remainder, two's complement; 0 when idle: cleared after the last step and
+        # while idle without an s waiting (so also after a reset, without the reset net
+        # ORed into its clear: fanout, docs/fpga.md)
+        p = Signal(sb + 1, reset_less=True)
         qn = Signal(k, reset_less=True)      # complemented quotient bits (the signs of p)
         o_L = Signal(self._l_shape, reset_less=True)
         o_pow2 = Signal(reset_less=True)
@@ -604,7 +608,7 @@ class Reciprocal(wiring.Component):
         m.d.comb += step.eq(a + b)
         with m.If(accept | busy):
             m.d.sync += [p.eq(step), qn.eq(Cat(step[sb], qn)[:k])]
-        with m.If(last):
+        with m.If(last | (idle & ~v)):
             m.d.sync += p.eq(0)
         with m.If(self.o_stream.valid & self.o_stream.ready):
             m.d.sync += done.eq(0)

@@ -35,8 +35,9 @@ class RowInput:
     behind), so neither waits for ``bad``. Off, the logic is the one I-LayerNorm was
     measured with (docs/fpga.md: its LUT mapping came out deeper with it on).
 
-    ``at_end`` (optional, I-LayerNorm): a flip-flop of the unit that is high exactly when a beat
-    now with ``last`` is good and completes the row (``~drop & ~bad`` given ``last``);
+    ``at_end`` (optional; I-LayerNorm: a flip-flop of the unit, Shiftmax: one LUT of registers)
+    high exactly when a beat now with ``last`` is good and completes the row (``~drop & ~bad``
+    given ``last``);
     ``commit`` is then ``valid & a_room & last & at_end``, four registers and one LUT in front
     of the bank ring.
 

@@ -77,9 +77,10 @@ class RowReader:
                 ring.c_done.eq(fsm.ongoing("DRAIN") & last_taken),
             ]
             return
-        # prefetch: reads left after this one, and whether this is the last, as a down counter
-        # and a flip-flop (no comparison with the row length in front of the FSM); the start
-        # cycle reads element 0 (idx is 0 in IDLE), so it waits for adv
+        # prefetch: reads left after this one plus one, and whether this is the last, as a down
+        # counter and a flip-flop (no comparison with the row length in front of the FSM; the
+        # plus one: ``last`` is loaded as it is, no carry chain behind the bank multiplexer);
+        # the start cycle reads element 0 (idx is 0 in IDLE), so it waits for adv
         left = Signal(range(count), name=f"{name}_left")
         at_last = Signal(name=f"{name}_at_last")
         single = last == 0 if single is None else single
@@ -107,8 +108,8 @@ class RowReader:
             with m.If(go):
                 m.d.sync += [self.idx.eq(Mux(idle, 1, self.idx + 1)),
                              self.rlast.eq(Mux(idle, single, at_last)),
-                             left.eq(Mux(idle, last - 1, left - 1)),
-                             at_last.eq(Mux(idle, two, left == 1))]
+                             left.eq(Mux(idle, last, left - 1)),
+                             at_last.eq(Mux(idle, two, left == 2))]
         m.d.comb += [
             self.start.eq(start & adv),
             self.issue.eq(go),

@@ -5,6 +5,8 @@ Normative model: :func:`ivita.model.shiftmax`.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -24,6 +26,9 @@ from .timing import Timing
 
 __all__ = ["Shiftmax", "SHIFTMAX_ERRORS", "shiftmax_schedule"]
 
+#: cycles from a beat's acceptance to stage A taking it (the input skid buffer)
+A_LEAD = 1
+
 #: ``error_flags`` layout: one sticky bit per cause.
 SHIFTMAX_ERRORS = data.StructLayout({"row_too_long": 1, "bad_x0": 1})
 
@@ -36,7 +41,7 @@ def shiftmax_schedule(config: SoftmaxConfig, lengths: list[int], *, banks: int =
     P, F = shift_exp_timing(config.n).latency, config.out_bits + 1
     B = F + RECIP_FRONT_STAGES + 4
     return ring_schedule(list(lengths), banks=banks, b_cycles=lambda N: N + P + B,
-                         c_lead=P + 3 + RECIP_MUL_STAGES)
+                         c_lead=P + 3 + RECIP_MUL_STAGES, skid=True)
 
 
 class Shiftmax(wiring.Component):
@@ -49,7 +54,8 @@ class Shiftmax(wiring.Component):
 
     Architecture: three row stages over ``banks`` row buffers (one ``lib.memory`` of
     ``banks * 2^ceil(log2 max_tokens)`` words of ``in_bits``, one write and two read ports),
-    handed on in row order:
+    handed on in row order, behind a two-beat input skid buffer (each beat registered with
+    ``x0`` and its range check; ``i_stream.ready`` a flip-flop):
 
     - **A** (input): writes the row into its bank and tracks the running maximum; samples
       ``x0`` with the row's first element.
@@ -81,7 +87,8 @@ class Shiftmax(wiring.Component):
         Sticky: any bit of ``error_flags``.
     error_flags : ``Out(SHIFTMAX_ERRORS)``
         Sticky, one bit per cause: ``row_too_long`` (a row had more than ``max_tokens``
-        elements), ``bad_x0`` (``x0`` out of range at a row's first element).
+        elements), ``bad_x0`` (``x0`` out of range at a row's first element); stage A checks a
+        beat, and raises its flag, in the cycle after it is accepted (at the earliest).
     error_clear : ``In(1)``
         Clears ``error_flags`` (an error detected in the same cycle still sets its bit).
 
@@ -91,16 +98,18 @@ class Shiftmax(wiring.Component):
 
     Timing (``P = bit_length(n) + 5`` = ShiftExp latency, ``F = out_bits + 1`` = divider steps,
     rows of ``N`` elements, ``o_stream`` always ready, a free bank): a row whose last element is
-    accepted in cycle ``t`` has its first output in cycle ``t + N + 2P + F + 15`` (so ``2N + 2P
-    + F + 14`` cycles after its first element when the input has no gaps) and its last ``N - 1``
-    cycles later. Stage occupancy per row: A ``N`` cycles, B ``N + P + F + 6``, C ``N + P + 8``
+    accepted in cycle ``t`` has its first output in cycle ``t + N + 2P + F + 16`` (so ``2N + 2P
+    + F + 15`` cycles after its first element when the input has no gaps) and its last ``N - 1``
+    cycles later. Stage A takes each beat one cycle after it is accepted (:attr:`a_lead`).
+    Stage occupancy per row: A ``N`` cycles, B ``N + P + F + 6``, C ``N + P + 8``
     (:meth:`b_cycles`, :attr:`c_lead`). With ``banks = 3`` the stages overlap fully and rows
     stream at one per ``N + P + F + 6`` cycles (8-bit defaults: ``N + 24``); with fewer banks A
     waits for C to free a bank (:meth:`schedule` is the exact model for any ``banks``).
     :meth:`timing` ``(N)`` states it in the uniform form: latency from the row's ``last`` beat,
     interval = steady-state cycles per row; both are checked against simulation. Throughput
     within a row: one element per cycle in every stage. Back-pressure: ``o_stream`` stalls only
-    stage C; ``i_stream.ready`` is low while no bank is free (never while dropping a bad row).
+    stage C; ``i_stream.ready`` (a flip-flop) is low once two beats wait for a free bank (never
+    while dropping a bad row), so the input may run two beats ahead of stage A.
     """
 
     @quiet_on_error
@@ -135,18 +144,25 @@ class Shiftmax(wiring.Component):
         return n_tokens + P + self._config.out_bits + 1 + RECIP_FRONT_STAGES + 4
 
     @property
+    def a_lead(self) -> int:
+        """Cycles from a beat's acceptance to stage A taking it: 1 (the input skid buffer);
+        the rest of the cycle model counts from stage A (:func:`~ivita.hw.bank_ring.ring_schedule`
+        with ``skid``)."""
+        return A_LEAD
+
+    @property
     def c_lead(self) -> int:
         """Cycles from stage C taking a row to its first output: ``P + 8`` (3 + the
         RecipMul's 5 stages)."""
         return shift_exp_timing(self._config.n).latency + 3 + RECIP_MUL_STAGES
 
     def timing(self, n: int | None = None) -> Timing:
-        """Rows of ``n`` elements (default ``max_tokens``): latency ``N + 2P + F + 15`` from a
+        """Rows of ``n`` elements (default ``max_tokens``): latency ``N + 2P + F + 16`` from a
         row's ``last`` beat to its first output; interval = steady-state cycles per row
         (``N + P + F + 6`` with 3 banks; an average with fewer)."""
         N = self._config.max_tokens if n is None else check_int(n, "n", 1,
                                                                  self._config.max_tokens)
-        return Timing(latency=self.b_cycles(N) + 1 + self.c_lead, latency_from="last",
+        return Timing(latency=A_LEAD + self.b_cycles(N) + 1 + self.c_lead, latency_from="last",
                       interval=steady_period(self.schedule, N), per="row")
 
     def schedule(self, lengths: list[int]) -> list[tuple[int, int, int, int]]:
@@ -164,6 +180,7 @@ class Shiftmax(wiring.Component):
         # per-bank row descriptors: length, maximum, x0 (stage A); f, L (stage B)
         desc = {
             "nm1": buf.descriptor(range(T + 1), "nm1"),      # the row's length - 1
+            "nm2": buf.descriptor(signed(T.bit_length() + 1), "nm2"),   # ... - 2
             "one": buf.descriptor(1, "one"),                 # ... is 0 (a one-element row)
             "two": buf.descriptor(1, "two"),                 # ... is 1
             "max": buf.descriptor(signed(cfg.in_bits), "max"),
@@ -176,29 +193,76 @@ class Shiftmax(wiring.Component):
         self._stage_c(m, buf, desc)
         return m
 
+    def _input_buffer(self, m) -> SimpleNamespace:
+        """Two beats in front of stage A (a skid buffer): ``i_stream.ready`` is a flip-flop, and
+        each beat is registered with ``x0`` and ``x0_bad``: it is a row's first beat (the beat
+        before it had ``last``; a beat stage A does not drop is one exactly then) and ``x0`` is
+        out of range, so stage A works on registers only (the ``x0`` port through the check and
+        the bad-row logic was 5 LUT levels, docs/fpga.md). Returns the buffered stream
+        (``valid``, ``ready``, ``payload``)."""
+        cfg, i = self._config, self.i_stream
+        beat = data.StructLayout({"x": signed(cfg.in_bits), "last": 1,
+                                  "x0": signed(cfg.x0_bits + 1), "x0_bad": 1})
+        head = SimpleNamespace(valid=Signal(name="in_valid"), ready=Signal(name="in_take"),
+                               payload=Signal(beat, name="in_beat", reset_less=True))
+        spare = Signal(beat, name="in_spare", reset_less=True)
+        spare_full = Signal(name="in_spare_full")
+        ready = Signal(name="in_ready", init=1)          # ~spare_full, a flip-flop of its own
+        new = Signal(beat, name="in_new")
+        first = Signal(name="in_first", init=1)
+        with m.If(i.valid & ready):
+            m.d.sync += first.eq(i.payload.last)
+        m.d.comb += [new.x.eq(i.payload.x), new.last.eq(i.payload.last), new.x0.eq(self.x0),
+                     new.x0_bad.eq(i.valid & first & ~x0_in_range(self.x0, cfg.x0_bits)),
+                     i.ready.eq(ready)]
+        # (spare_full & head.valid: the same, as the spare is full only behind a valid head;
+        # written so, and x0_bad qualified by valid, because Icarus runs no always @* without
+        # an input event and holds spare_full undefined through the reset)
+        with m.If(~head.valid | head.ready):
+            m.d.sync += [head.valid.eq((spare_full & head.valid) | i.valid),
+                         head.payload.eq(Mux(spare_full, spare, new))]
+        # the spare takes every beat while it is empty (enabled by a flip-flop); it counts only
+        # once spare_full is set: the head stays and a beat comes in (or is in the spare)
+        with m.If(ready):
+            m.d.sync += spare.eq(new)
+        full_next = Signal(name="in_spare_next")
+        m.d.comb += full_next.eq(head.valid & ~head.ready & (spare_full | i.valid))
+        m.d.sync += [spare_full.eq(full_next), ready.eq(~full_next)]
+        return head
+
     def _stage_a(self, m, buf, desc, sticky):
         """Input: write the row, track its maximum, sample x0; drop a bad row."""
         cfg, T = self._config, self._config.max_tokens
-        p = self.i_stream.payload
-        a = RowInput(m, i_stream=self.i_stream, buf=buf, count=T + 1, early=True)
-        x0_ok = x0_in_range(self.x0, cfg.x0_bits)
+        i_stream = self._input_buffer(m)
+        p = i_stream.payload
+        a_full = Signal(name="a_full")     # idx == T: this beat makes the row too long
+        a_live = Signal(name="a_live", init=1)    # ~drop & ~a_full
+        # the commit (a good beat with last) as one LUT of registers in front of the bank ring
+        a_end = Signal(name="a_end")
+        a = RowInput(m, i_stream=i_stream, buf=buf, count=T + 1, early=True, at_end=a_end)
         a_max = Signal(signed(cfg.in_bits))
         a_x0 = Signal(signed(cfg.x0_bits + 1))
         new_max = Signal(signed(cfg.in_bits))
         row_x0 = Signal(signed(cfg.x0_bits + 1))
         m.d.comb += [
-            a.bad.eq((a.first & ~x0_ok) | (a.idx == T)),
+            a.bad.eq(p.x0_bad | a_full),
             new_max.eq(Mux(~a.first & (a_max > p.x), a_max, p.x)),
-            row_x0.eq(Mux(a.first, self.x0, a_x0)),
+            row_x0.eq(Mux(a.first, p.x0, a_x0)),
         ]
-        sticky.raise_on(m, "bad_x0", a.rejected(a.first & ~x0_ok))
-        sticky.raise_on(m, "row_too_long", a.rejected(a.idx == T))
+        m.d.comb += a_end.eq(a_live & ~p.x0_bad)
+        with m.If(a.take & ~a.drop):       # where RowInput steps or clears idx
+            m.d.sync += a_full.eq(~a.bad & ~p.last & (a.idx == T - 1))
+        with m.If(a.take):                 # RowInput's drop: cleared by last, set by bad
+            m.d.sync += a_live.eq(p.last | (~a.drop & ~a.bad & (a.idx != T - 1)))
+        sticky.raise_on(m, "bad_x0", a.rejected(p.x0_bad))
+        sticky.raise_on(m, "row_too_long", a.rejected(a_full))
         # loaded on ``write`` (every beat of a row not being dropped, a bad one too): the
         # enables do not wait for the x0 check; a bad row's values are never committed and
         # the next row starts over at ``first``
         with m.If(a.write):
             m.d.sync += [a_max.eq(new_max), a_x0.eq(row_x0)]
-            buf.store(m, buf.ring.a_ptr, [(desc["nm1"], a.idx), (desc["one"], a.first),
+            buf.store(m, buf.ring.a_ptr, [(desc["nm1"], a.idx), (desc["nm2"], a.idx - 1),
+                                          (desc["one"], a.first),
                                           (desc["two"], a.idx == 1),
                                           (desc["max"], new_max),
                                           (desc["x0"], row_x0)])
@@ -214,11 +278,18 @@ class Shiftmax(wiring.Component):
         b_idx = Signal(range(T + 1))
         # down counters and flip-flop flags instead of comparisons with the row length: the
         # FSM's transitions and the reciprocal's valid start from registers
-        b_left = Signal(range(T + 1))      # reads still to issue after this one
-        b_issue_last = Signal()            # this ISSUE cycle reads the row's last element
-        b_pend = Signal(range(T + 1))      # ShiftExp results still to come after the next
-        b_all = Signal()                   # all of them are in acc
-        acc = Signal(cfg.sum_bits)
+        # reads still to issue after this one, minus one: negative (its sign bit) in the ISSUE
+        # cycle that reads the row's last element
+        b_left = Signal(signed(T.bit_length() + 1))
+        b_issue_last = b_left[-1]
+        # ShiftExp results still to come after the next; negative (its sign bit, ``b_all``) once
+        # all of them are in acc. It and acc are loaded one cycle after IDLE (b_start), from a
+        # flip-flop, long before the row's first result
+        # (no reset: loaded before they are used, also after a reset)
+        b_pend = Signal(signed(T.bit_length() + 1), reset_less=True)
+        b_all = b_pend[-1]
+        b_start = Signal(reset_less=True)
+        acc = Signal(cfg.sum_bits, reset_less=True)
         b_rv = Signal()                    # b_x holds the read data of element b_idx - 1
         b_x = Signal(signed(cfg.in_bits))  # the read data, registered (block RAM output reg.)
         b_zv = Signal()
@@ -234,22 +305,20 @@ class Shiftmax(wiring.Component):
             se.o_stream.ready.eq(1),       # so se.i_stream.ready is always 1
             recip.i_stream.payload.s.eq(acc),
         ]
-        with m.If(se.o_stream.valid):
-            m.d.sync += [acc.eq(acc + se.o_stream.payload.e), b_pend.eq(b_pend - 1),
-                         b_all.eq(b_pend == 0)]
+        m.d.sync += b_start.eq(0)
+        with m.If(b_start):
+            m.d.sync += [b_pend.eq(buf.load(ring.b_ptr, desc["nm1"])), acc.eq(0)]
+        with m.Elif(se.o_stream.valid):
+            m.d.sync += [acc.eq(acc + se.o_stream.payload.e), b_pend.eq(b_pend - 1)]
         with m.FSM(name="b_fsm") as b_fsm:
             with m.State("IDLE"):
                 with m.If(ring.b_avail):
-                    nm1 = buf.load(ring.b_ptr, desc["nm1"])
                     m.d.sync += [b_max.eq(buf.load(ring.b_ptr, desc["max"])),
                                  b_x0.eq(buf.load(ring.b_ptr, desc["x0"])),
-                                 b_idx.eq(0), b_left.eq(nm1),
-                                 b_issue_last.eq(buf.load(ring.b_ptr, desc["one"])),
-                                 b_pend.eq(nm1), b_all.eq(0), acc.eq(0)]
+                                 b_idx.eq(0), b_start.eq(1)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                m.d.sync += [b_rv.eq(1), b_idx.eq(b_idx + 1), b_left.eq(b_left - 1),
-                             b_issue_last.eq(b_left == 1)]
+                m.d.sync += [b_rv.eq(1), b_idx.eq(b_idx + 1)]
                 with m.If(b_issue_last):
                     m.next = "WAIT"
             with m.State("WAIT"):
@@ -260,6 +329,12 @@ class Shiftmax(wiring.Component):
                     buf.store(m, ring.b_ptr, [(desc["f"], recip.o_stream.payload.f),
                                               (desc["L"], recip.o_stream.payload.L)])
                     m.next = "IDLE"
+        # b_left is loaded in IDLE and steps in every other state (it is used in ISSUE only):
+        # no FSM transition condition in front of it
+        with m.If(b_fsm.ongoing("IDLE")):
+            m.d.sync += b_left.eq(buf.load(ring.b_ptr, desc["nm2"]))
+        with m.Else():
+            m.d.sync += b_left.eq(b_left - 1)
         # each read one cycle ahead of its ISSUE cycle (element 0 in IDLE, where b_idx is 0),
         # so that the data is registered once more (b_x) and still arrives as b_rv rises
         m.d.comb += rp.addr.eq(buf.addr(ring.b_ptr, Mux(b_fsm.ongoing("IDLE"), 0, b_idx + 1)))

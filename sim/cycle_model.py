@@ -13,8 +13,8 @@ wait for every unit) over the occupancy of each instruction's unit, from its dis
   matmul_cycles>` ``+ 1`` (``row_blocks*col_blocks*k + 2*rows + 21``, ``+ cols`` in
   ``TRANSPOSE``), exact when ``k >= rows + cols`` and a lower bound otherwise.
 - ``SOFTMAX``: the :class:`~ivita.hw.row_serializer.RowSerializer`'s latency, the
-  :class:`~ivita.hw.softmax.Shiftmax` row schedule (its bank ring: ``b_cycles``, ``c_lead``,
-  ``banks``) up to the last output, the :class:`~ivita.hw.lane_writer.LaneWriter`'s latency,
+  :class:`~ivita.hw.softmax.Shiftmax` row schedule (its bank ring: ``a_lead``, ``b_cycles``,
+  ``c_lead``, ``banks``) up to the last output, the :class:`~ivita.hw.lane_writer.LaneWriter`'s latency,
   then 2 (``finished``, the busy bit).
 - ``LAYERNORM``/``GELU``: the same with :class:`~ivita.hw.layernorm.IntLayerNorm` (or the
   element-wise :class:`~ivita.hw.gelu.ShiftGELU`), then :class:`~ivita.hw.row_affine.RowAffine`
@@ -104,11 +104,13 @@ class CycleEstimate:
 
 
 def ring_rows(lengths: list[int], *, banks: int, b_cycles: Any, c_lead: int,
-              c_stall: int = 0) -> int:
+              c_stall: int = 0, a_lead: int = 0) -> int:
     """Last output cycle of a bank-ring row unit (:func:`ivita.hw.bank_ring.ring_schedule`,
-    input offered back to back from cycle 0) whose output stage is stalled ``c_stall`` cycles
-    inside every row; ``c_stall = 0`` is exactly ``ring_schedule(...)[-1][3]``."""
-    a1 = b1 = c1 = -1
+    input offered back to back from cycle 0, its stage A taking the first beat in cycle
+    ``a_lead``: 1 behind Shiftmax's input skid buffer) whose output stage is stalled
+    ``c_stall`` cycles inside every row; ``c_stall = 0`` is exactly
+    ``ring_schedule(...)[-1][3]``."""
+    a1, b1, c1 = a_lead - 1, -1, -1
     c_ends: list[int] = []
     for r, n in enumerate(lengths):
         a0 = max(a1 + 1, c_ends[r - banks] + 1 if r >= banks else 0)
@@ -135,7 +137,7 @@ def unit_cycles(op: int, f: dict[str, int], cfg: BlockConfig) -> int:
         sm = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n, out_bits=cfg.prob_bits,
                                     max_tokens=cfg.max_tokens))
         last = ring_rows([f["length"]] * f["rows"], banks=sm.banks, b_cycles=sm.b_cycles,
-                         c_lead=sm.c_lead)
+                         c_lead=sm.c_lead, a_lead=sm.a_lead)
         return ser + last + lw + BUSY_CLEAR
     if op == Op.LAYERNORM:
         ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits, channels=cfg.max_dim))

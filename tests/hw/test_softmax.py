@@ -11,7 +11,7 @@ import pytest
 
 from ivita.sim.rows import row_beats, row_mismatch
 from ivita.sim.unit_run import run_stream
-from ivita.hw.softmax import Shiftmax
+from ivita.hw.softmax import Shiftmax, shiftmax_schedule
 from ivita.model import SoftmaxConfig, shiftmax
 
 SEED = 0x50F7
@@ -197,3 +197,76 @@ def test_random_matrix_slow(in_bits):
     cfg = SoftmaxConfig(in_bits=in_bits, n=rng.choice([4, 8, 15]), out_bits=rng.choice([4, 8]))
     rows = [_rand_row(rng, in_bits, rng.randint(1, 256)) for _ in range(60)]
     _run(cfg, rows, [_x0(rng, cfg.x0_bits) for _ in rows], seed=seed, p_valid=0.8, p_ready=0.8)
+
+
+def test_input_ready_is_a_flip_flop():
+    """``i_stream.ready`` depends on no input of the same cycle (valid, payload, ``x0``,
+    ``o_stream.ready``): read twice per cycle with different inputs, it is the same; and it
+    does fall (the input runs at most two beats ahead of a blocked stage A)."""
+    from amaranth.sim import Simulator
+    cfg = SoftmaxConfig(in_bits=3, n=4, out_bits=4, max_tokens=4, x0_bits=3)
+    dut = Shiftmax(cfg, banks=1)
+    rng = random.Random(SEED + 11)
+    seen = {"changed": 0, "low": 0}
+
+    async def bench(ctx):
+        for _ in range(300):
+            values = []
+            for _ in range(2):
+                ctx.set(dut.i_stream.valid, rng.random() < 0.9)
+                ctx.set(dut.i_stream.payload, {"x": rng.randint(-4, 3), "last": rng.random() < 0.3})
+                ctx.set(dut.x0, rng.randint(-8, 1))
+                ctx.set(dut.o_stream.ready, rng.random() < 0.5)
+                values.append(ctx.get(dut.i_stream.ready))
+            seen["changed"] += values[0] != values[1]
+            seen["low"] += not values[1]
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["changed"] == 0 and seen["low"] > 0
+
+
+def test_reset_at_any_cycle_of_a_row_leaves_the_unit_clean():
+    """A synchronous reset (the block's datapath reset) in any cycle of a row's run, stage B's
+    division included, leaves no state behind: the rows fed afterwards are exact."""
+    from amaranth import Signal
+    from amaranth.hdl import ResetInserter
+    from amaranth.sim import Simulator
+    cfg = SoftmaxConfig(in_bits=4, n=7, out_bits=6, max_tokens=8, x0_bits=5)
+    rows = [[3, -2, 5, 1, 0, -8, 7, 2], [1, 2, 3], [-8] * 8]
+    want = [(int(y), int(i == len(r) - 1)) for r in rows[1:]
+            for i, y in enumerate(shiftmax(np.array(r), -9, cfg.n, cfg.out_bits))]
+    beats = [(x, int(i == len(r) - 1)) for r in rows for i, x in enumerate(r)]
+    for k in range(1, shiftmax_schedule(cfg, [8])[0][3] + 3, 2):     # up to row 0's end
+        dut = Shiftmax(cfg)
+        rst = Signal()
+        got = []
+
+        async def bench(ctx, dut=dut, rst=rst, got=got, k=k):
+            queue, cycle = list(beats), 0
+            ctx.set(dut.x0, -9)
+            ctx.set(dut.o_stream.ready, 1)
+            while cycle < 400:
+                ctx.set(rst, cycle == k)
+                if cycle == k:
+                    queue, got[:] = list(beats[8:]), []     # the rows after the reset
+                ctx.set(dut.i_stream.valid, bool(queue) and cycle != k)
+                if queue:
+                    ctx.set(dut.i_stream.payload, {"x": queue[0][0], "last": queue[0][1]})
+                took = queue and cycle != k and ctx.get(dut.i_stream.ready)
+                if ctx.get(dut.o_stream.valid) and cycle > k:
+                    got.append((ctx.get(dut.o_stream.payload.y),
+                                ctx.get(dut.o_stream.payload.last)))
+                await ctx.tick()
+                if took:
+                    queue.pop(0)
+                cycle += 1
+
+        sim = Simulator(ResetInserter(rst)(dut))
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench)
+        sim.run()
+        assert got == want, k

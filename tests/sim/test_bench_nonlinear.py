@@ -136,7 +136,7 @@ def test_declared_latency_equals_simulation(sim: str, unit: str, build_root: Pat
     need_simulator(sim)
     if unit == "softmax":
         tb = SoftmaxTB(config=SoftmaxConfig(in_bits=3, n=6, out_bits=4, max_tokens=16), rows=3)
-        want = ("last", 1 + 2 * 8 + 5 + 15)        # first row of 1: N + 2P + F + 15
+        want = ("last", 1 + 2 * 8 + 5 + 16)        # first row of 1: N + 2P + F + 16
     elif unit == "gelu":
         tb = GeluTB(config=GeluConfig(in_bits=4, n=6, sig_bits=4), rows=2, tokens=4,
                     sequential=True)

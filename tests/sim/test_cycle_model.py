@@ -54,8 +54,8 @@ def check_exact(cb: CompiledBlock) -> None:
 @pytest.mark.parametrize("lengths", [[8] * 5, [16] * 7, [3, 8, 8, 1]])
 def test_ring_rows_without_stall_is_the_units_schedule(lengths: list[int]) -> None:
     sm = Shiftmax(SoftmaxConfig(in_bits=8, n=15, out_bits=8, max_tokens=16))
-    assert ring_rows(lengths, banks=sm.banks, b_cycles=sm.b_cycles, c_lead=sm.c_lead) == \
-        sm.schedule(lengths)[-1][3]
+    assert ring_rows(lengths, banks=sm.banks, b_cycles=sm.b_cycles, c_lead=sm.c_lead,
+                     a_lead=sm.a_lead) == sm.schedule(lengths)[-1][3]
     ln = IntLayerNorm(LayerNormConfig(in_bits=16, channels=16))
     assert ring_rows([16] * len(lengths), banks=ln.banks, b_cycles=lambda _n: ln.b_cycles,
                      c_lead=ln.c_lead) == ln.schedule(len(lengths))[-1][3]
