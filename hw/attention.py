@@ -96,17 +96,14 @@ class AttentionBlock(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
-        # every datapath unit starts a program from reset (nothing left from an aborted one);
-        # the reset is a register (the cycle after start: the first go is later), so its
-        # large fanout starts at a flip-flop
-        dp, rst = Module(), Signal(name="datapath_reset")
-        m.d.sync += rst.eq(self.start & ~ctrl.busy)
+        self._top = m
+        dp = Module()
         mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
         ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
         sm_fin, sm_err, sm_ports = self._sm_path(dp, ctrl, mems)
         ge_fin, ge_err, ge_ports = self._gelu_path(dp, ctrl, mems) if cfg.max_hidden else \
             (Const(0, 1), Const(0, 1), None)
-        m.submodules.datapath = ResetInserter({"sync": rst})(dp)
+        m.submodules.datapath = dp
         m.d.comb += [
             ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
             ctrl.unit_error.eq(ln_err | sm_err | ge_err),
@@ -148,11 +145,29 @@ class AttentionBlock(wiring.Component):
     @staticmethod
     def _latch(m: Module, ctrl: BlockController, op: int) -> Signal:
         """The instruction of ``op``'s unit, latched when it is dispatched (the controller
-        fetches the next one while the unit runs)."""
-        iq = Signal(INSTR_BITS, name=f"instr_op{op}")
+        fetches the next one while the unit runs; no reset: read only after a dispatch)."""
+        iq = Signal(INSTR_BITS, name=f"instr_op{op}", reset_less=True)
         with m.If(ctrl.go[UNITS[op]]):
             m.d.sync += iq.eq(ctrl.instr)
         return iq
+
+    def _unit(self, m: Module, ctrl: BlockController, name: str, unit: Any,
+              op: int | None = None) -> Any:
+        """Add datapath ``unit`` as submodule ``name`` of ``m`` with its own reset: a
+        flip-flop set in the cycle after a ``start`` while idle (every unit starts a program
+        from reset: nothing left from an aborted one; the first ``go`` is later), one copy
+        per unit so that each copy's fanout is one unit. With ``op``, also return the unit's
+        own copy of ``go[UNITS[op]]`` (a flip-flop loaded with the controller's
+        ``go_next``: the same cycle as ``go``, one copy per unit)."""
+        top = self._top
+        rst = Signal(name=f"{name}_reset")
+        top.d.sync += rst.eq(self.start & ~ctrl.busy)
+        m.submodules[name] = ResetInserter({"sync": rst})(unit)
+        if op is None:
+            return None
+        go = Signal(name=f"{name}_go")
+        top.d.sync += go.eq(ctrl.go_next[UNITS[op]])
+        return go
 
     def _memories(self, m: Module) -> dict:
         """One block RAM per memory, A-mem as two banks (``mem_A0``: words ``0 ..
@@ -181,16 +196,16 @@ class AttentionBlock(wiring.Component):
     def _matmul_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
         mmi = instr_view(self._latch(m, ctrl, Op.MATMUL), Op.MATMUL)
-        m.submodules.seq = seq = TileSequencer(cfg)
-        m.submodules.array = arr = SystolicArray(cfg.array_config)
-        m.submodules.epi = epi = TileEpilogue(cfg)
-        m.submodules.rq = rq = Requantizer(matmul_requant_config(cfg), per_beat=True)
-        m.submodules.wb = wb = TileWriteBack(cfg)
-        go = ctrl.go[UNITS[Op.MATMUL]]
+        seq, arr, epi = TileSequencer(cfg), SystolicArray(cfg.array_config), TileEpilogue(cfg)
+        rq, wb = Requantizer(matmul_requant_config(cfg), per_beat=True), TileWriteBack(cfg)
+        go = {name: self._unit(m, ctrl, name, unit, op)
+              for name, unit, op in (("seq", seq, Op.MATMUL), ("array", arr, None),
+                                     ("epi", epi, Op.MATMUL), ("rq", rq, None),
+                                     ("wb", wb, Op.MATMUL))}
         for name in ("a_base", "a_stride", "b_base", "b_stride", "row_blocks", "col_blocks",
                      "k"):
             m.d.comb += getattr(seq, name).eq(getattr(mmi, name))
-        m.d.comb += [seq.start.eq(go), epi.start.eq(go), wb.start.eq(go),
+        m.d.comb += [seq.start.eq(go["seq"]), epi.start.eq(go["epi"]), wb.start.eq(go["wb"]),
                      epi.row_blocks.eq(mmi.row_blocks), epi.const_base.eq(mmi.const_base)]
         for name in ("mode", "row_blocks", "col_blocks", "dst_base", "s_row", "s_col",
                      "sat_bits"):
@@ -224,12 +239,11 @@ class AttentionBlock(wiring.Component):
         ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
         rq = Requantizer(rq_cfg, per_beat=True)
         lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits))
-        m.submodules[name] = unit
-        for part, sub in (("ser", ser), ("aff", aff), ("rq", rq), ("lw", lw)):
-            m.submodules[f"{prefix}_{part}"] = sub
-        go = ctrl.go[UNITS[op]]
+        self._unit(m, ctrl, name, unit)
+        go = {part: self._unit(m, ctrl, f"{prefix}_{part}", sub, None if part == "rq" else op)
+              for part, sub in (("ser", ser), ("aff", aff), ("rq", rq), ("lw", lw))}
         n_rows, n_elems = getattr(ins, rows), getattr(ins, length)
-        m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
+        m.d.comb += [ser.start.eq(go["ser"]), aff.start.eq(go["aff"]), lw.start.eq(go["lw"]),
                      ser.base.eq(ins.src), ser.stride.eq(ins.src_stride),
                      ser.n_rows.eq(n_rows), ser.n_elems.eq(n_elems),
                      aff.const_base.eq(ins.const_base),
@@ -271,15 +285,16 @@ class AttentionBlock(wiring.Component):
     def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
         si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
-        m.submodules.sm_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
+        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
         sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))
-        m.submodules.sm = sm
-        m.submodules.sm_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
-                                             in_shape=sm.o_stream.payload.y.shape())
-        go = ctrl.go[UNITS[Op.SOFTMAX]]
-        m.d.comb += [ser.start.eq(go), lw.start.eq(go),
+        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
+                        in_shape=sm.o_stream.payload.y.shape())
+        self._unit(m, ctrl, "sm", sm)
+        go = {name: self._unit(m, ctrl, name, unit, Op.SOFTMAX)
+              for name, unit in (("sm_ser", ser), ("sm_lw", lw))}
+        m.d.comb += [ser.start.eq(go["sm_ser"]), lw.start.eq(go["sm_lw"]),
                      ser.base.eq(si.src), ser.stride.eq(si.src_stride),
                      ser.n_rows.eq(si.rows), ser.n_elems.eq(si.length),
                      lw.dst.eq(si.dst), lw.dst_stride.eq(si.dst_stride),

@@ -38,7 +38,7 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
     registered and land one cycle after their ``w_en``."""
     dp_addr, dp_en = dp_read
     r_addr, r_en = Mux(busy, dp_addr, bus.A_raddr), Mux(busy, dp_en, bus.A_re)
-    hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q")
+    hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q", reset_less=True)
     dp_hi = Signal(name="a_rd_bank_dp")                  # from the sequencer's address register
     m.d.comb += [hi.eq(r_addr >= cfg.a_split), dp_hi.eq(dp_addr >= cfg.a_split)]
     with m.If(r_en):
@@ -63,8 +63,8 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
             addr = Mux(take, w_addr - bank["base"], addr)
             wdata = Mux(take, w_data, wdata)
             en = Mux(take, lanes, en)
-        q_addr = Signal.like(wp.addr, name=f"a{b}_waddr_q")
-        q_data = Signal.like(wp.data, name=f"a{b}_wdata_q")
+        q_addr = Signal.like(wp.addr, name=f"a{b}_waddr_q", reset_less=True)
+        q_data = Signal.like(wp.data, name=f"a{b}_wdata_q", reset_less=True)
         q_en = Signal.like(wp.en, name=f"a{b}_wen_q")
         m.d.sync += [q_addr.eq(addr), q_data.eq(wdata), q_en.eq(en)]
         host = h_en & in_bank(h_addr)                 # the host writes only while idle
