@@ -87,7 +87,7 @@ class AttentionBlock(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m, cfg = Module(), self._cfg
-        m.submodules.bus = bus = BlockBus(self._mmap)
+        m.submodules.bus = bus = BlockBus(self._mmap, split={"A": cfg.a_split})
         m.submodules.ctrl = ctrl = BlockController(cfg, self._mmap)
         m.d.comb += [bus.addr.eq(self.addr), bus.w_data.eq(self.w_data), bus.w_en.eq(self.w_en),
                      bus.r_en.eq(self.r_en), self.r_data.eq(bus.r_data),
@@ -96,7 +96,13 @@ class AttentionBlock(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
-        self._top = m
+        # every datapath unit starts a program from reset (nothing left from an aborted one):
+        # a flip-flop set in the cycle after a start while idle (the first go is later); each
+        # unit has its own ResetInserter on it (Yosys merges copies of the flip-flop, and the
+        # OR with the block's reset is a LUT per unit anyway); the units' data registers have
+        # no reset, so each such LUT drives few flip-flops
+        self._dp_rst = Signal(name="datapath_reset")
+        m.d.sync += self._dp_rst.eq(self.start & ~ctrl.busy)
         dp = Module()
         mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
         ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
@@ -145,29 +151,17 @@ class AttentionBlock(wiring.Component):
     @staticmethod
     def _latch(m: Module, ctrl: BlockController, op: int) -> Signal:
         """The instruction of ``op``'s unit, latched when it is dispatched (the controller
-        fetches the next one while the unit runs; no reset: read only after a dispatch)."""
+        fetches the next one while the unit runs; no reset: read only after a dispatch). It is
+        loaded at the dispatch decision (``go_next``; ``instr`` holds then too), so ``go``
+        itself only drives the units."""
         iq = Signal(INSTR_BITS, name=f"instr_op{op}", reset_less=True)
-        with m.If(ctrl.go[UNITS[op]]):
+        with m.If(ctrl.go_next[UNITS[op]]):
             m.d.sync += iq.eq(ctrl.instr)
         return iq
 
-    def _unit(self, m: Module, ctrl: BlockController, name: str, unit: Any,
-              op: int | None = None) -> Any:
-        """Add datapath ``unit`` as submodule ``name`` of ``m`` with its own reset: a
-        flip-flop set in the cycle after a ``start`` while idle (every unit starts a program
-        from reset: nothing left from an aborted one; the first ``go`` is later), one copy
-        per unit so that each copy's fanout is one unit. With ``op``, also return the unit's
-        own copy of ``go[UNITS[op]]`` (a flip-flop loaded with the controller's
-        ``go_next``: the same cycle as ``go``, one copy per unit)."""
-        top = self._top
-        rst = Signal(name=f"{name}_reset")
-        top.d.sync += rst.eq(self.start & ~ctrl.busy)
-        m.submodules[name] = ResetInserter({"sync": rst})(unit)
-        if op is None:
-            return None
-        go = Signal(name=f"{name}_go")
-        top.d.sync += go.eq(ctrl.go_next[UNITS[op]])
-        return go
+    def _unit(self, m: Module, name: str, unit: Any) -> None:
+        """Add datapath ``unit`` as submodule ``name`` of ``m``, reset by the datapath reset."""
+        m.submodules[name] = ResetInserter({"sync": self._dp_rst})(unit)
 
     def _memories(self, m: Module) -> dict:
         """One block RAM per memory, A-mem as two banks (``mem_A0``: words ``0 ..
@@ -198,14 +192,13 @@ class AttentionBlock(wiring.Component):
         mmi = instr_view(self._latch(m, ctrl, Op.MATMUL), Op.MATMUL)
         seq, arr, epi = TileSequencer(cfg), SystolicArray(cfg.array_config), TileEpilogue(cfg)
         rq, wb = Requantizer(matmul_requant_config(cfg), per_beat=True), TileWriteBack(cfg)
-        go = {name: self._unit(m, ctrl, name, unit, op)
-              for name, unit, op in (("seq", seq, Op.MATMUL), ("array", arr, None),
-                                     ("epi", epi, Op.MATMUL), ("rq", rq, None),
-                                     ("wb", wb, Op.MATMUL))}
+        for name, unit in (("seq", seq), ("array", arr), ("epi", epi), ("rq", rq), ("wb", wb)):
+            self._unit(m, name, unit)
+        go = ctrl.go[UNITS[Op.MATMUL]]
         for name in ("a_base", "a_stride", "b_base", "b_stride", "row_blocks", "col_blocks",
                      "k"):
             m.d.comb += getattr(seq, name).eq(getattr(mmi, name))
-        m.d.comb += [seq.start.eq(go["seq"]), epi.start.eq(go["epi"]), wb.start.eq(go["wb"]),
+        m.d.comb += [seq.start.eq(go), epi.start.eq(go), wb.start.eq(go),
                      epi.row_blocks.eq(mmi.row_blocks), epi.const_base.eq(mmi.const_base)]
         for name in ("mode", "row_blocks", "col_blocks", "dst_base", "s_row", "s_col",
                      "sat_bits"):
@@ -228,22 +221,24 @@ class AttentionBlock(wiring.Component):
 
     def _affine_row_path(self, m: Module, ctrl: BlockController, mems: dict, op: int, *,
                          name: str, prefix: str, unit: Any, aff: RowAffine,
-                         rq_cfg: RequantConfig, rows: str, length: str) -> tuple:
+                         rq_cfg: RequantConfig, rows: str, length: str, max_len: int) -> tuple:
         """The row path shared by LAYERNORM and GELU: R-mem rows -> :class:`RowSerializer` ->
         ``unit`` -> :class:`RowAffine` (per-channel constants from C-mem) -> per-beat
         :class:`Requantizer` -> :class:`LaneWriter` into A-mem. ``name`` is the unit's submodule
         name and ``prefix`` that of its parts (``<prefix>_ser`` ...); ``rows``/``length`` name
-        the instruction fields holding the row count and the row length."""
+        the instruction fields holding the row count and the row length (at most ``max_len``)."""
         cfg = self._cfg
         ins = instr_view(self._latch(m, ctrl, op), op)
         ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
         rq = Requantizer(rq_cfg, per_beat=True)
-        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits))
-        self._unit(m, ctrl, name, unit)
-        go = {part: self._unit(m, ctrl, f"{prefix}_{part}", sub, None if part == "rq" else op)
-              for part, sub in (("ser", ser), ("aff", aff), ("rq", rq), ("lw", lw))}
+        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits),
+                        max_cols=max_len)
+        self._unit(m, name, unit)
+        for part, sub in (("ser", ser), ("aff", aff), ("rq", rq), ("lw", lw)):
+            self._unit(m, f"{prefix}_{part}", sub)
+        go = ctrl.go[UNITS[op]]
         n_rows, n_elems = getattr(ins, rows), getattr(ins, length)
-        m.d.comb += [ser.start.eq(go["ser"]), aff.start.eq(go["aff"]), lw.start.eq(go["lw"]),
+        m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
                      ser.base.eq(ins.src), ser.stride.eq(ins.src_stride),
                      ser.n_rows.eq(n_rows), ser.n_elems.eq(n_elems),
                      aff.const_base.eq(ins.const_base),
@@ -269,7 +264,8 @@ class AttentionBlock(wiring.Component):
         ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits, channels=cfg.max_dim))
         _, done, error, ports = self._affine_row_path(
             m, ctrl, mems, Op.LAYERNORM, name="ln", prefix="ln", unit=ln, aff=RowAffine(cfg),
-            rq_cfg=ln_requant_config(cfg), rows="tokens", length="channels")
+            rq_cfg=ln_requant_config(cfg), rows="tokens", length="channels",
+            max_len=cfg.max_dim)
         return done, error, ports
 
     def _gelu_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
@@ -278,7 +274,8 @@ class AttentionBlock(wiring.Component):
         aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits, rq=gelu_requant_config(cfg))
         gi, done, error, ports = self._affine_row_path(
             m, ctrl, mems, Op.GELU, name="gelu", prefix="ge", unit=ge, aff=aff,
-            rq_cfg=gelu_requant_config(cfg), rows="rows", length="length")
+            rq_cfg=gelu_requant_config(cfg), rows="rows", length="length",
+            max_len=cfg.max_hidden)
         m.d.comb += ge.x0.eq(gi.x0)
         return done, error, ports
 
@@ -290,11 +287,11 @@ class AttentionBlock(wiring.Component):
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))
         lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
-                        in_shape=sm.o_stream.payload.y.shape())
-        self._unit(m, ctrl, "sm", sm)
-        go = {name: self._unit(m, ctrl, name, unit, Op.SOFTMAX)
-              for name, unit in (("sm_ser", ser), ("sm_lw", lw))}
-        m.d.comb += [ser.start.eq(go["sm_ser"]), lw.start.eq(go["sm_lw"]),
+                        in_shape=sm.o_stream.payload.y.shape(), max_cols=cfg.max_tokens)
+        for name, unit in (("sm_ser", ser), ("sm", sm), ("sm_lw", lw)):
+            self._unit(m, name, unit)
+        go = ctrl.go[UNITS[Op.SOFTMAX]]
+        m.d.comb += [ser.start.eq(go), lw.start.eq(go),
                      ser.base.eq(si.src), ser.stride.eq(si.src_stride),
                      ser.n_rows.eq(si.rows), ser.n_elems.eq(si.length),
                      lw.dst.eq(si.dst), lw.dst_stride.eq(si.dst_stride),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.hdl import Value
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.memory_map import BUS_BITS, REGION_ORDER, MemoryMap
@@ -32,13 +32,17 @@ class BlockBus(wiring.Component):
     to its size) and ``{region}_re`` of *every* region in the same cycle; ``r_data`` is the
     addressed sub-word of the addressed region's ``{region}_rdata`` in the next cycle (1-cycle
     read latency) and holds until the next read. Addresses outside every region read 0 and
-    ignore writes. The region of the read is registered one-hot; the deepest region (the
-    memory Yosys maps to block RAM first) is multiplexed last, in a submodule of its own
-    (:class:`_ReadOut`), one LUT after its read data.
+    ignore writes. ``split``: ``{region: word}`` for a region held in two memories (its words
+    below ``word`` read from ``{region}_rdata``, the rest from ``{region}_rdata1``; A-mem's two
+    banks). ``r_data`` is an AND-OR of every memory sub-word with a one-hot select registered
+    at the read (no address or multiplexer select after the memories but those flip-flops);
+    the deepest region (the memory Yosys maps to block RAM first) comes last, in a submodule
+    of its own (:class:`_ReadOut`), one LUT before ``r_data``.
     """
 
-    def __init__(self, mmap: MemoryMap) -> None:
+    def __init__(self, mmap: MemoryMap, split: dict[str, int] | None = None) -> None:
         self._mmap = mmap
+        self._split = dict(split or {})
         ports: dict = {"addr": In(mmap.addr_bits), "w_data": In(BUS_BITS), "w_en": In(1),
                        "r_en": In(1), "r_data": Out(BUS_BITS)}
         for name in REGION_ORDER:
@@ -46,6 +50,8 @@ class BlockBus(wiring.Component):
             ports.update({f"{name}_waddr": Out(range(r.depth)), f"{name}_we": Out(1),
                           f"{name}_wdata": Out(r.word_bits), f"{name}_raddr": Out(range(r.depth)),
                           f"{name}_re": Out(1), f"{name}_rdata": In(r.word_bits)})
+            if name in self._split:
+                ports[f"{name}_rdata1"] = In(r.word_bits)
         super().__init__(ports)
 
     def timing(self, n: int | None = None) -> Timing:
@@ -65,15 +71,7 @@ class BlockBus(wiring.Component):
         if max_sub > 1:
             with m.If(self.w_en):
                 m.d.sync += staging.word_select(self.addr[:sub_bits], BUS_BITS).eq(self.w_data)
-        # the read: its region (one-hot), sub-word index and whether it hits the word landing
-        # now (the memory reads the old value): then r_data is the word written, rebuilt from
-        # copies of the staging register and the write's data taken with the read
-        hit_q = Signal(len(REGION_ORDER), name="r_hit_q")
-        sub_q = Signal(max(sub_bits, 1), name="r_sub_q", reset_less=True)
-        fwd_q = Signal(name="r_fwd_q")
-        fwd_stage = Signal.like(staging, name="r_fwd_stage", reset_less=True)
-        fwd_dq = Signal(BUS_BITS, name="r_fwd_dq", reset_less=True)
-        fwd_any = Value.cast(0)
+        fwd_any, fwd_top, fwd_mask = Value.cast(0), Value.cast(0), Value.cast(0)
         hits = []
         for name in REGION_ORDER:
             r = mmap[name]
@@ -81,7 +79,7 @@ class BlockBus(wiring.Component):
             sw = r.sub_words
             sbits = (sw - 1).bit_length()
             hit = (self.addr >= r.base) & (self.addr < r.base + r.depth * sw)
-            sub = self.addr[:sbits] if sbits else 0
+            sub = self.addr[:sbits] if sbits else Const(0, 1)
             we_q = Signal(name=f"{name}_we_q")
             m.d.sync += we_q.eq(self.w_en & hit & (sub == sw - 1))
             wide = Cat(_staged(staging, sw, addr_q, sub_bits), data_q) if sw > 1 else data_q
@@ -90,43 +88,53 @@ class BlockBus(wiring.Component):
                          getattr(self, f"{name}_wdata").eq(wide),
                          getattr(self, f"{name}_we").eq(we_q),
                          getattr(self, f"{name}_re").eq(self.r_en)]
-            hits.append(hit)
+            hits.append((hit, sub))
+            # a read of the word landing now (the memory reads the old value): its sub-word is
+            # the write's data if it is the last, else the slot it was staged in; cut to the word
             fwd_any = fwd_any | (we_q & (self.addr[sbits:] == addr_q[sbits:]))
+            fwd_top = fwd_top | (we_q & (sub == sw - 1))
+            for k in range(sw):
+                bits = min(max(r.word_bits - BUS_BITS * k, 0), BUS_BITS)
+                fwd_mask = fwd_mask | Mux(we_q & (sub == k), (1 << bits) - 1, 0)
+        fwd_q = Signal(name="r_fwd_q")
+        fwd_word = Signal(BUS_BITS, name="r_fwd_word", reset_less=True)
+        staged = Cat(staging, Const(0, BUS_BITS)).word_select(self.addr[:sub_bits], BUS_BITS) \
+            if sub_bits else Const(0, BUS_BITS)
         with m.If(self.r_en):        # the compares feed flip-flops, not the data's enables
-            m.d.sync += [hit_q.eq(Cat(*hits)), sub_q.eq(self.addr[:sub_bits] if sub_bits else 0),
-                         fwd_q.eq(fwd_any), fwd_stage.eq(staging), fwd_dq.eq(data_q)]
-        self._read_out(m, hit_q, sub_q, fwd_q, fwd_stage, fwd_dq)
+            m.d.sync += [fwd_q.eq(fwd_any),
+                         fwd_word.eq(Mux(fwd_top, data_q, staged) & fwd_mask)]
+        self._read_out(m, hits, fwd_q, fwd_word)
         return m
 
-    def _read_out(self, m: Module, hit_q: Signal, sub_q: Signal, fwd_q: Signal,
-                  fwd_stage: Signal, fwd_dq: Signal) -> None:
-        """``r_data``: the addressed sub-word of the region read (or of the word forwarded),
-        the deepest region's memory data last (:class:`_ReadOut`)."""
+    def _read_out(self, m: Module, hits: list, fwd_q: Signal, fwd_word: Signal) -> None:
+        """``r_data``: the forwarded word if the read was forwarded, else an AND-OR of every
+        memory sub-word (and bank) with its select, a flip-flop loaded at the read (one-hot:
+        the region, bank and sub-word read); the deepest region's terms and the forwarding
+        last, in :class:`_ReadOut`."""
         mmap = self._mmap
-        late = max(range(len(REGION_ORDER)), key=lambda i: mmap[REGION_ORDER[i]].depth)
-        early = Value.cast(0)
-        slots = len(fwd_stage) // BUS_BITS + 1
-        staged = Cat(fwd_stage, Const(0, BUS_BITS)).word_select(sub_q, BUS_BITS) \
-            if slots > 1 else Const(0, BUS_BITS)
-        for idx, name in enumerate(REGION_ORDER):
+        late = max(REGION_ORDER, key=lambda n: mmap[n].depth)
+        early, late_terms = Value.cast(0), []
+        for name, (hit, sub) in zip(REGION_ORDER, hits):
             r = mmap[name]
-            sw = r.sub_words
-            sbits = (sw - 1).bit_length()
-            index = sub_q[:sbits] if sbits else 0
-            # the forwarded sub-word: the write's data if it is the last, else the slot it
-            # was staged in (the read's own address bits)
-            top = _sub_word(fwd_dq[:r.word_bits - BUS_BITS * (sw - 1)], 1, 0)
-            fwd = Mux(index == sw - 1, top, staged) if sw > 1 else top
-            early = early | Mux(hit_q[idx] & fwd_q, fwd, 0)
-            if idx != late:
-                early = early | Mux(hit_q[idx] & ~fwd_q,
-                                    _sub_word(getattr(self, f"{name}_rdata"), sw, index), 0)
-        lr = mmap[REGION_ORDER[late]]
-        lbits = (lr.sub_words - 1).bit_length()
-        m.submodules.read_out = out = _ReadOut(lr.word_bits, lr.sub_words)
-        m.d.comb += [out.early.eq(early), out.take.eq(hit_q[late] & ~fwd_q),
-                     out.data.eq(getattr(self, f"{REGION_ORDER[late]}_rdata")),
-                     out.index.eq(sub_q[:lbits] if lbits else 0), self.r_data.eq(out.r_data)]
+            sources = [(getattr(self, f"{name}_rdata"), hit)]
+            if name in self._split:
+                hi = self.addr >= r.base + self._split[name] * r.sub_words
+                sources = [(sources[0][0], hit & ~hi), (getattr(self, f"{name}_rdata1"), hit & hi)]
+            for b, (data, bhit) in enumerate(sources):
+                for k in range(r.sub_words):
+                    sel = Signal(name=f"r_sel_{name}{b}_{k}")
+                    with m.If(self.r_en):
+                        m.d.sync += sel.eq(bhit & (sub == k))
+                    term = (sel, _sub_word(data, r.sub_words, k))
+                    if name == late:
+                        late_terms.append(term)
+                    else:
+                        early = early | Mux(term[0], term[1], 0)
+        m.submodules.read_out = out = _ReadOut(len(late_terms))
+        m.d.comb += [out.early.eq(early), out.fwd.eq(fwd_q), out.fwd_word.eq(fwd_word),
+                     self.r_data.eq(out.r_data)]
+        for n, (sel, word) in enumerate(late_terms):
+            m.d.comb += [out.take[n].eq(sel), out.data[n].eq(word)]
 
 
 def _staged(staging: Value, sw: int, addr: Value, sub_bits: int) -> Value:
@@ -147,19 +155,20 @@ def _sub_word(word: Value, sub_words: int, index: Value | int) -> Value:
 
 
 class _ReadOut(wiring.Component):
-    """``r_data = take ? sub-word index of data : early``: the last multiplexer of the bus read,
+    """``r_data = fwd ? fwd_word : early | (data[n] for each n with take[n])``: the last
+    stage of the bus read,
     a module of its own so that the LUT mapping keeps the late ``data`` (a block RAM's output
     without register) one LUT before ``r_data``."""
 
-    def __init__(self, word_bits: int, sub_words: int) -> None:
-        self._sub = sub_words
-        super().__init__({"early": In(BUS_BITS), "take": In(1), "data": In(word_bits),
-                          "index": In(max((sub_words - 1).bit_length(), 1)),
-                          "r_data": Out(BUS_BITS)})
+    def __init__(self, n: int) -> None:
+        super().__init__({"early": In(BUS_BITS), "take": In(n), "fwd": In(1),
+                          "fwd_word": In(BUS_BITS),
+                          "data": In(data.ArrayLayout(BUS_BITS, n)), "r_data": Out(BUS_BITS)})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        sbits = (self._sub - 1).bit_length()
-        word = _sub_word(self.data, self._sub, self.index[:sbits] if sbits else 0)
-        m.d.comb += self.r_data.eq(Mux(self.take, word, self.early))
+        out = self.early
+        for n in range(len(self.take)):
+            out = out | Mux(self.take[n], self.data[n], 0)
+        m.d.comb += self.r_data.eq(Mux(self.fwd, self.fwd_word, out))
         return m

@@ -55,8 +55,8 @@ class BlockController(wiring.Component):
     datapath units on ``start``).
     ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
     ``start`` while ``busy``; ``unit_busy`` shows which units run.
-    ``go_next`` is the value ``go`` takes at the next clock edge (the block registers its own
-    copies of it, one per unit). ``prog_en`` is ``busy``: the fetch reads the program memory
+    ``go_next`` is the value ``go`` takes at the next clock edge (the block latches the
+    instruction on it). ``prog_en`` is ``busy``: the fetch reads the program memory
     in every cycle of a run and ``instr`` takes the word read in the FETCH cycle, in LOAD.
     """
 

@@ -113,11 +113,14 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
            halt.eq(op == Op.HALT), sync_.eq(op == Op.SYNC),
            rowop.eq(instr[2]), tr.eq(mm.mode == MODES["TRANSPOSE"])]
     cnt1 = Signal(16, name="chk_cnt1", reset_less=True)        # tokens / rows minus one
-    rb1, cb1 = Signal(8, name="chk_rb1", reset_less=True), Signal(8, name="chk_cb1", reset_less=True)
-    px = Signal(16, name="chk_px", reset_less=True)            # rows (cols in TRANSPOSE) of the destination - 1
+    rb1 = Signal(8, name="chk_rb1", reset_less=True)
+    cb1 = Signal(8, name="chk_cb1", reset_less=True)
+    # rows (cols in TRANSPOSE) of the destination - 1
+    px = Signal(16, name="chk_px", reset_less=True)
     st = [Signal(16, name=f"chk_st{i}", reset_less=True) for i in range(5)]
     words = Signal(16, name="chk_words", reset_less=True)
-    f_base0, f_k, dst_base = (Signal(16, name=f"chk_{x}", reset_less=True) for x in ("base0", "k", "dst_base"))
+    f_base0, f_k, dst_base = (Signal(16, name=f"chk_{x}", reset_less=True)
+                              for x in ("base0", "k", "dst_base"))
     f_t17 = Signal(17, name="chk_t", reset_less=True)
     dst_depth = Signal(range(max(depth.values()) + 1), name="chk_dst_depth", reset_less=True)
     s1 += [
@@ -177,7 +180,8 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
         c[4].eq(Mux(rowop, f_t17 - (split + 1), dst_base - split)),
         cc.eq(const_base + Mux(rowop, words, cb_q)),
     ]
-    n2 = [Signal(16, name=f"chk_n{i}", reset_less=True) for i in range(5)]      # the counts of the products
+    # the counts of the products
+    n2 = [Signal(16, name=f"chk_n{i}", reset_less=True) for i in range(5)]
     py = Mux(tr, rb1, cb1)
     m.d.sync += [n2[0].eq(Mux(rowop, cnt1, rb1)), n2[1].eq(Mux(rowop, cnt1 // R, cb1)),
                  n2[2].eq(Mux(rowop, 0, px)), n2[3].eq(py),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, signed, unsigned
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -70,23 +70,34 @@ class RowSerializer(wiring.Component):
             o.payload.last.eq(last_q),
             self.busy.eq(load | running | o.valid),
         ]
+        # the flags: start first
         with m.If(self.start):
             m.d.sync += [load.eq(1), running.eq(0), o.valid.eq(0)]
         with m.Elif(load):                                # the parameters are valid from here
-            m.d.sync += [load.eq(0), running.eq(1), lane.eq(0),
-                         e_left.eq(self.n_elems - 1), last_e.eq(self.n_elems == 1),
-                         t_left.eq(self.n_rows - 1), last_t.eq(self.n_rows == 1),
-                         row.eq(self.base), rd_addr.eq(self.base)]
+            m.d.sync += [load.eq(0), running.eq(1)]
         with m.Elif(advance):
             m.d.sync += [o.valid.eq(running), last_q.eq(last_e), lane_q.eq(lane)]
-            with m.If(running):
-                m.d.sync += [e_left.eq(e_left - 1), last_e.eq(e_left == 1), lane.eq(lane + 1)]
-                with m.If(lane == L - 1):
-                    m.d.sync += [lane.eq(0), rd_addr.eq(rd_addr + 1)]
-                with m.If(last_e):
-                    m.d.sync += [e_left.eq(self.n_elems - 1), last_e.eq(self.n_elems == 1),
-                                 lane.eq(0), t_left.eq(t_left - 1), last_t.eq(t_left == 1),
-                                 row.eq(row + self.stride), rd_addr.eq(row + self.stride)]
-                    with m.If(last_t):
-                        m.d.sync += running.eq(0)
+            with m.If(running & last_e & last_t):
+                m.d.sync += running.eq(0)
+        # the counters (``load`` sets them, so ``start`` need not gate them); word_end: the
+        # element is the last of its word or row (the read address moves on after it)
+        word_end = Signal(name="word_end")
+        first_end = (L == 1) | (self.n_elems == 1)        # word_end of a row's element 0
+        with m.If(load):
+            m.d.sync += [lane.eq(0), e_left.eq(self.n_elems - 1), last_e.eq(self.n_elems == 1),
+                         t_left.eq(self.n_rows - 1), last_t.eq(self.n_rows == 1),
+                         word_end.eq(first_end), row.eq(self.base), rd_addr.eq(self.base)]
+        with m.Elif(advance & running):
+            lane_last = lane == L - 1
+            m.d.sync += [e_left.eq(e_left - 1), last_e.eq(e_left == 1), lane.eq(lane + 1),
+                         word_end.eq(Mux(lane_last, L == 1, lane == L - 2) | (e_left == 1))]
+            with m.If(word_end):
+                m.d.sync += rd_addr.eq(rd_addr + 1)
+            with m.If(lane_last):
+                m.d.sync += lane.eq(0)
+            with m.If(last_e):
+                m.d.sync += [e_left.eq(self.n_elems - 1), last_e.eq(self.n_elems == 1),
+                             lane.eq(0), t_left.eq(t_left - 1), last_t.eq(t_left == 1),
+                             word_end.eq(first_end),
+                             row.eq(row + self.stride), rd_addr.eq(row + self.stride)]
         return m
