@@ -159,6 +159,10 @@ class AttentionBlock(wiring.Component):
             m.d.sync += iq.eq(ctrl.instr)
         return iq
 
+    def _addr_bits(self, name: str) -> int:
+        """Bits of a word address of memory ``name``."""
+        return max(1, (self._mmap[name].depth - 1).bit_length())
+
     def _unit(self, m: Module, name: str, unit: Any) -> None:
         """Add datapath ``unit`` as submodule ``name`` of ``m``, reset by the datapath reset."""
         m.submodules[name] = ResetInserter({"sync": self._dp_rst})(unit)
@@ -229,7 +233,9 @@ class AttentionBlock(wiring.Component):
         the instruction fields holding the row count and the row length (at most ``max_len``)."""
         cfg = self._cfg
         ins = instr_view(self._latch(m, ctrl, op), op)
-        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
+        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits,
+                            addr_bits=self._addr_bits("R"),
+                            max_len=max(max_len, cfg.max_tokens))
         rq = Requantizer(rq_cfg, per_beat=True)
         lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits),
                         max_cols=max_len)
@@ -282,7 +288,8 @@ class AttentionBlock(wiring.Component):
     def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
         si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
-        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
+        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits,
+                            addr_bits=self._addr_bits("S"), max_len=cfg.max_tokens)
         sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.hdl import Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,10 +17,10 @@ __all__ = ["BlockBus"]
 class BlockBus(wiring.Component):
     """Decodes ``addr`` against the :func:`~ivita.firmware.memory_map.memory_map` regions.
 
-    Write (``w_en`` in cycle ``t``): every write's data is staged (at the end of ``t``) in one
-    shared register, in the 32-bit slot given by the address's low bits (no region decode: a
-    word's sub-words are aligned, so they fill consecutive slots; the host writes a word's
-    sub-words one after the other, the last one last); a write to a word's last sub-word is
+    Write (``w_en`` in cycle ``t``): every write's data is staged (at the end of ``t + 1``) in
+    the 32-bit slot given by the address's low bits of a register per sub-word count (no
+    region decode; the host writes a word's sub-words one after the other, the last one
+    last); a write to a word's last sub-word is
     decoded in ``t`` and registered: ``{region}_we`` with ``{region}_waddr`` and
     ``{region}_wdata`` (the word's staged sub-words and ``w_data`` on top) are driven in cycle
     ``t + 1`` (the word lands at the end of ``t + 1``; the memories'
@@ -61,17 +61,12 @@ class BlockBus(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m, mmap = Module(), self._mmap
-        max_sub = max(mmap[n].sub_words for n in REGION_ORDER)
-        sub_bits = (max_sub - 1).bit_length()
-        staging = Signal(max(BUS_BITS * (max_sub - 1), 1), reset_less=True)
         # the registered write: its address and data (the region's enable is registered below)
         addr_q = Signal.like(self.addr, name="w_addr_q", reset_less=True)
         data_q = Signal(BUS_BITS, name="w_data_q", reset_less=True)
         m.d.sync += [addr_q.eq(self.addr), data_q.eq(self.w_data)]
-        if max_sub > 1:
-            with m.If(self.w_en):
-                m.d.sync += staging.word_select(self.addr[:sub_bits], BUS_BITS).eq(self.w_data)
-        fwd_any, fwd_top, fwd_mask = Value.cast(0), Value.cast(0), Value.cast(0)
+        staging = self._staging(m, data_q)
+        fwd_any, fwd_top, fwd_mask, staged = (Value.cast(0),) * 4
         hits = []
         for name in REGION_ORDER:
             r = mmap[name]
@@ -82,7 +77,7 @@ class BlockBus(wiring.Component):
             sub = self.addr[:sbits] if sbits else Const(0, 1)
             we_q = Signal(name=f"{name}_we_q")
             m.d.sync += we_q.eq(self.w_en & hit & (sub == sw - 1))
-            wide = Cat(_staged(staging, sw, addr_q, sub_bits), data_q) if sw > 1 else data_q
+            wide = Cat(staging[sw], data_q) if sw > 1 else data_q
             m.d.comb += [getattr(self, f"{name}_waddr").eq(addr_q[sbits:]),
                          getattr(self, f"{name}_raddr").eq(self.addr[sbits:]),
                          getattr(self, f"{name}_wdata").eq(wide),
@@ -90,21 +85,40 @@ class BlockBus(wiring.Component):
                          getattr(self, f"{name}_re").eq(self.r_en)]
             hits.append((hit, sub))
             # a read of the word landing now (the memory reads the old value): its sub-word is
-            # the write's data if it is the last, else the slot it was staged in; cut to the word
+            # the write's data if it is the last, else the slot it was staged in; cut to the
+            # word by a mask applied at the output
             fwd_any = fwd_any | (we_q & (self.addr[sbits:] == addr_q[sbits:]))
             fwd_top = fwd_top | (we_q & (sub == sw - 1))
+            if sw > 1:
+                slots = Cat(staging[sw], Const(0, BUS_BITS)).word_select(sub, BUS_BITS)
+                staged = staged | Mux(we_q, slots, 0)
             for k in range(sw):
                 bits = min(max(r.word_bits - BUS_BITS * k, 0), BUS_BITS)
                 fwd_mask = fwd_mask | Mux(we_q & (sub == k), (1 << bits) - 1, 0)
         fwd_q = Signal(name="r_fwd_q")
         fwd_word = Signal(BUS_BITS, name="r_fwd_word", reset_less=True)
-        staged = Cat(staging, Const(0, BUS_BITS)).word_select(self.addr[:sub_bits], BUS_BITS) \
-            if sub_bits else Const(0, BUS_BITS)
+        mask_q = Signal(BUS_BITS, name="r_fwd_mask", reset_less=True)
         with m.If(self.r_en):        # the compares feed flip-flops, not the data's enables
-            m.d.sync += [fwd_q.eq(fwd_any),
-                         fwd_word.eq(Mux(fwd_top, data_q, staged) & fwd_mask)]
-        self._read_out(m, hits, fwd_q, fwd_word)
+            m.d.sync += [fwd_q.eq(fwd_any), fwd_word.eq(Mux(fwd_top, data_q, staged)),
+                         mask_q.eq(fwd_mask)]
+        self._read_out(m, hits, fwd_q, fwd_word & mask_q)
         return m
+
+    def _staging(self, m: Module, data_q: Signal) -> dict[int, Signal]:
+        """The staged sub-words, one register per sub-word count ``s`` of the regions (its
+        slots ``0 .. s - 2``): every write is staged (from the registered write, one cycle
+        later: before the last sub-word's commit reads it) in slot ``addr % s`` of every
+        such register, no region decode; the slot enables are flip-flops."""
+        staging: dict[int, Signal] = {}
+        for sw in sorted({self._mmap[n].sub_words for n in REGION_ORDER} - {1}):
+            sbits = (sw - 1).bit_length()
+            staging[sw] = reg = Signal(BUS_BITS * (sw - 1), name=f"staging{sw}", reset_less=True)
+            for k in range(sw - 1):
+                we = Signal(name=f"stage{sw}_we{k}")
+                m.d.sync += we.eq(self.w_en & (self.addr[:sbits] == k))
+                with m.If(we):
+                    m.d.sync += reg.word_select(k, BUS_BITS).eq(data_q)
+        return staging
 
     def _read_out(self, m: Module, hits: list, fwd_q: Signal, fwd_word: Signal) -> None:
         """``r_data``: the forwarded word if the read was forwarded, else an AND-OR of every
@@ -137,16 +151,6 @@ class BlockBus(wiring.Component):
             m.d.comb += [out.take[n].eq(sel), out.data[n].eq(word)]
 
 
-def _staged(staging: Value, sw: int, addr: Value, sub_bits: int) -> Value:
-    """The staged sub-words ``0 .. sw - 2`` of the word at ``addr`` (its slots in ``staging``,
-    ``sw`` of them from slot ``addr[sbits:sub_bits] * sw``; the last slot is never staged)."""
-    sbits = (sw - 1).bit_length()
-    slots = len(staging) // BUS_BITS + 1
-    full = Cat(staging, Const(0, BUS_BITS))
-    block = full.word_select(addr[sbits:sub_bits], BUS_BITS * sw) if slots > sw else full
-    return block[:BUS_BITS * (sw - 1)]
-
-
 def _sub_word(word: Value, sub_words: int, index: Value | int) -> Value:
     """Sub-word ``index`` of ``word`` (zero-padded to ``sub_words`` bus words)."""
     pad = BUS_BITS * sub_words - len(word)
@@ -154,16 +158,16 @@ def _sub_word(word: Value, sub_words: int, index: Value | int) -> Value:
     return padded.word_select(index, BUS_BITS) if sub_words > 1 else padded
 
 
-class _ReadOut(wiring.Component):
+class _ReadOut(Elaboratable):
     """``r_data = fwd ? fwd_word : early | (data[n] for each n with take[n])``: the last
-    stage of the bus read,
-    a module of its own so that the LUT mapping keeps the late ``data`` (a block RAM's output
-    without register) one LUT before ``r_data``."""
+    stage of the bus read, a module of its own so that the LUT mapping keeps the late
+    ``data`` (a block RAM's output without register) one LUT before ``r_data``."""
 
     def __init__(self, n: int) -> None:
-        super().__init__({"early": In(BUS_BITS), "take": In(n), "fwd": In(1),
-                          "fwd_word": In(BUS_BITS),
-                          "data": In(data.ArrayLayout(BUS_BITS, n)), "r_data": Out(BUS_BITS)})
+        self.early, self.fwd_word = Signal(BUS_BITS), Signal(BUS_BITS)
+        self.take, self.fwd = Signal(n), Signal()
+        self.data = Signal(data.ArrayLayout(BUS_BITS, n))
+        self.r_data = Signal(BUS_BITS)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
