@@ -111,7 +111,8 @@ class AttentionBlock(wiring.Component):
             (Const(0, 1), Const(0, 1), None)
         m.submodules.datapath = dp
         m.d.comb += [
-            ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
+            ctrl.finished.eq(Cat(mm_fin[0], ln_fin, sm_fin, ge_fin)),
+            ctrl.finish_hold[UNITS[Op.MATMUL]].eq(mm_fin[1]),
             ctrl.unit_error.eq(ln_err | sm_err | ge_err),
         ]
         connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
@@ -221,7 +222,7 @@ class AttentionBlock(wiring.Component):
             wb.x_data.eq(data.View(r_lanes, mems["R"]["r"].data)),
         ]
         ports = {"seq": seq, "epi": epi, "wb": wb, "dst_mem": mmi.dst_mem}
-        return wb.finished & ~seq.busy, ports
+        return (wb.finished, seq.busy), ports    # finished unless the sequencer is busy
 
     def _affine_row_path(self, m: Module, ctrl: BlockController, mems: dict, op: int, *,
                          name: str, prefix: str, unit: Any, aff: RowAffine,

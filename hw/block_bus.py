@@ -95,13 +95,14 @@ class BlockBus(wiring.Component):
             for k in range(sw):
                 bits = min(max(r.word_bits - BUS_BITS * k, 0), BUS_BITS)
                 fwd_mask = fwd_mask | Mux(we_q & (sub == k), (1 << bits) - 1, 0)
-        fwd_q = Signal(name="r_fwd_q")
-        fwd_word = Signal(BUS_BITS, name="r_fwd_word", reset_less=True)
+        fwd_q, top_q = Signal(name="r_fwd_q"), Signal(name="r_fwd_top", reset_less=True)
+        fwd_staged = Signal(BUS_BITS, name="r_fwd_staged", reset_less=True)
+        fwd_data = Signal(BUS_BITS, name="r_fwd_data", reset_less=True)
         mask_q = Signal(BUS_BITS, name="r_fwd_mask", reset_less=True)
         with m.If(self.r_en):        # the compares feed flip-flops, not the data's enables
-            m.d.sync += [fwd_q.eq(fwd_any), fwd_word.eq(Mux(fwd_top, data_q, staged)),
-                         mask_q.eq(fwd_mask)]
-        self._read_out(m, hits, fwd_q, fwd_word & mask_q)
+            m.d.sync += [fwd_q.eq(fwd_any), top_q.eq(fwd_top), fwd_staged.eq(staged),
+                         fwd_data.eq(data_q), mask_q.eq(fwd_mask)]
+        self._read_out(m, hits, fwd_q, Mux(top_q, fwd_data, fwd_staged) & mask_q)
         return m
 
     def _staging(self, m: Module, data_q: Signal) -> dict[int, Signal]:

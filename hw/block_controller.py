@@ -68,6 +68,7 @@ class BlockController(wiring.Component):
             "prog_addr": Out(unsigned(16)), "prog_en": Out(1), "prog_data": In(INSTR_BITS),
             "instr": Out(INSTR_BITS), "op": Out(OPCODE_BITS),
             "go": Out(4), "go_next": Out(4), "unit_busy": Out(4), "finished": In(4),
+            "finish_hold": In(4),
             "unit_error": In(1),
         })
 
@@ -93,16 +94,16 @@ class BlockController(wiring.Component):
         return m
 
     def _count_and_track(self, m: Module) -> None:
-        """``cycles`` while ``busy``; ``unit_busy[u]`` from ``go[u]`` until ``finished[u]``."""
+        """``cycles`` while ``busy``; ``unit_busy[u]`` from ``go[u]`` until ``finished[u]``
+        while ``finish_hold[u]`` is low (the block holds the MATMUL's while its sequencer is
+        busy: both inputs come into the one LUT before the flip-flop)."""
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.Elif(self.start):
             m.d.sync += self.cycles.eq(0)
-        for u in range(4):
-            with m.If(self.go[u]):
-                m.d.sync += self.unit_busy[u].eq(1)
-            with m.Elif(self.finished[u]):
-                m.d.sync += self.unit_busy[u].eq(0)
+        for u in range(4):          # (as a sum of terms: the late finished in one LUT)
+            done = self.finished[u] & ~self.finish_hold[u]
+            m.d.sync += self.unit_busy[u].eq(self.go[u] | (self.unit_busy[u] & ~done))
 
     def _may_dispatch(self, m: Module, chk: Checked) -> Signal:
         """``free``: the checked instruction may start now -- its unit is idle and either every

@@ -27,11 +27,10 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
                dp_read: tuple[Value, Value], bus: object,
                writers: list[tuple[Value, Value, Value, Value]]) -> None:
-    """A-mem's two banks. Read: while ``busy`` the datapath's ``dp_read`` (address, enable)
-    enables the bank holding the address, else a host read enables both (the bus selects the
-    data: no address decode before the banks' enables); ``a["rdata"]`` is the data of the
-    bank the last read addressed (one-cycle read, held while no read is enabled, as one
-    memory).
+    """A-mem's two banks. Read: the datapath's ``dp_read`` (address, enable) while ``busy``,
+    else the host's, enables both banks (no address decode before the banks' enables);
+    ``a["rdata"]`` is the data of the bank the last read addressed (one-cycle read, held while
+    no read is enabled, as one memory); the host bus takes both banks' data and selects.
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
     mask)``) that is enabled and addresses it; the controller never lets two writers of one
     bank run together. ``writers[0]`` is the host's (at once); the datapath's writes are
@@ -40,8 +39,7 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
     dp_addr, dp_en = dp_read
     r_addr, r_en = Mux(busy, dp_addr, bus.A_raddr), Mux(busy, dp_en, bus.A_re)
     hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q", reset_less=True)
-    dp_hi = Signal(name="a_rd_bank_dp")                  # from the sequencer's address register
-    m.d.comb += [hi.eq(r_addr >= cfg.a_split), dp_hi.eq(dp_addr >= cfg.a_split)]
+    m.d.comb += hi.eq(r_addr >= cfg.a_split)
     with m.If(r_en):
         m.d.sync += hi_q.eq(hi)
     banks = a["banks"]
@@ -60,10 +58,9 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
         queued.append(q)
     for b, bank in enumerate(banks):
         rp, wp = bank["r"], bank["w"]
-        mine = dp_hi if b else ~dp_hi
-        # the enable is one LUT of (busy, the sequencer's rd_en, its bank, the host's r_en)
-        m.d.comb += [rp.addr.eq(r_addr - bank["base"]),
-                     rp.en.eq(Mux(busy, dp_en & mine, bus.A_re))]
+        # the enable is one LUT of (busy, the sequencer's rd_en, the host's r_en): both banks
+        # read (the data of the other one is not used), no address compare before it
+        m.d.comb += [rp.addr.eq(r_addr - bank["base"]), rp.en.eq(r_en)]
 
         def in_bank(w_addr: Value, b: int = b) -> Value:
             return (w_addr >= cfg.a_split) if b else (w_addr < cfg.a_split)
