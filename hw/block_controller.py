@@ -159,6 +159,8 @@ class BlockController(wiring.Component):
         def stop(c: object) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(c), self.busy.eq(0)]
 
+        # the program stops on a unit's error (the FSM's states past IDLE imply busy, so they
+        # test unit_error alone: busy's large fanout stays off their logic)
         abort = Signal()
         m.d.comb += abort.eq(self.busy & unit_error)
         launch = Signal()              # start while idle (the FSM is in IDLE iff not busy)
@@ -173,7 +175,7 @@ class BlockController(wiring.Component):
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.sync += self.pc.eq(fetch_pc)
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(past_end):
                     m.d.sync += pending.eq(ERRORS["PC"])
@@ -185,18 +187,18 @@ class BlockController(wiring.Component):
                              fetch_pc.eq(fetch_pc + 1),
                              past_end.eq(fetch_pc >= self._cfg.prog_depth - 1)]
                 m.next = "WAIT"
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
             with m.State("WAIT"):
                 m.d.sync += wait.eq(wait - 1)
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(wait == 0):
                     m.d.sync += in_check.eq(1)
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += in_check.eq(0)
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(~chk.ok):
                     m.d.sync += pending.eq(chk.code)
@@ -208,13 +210,13 @@ class BlockController(wiring.Component):
                 with m.Else():
                     m.d.sync += in_check.eq(1)
             with m.State("DRAIN"):
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(idle):
                     stop(pending)
                     m.next = "IDLE"
             with m.State("FINISH"):
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(idle):
                     m.d.sync += [self.done.eq(1), self.busy.eq(0)]
