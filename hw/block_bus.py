@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ivita.firmware.memory_map import BUS_BITS, REGION_ORDER, MemoryMap
 
+from ._blockutil import pinned
 from .timing import Timing
 
 __all__ = ["BlockBus"]
@@ -128,7 +129,7 @@ class BlockBus(wiring.Component):
         last, in :class:`_ReadOut`."""
         mmap = self._mmap
         late = max(REGION_ORDER, key=lambda n: mmap[n].depth)
-        early, late_terms = Value.cast(0), []
+        early_terms, late_terms = [], []
         for name, (hit, sub) in zip(REGION_ORDER, hits):
             r = mmap[name]
             sources = [(getattr(self, f"{name}_rdata"), hit)]
@@ -144,12 +145,29 @@ class BlockBus(wiring.Component):
                     if name == late:
                         late_terms.append(term)
                     else:
-                        early = early | Mux(term[0], term[1], 0)
+                        early_terms.append(term)
+        # the other terms: AND-ORs of three (one LUT6 each, modules of their own), their OR
+        # in two halves (one LUT each), the halves into _ReadOut's LUT
+        groups = [pinned(m, f"rd_or{n}", _and_or, *(x for t in early_terms[i:i + 3] for x in t))
+                  for n, i in enumerate(range(0, len(early_terms), 3))]
+        half = (len(groups) + 1) // 2
         m.submodules.read_out = out = _ReadOut(len(late_terms))
-        m.d.comb += [out.early.eq(early), out.fwd.eq(fwd_q), out.fwd_word.eq(fwd_word),
-                     self.r_data.eq(out.r_data)]
+        m.d.comb += [out.early[0].eq(_or(groups[:half])), out.early[1].eq(_or(groups[half:])),
+                     out.fwd.eq(fwd_q), out.fwd_word.eq(fwd_word), self.r_data.eq(out.r_data)]
         for n, (sel, word) in enumerate(late_terms):
             m.d.comb += [out.take[n].eq(sel), out.data[n].eq(word)]
+
+
+def _and_or(*pairs: Value) -> Value:
+    """``pairs`` = select, word, select, word ...: the OR of the selected words."""
+    return _or([Mux(pairs[i], pairs[i + 1], 0) for i in range(0, len(pairs), 2)])
+
+
+def _or(values: list) -> Value:
+    out = Const(0, BUS_BITS)
+    for v in values:
+        out = out | v
+    return out
 
 
 def _sub_word(word: Value, sub_words: int, index: Value | int) -> Value:
@@ -160,19 +178,20 @@ def _sub_word(word: Value, sub_words: int, index: Value | int) -> Value:
 
 
 class _ReadOut(Elaboratable):
-    """``r_data = fwd ? fwd_word : early | (data[n] for each n with take[n])``: the last
-    stage of the bus read, a module of its own so that the LUT mapping keeps the late
-    ``data`` (a block RAM's output without register) one LUT before ``r_data``."""
+    """``r_data = fwd ? fwd_word : early[0] | early[1] | (data[n] for each n with take[n])``:
+    the last stage of the bus read, a module of its own so that the LUT mapping keeps the
+    late ``data`` (a block RAM's output without register) one LUT before ``r_data``."""
 
     def __init__(self, n: int) -> None:
-        self.early, self.fwd_word = Signal(BUS_BITS), Signal(BUS_BITS)
+        self.early = Signal(data.ArrayLayout(BUS_BITS, 2))
+        self.fwd_word = Signal(BUS_BITS)
         self.take, self.fwd = Signal(n), Signal()
         self.data = Signal(data.ArrayLayout(BUS_BITS, n))
         self.r_data = Signal(BUS_BITS)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        out = self.early
+        out = self.early[0] | self.early[1]
         for n in range(len(self.take)):
             out = out | Mux(self.take[n], self.data[n], 0)
         m.d.comb += self.r_data.eq(Mux(self.fwd, self.fwd_word, out))
