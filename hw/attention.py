@@ -87,7 +87,7 @@ class AttentionBlock(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m, cfg = Module(), self._cfg
-        m.submodules.bus = bus = BlockBus(self._mmap)
+        m.submodules.bus = bus = BlockBus(self._mmap, split={"A": cfg.a_split})
         m.submodules.ctrl = ctrl = BlockController(cfg, self._mmap)
         m.d.comb += [bus.addr.eq(self.addr), bus.w_data.eq(self.w_data), bus.w_en.eq(self.w_en),
                      bus.r_en.eq(self.r_en), self.r_data.eq(bus.r_data),
@@ -96,19 +96,23 @@ class AttentionBlock(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(ctrl, name))
         mems = self._memories(m)
         m.d.comb += ctrl.prog_data.eq(mems["prog"]["r"].data)
-        # every datapath unit starts a program from reset (nothing left from an aborted one);
-        # the reset is a register (the cycle after start: the first go is later), so its
-        # large fanout starts at a flip-flop
-        dp, rst = Module(), Signal(name="datapath_reset")
-        m.d.sync += rst.eq(self.start & ~ctrl.busy)
+        # every datapath unit starts a program from reset (nothing left from an aborted one):
+        # a flip-flop set in the cycle after a start while idle (the first go is later); each
+        # unit has its own ResetInserter on it (Yosys merges copies of the flip-flop, and the
+        # OR with the block's reset is a LUT per unit anyway); the units' data registers have
+        # no reset, so each such LUT drives few flip-flops
+        self._dp_rst = Signal(name="datapath_reset")
+        m.d.sync += self._dp_rst.eq(self.start & ~ctrl.busy)
+        dp = Module()
         mm_fin, mm_ports = self._matmul_path(dp, ctrl, mems)
         ln_fin, ln_err, ln_ports = self._ln_path(dp, ctrl, mems)
         sm_fin, sm_err, sm_ports = self._sm_path(dp, ctrl, mems)
         ge_fin, ge_err, ge_ports = self._gelu_path(dp, ctrl, mems) if cfg.max_hidden else \
             (Const(0, 1), Const(0, 1), None)
-        m.submodules.datapath = ResetInserter({"sync": rst})(dp)
+        m.submodules.datapath = dp
         m.d.comb += [
-            ctrl.finished.eq(Cat(mm_fin, ln_fin, sm_fin, ge_fin)),
+            ctrl.finished.eq(Cat(mm_fin[0], ln_fin, sm_fin, ge_fin)),
+            ctrl.finish_hold[UNITS[Op.MATMUL]].eq(mm_fin[1]),
             ctrl.unit_error.eq(ln_err | sm_err | ge_err),
         ]
         connect_memories(m, cfg, bus, ctrl, mems, mm_ports, ln_ports, sm_ports, ge_ports)
@@ -148,11 +152,21 @@ class AttentionBlock(wiring.Component):
     @staticmethod
     def _latch(m: Module, ctrl: BlockController, op: int) -> Signal:
         """The instruction of ``op``'s unit, latched when it is dispatched (the controller
-        fetches the next one while the unit runs)."""
-        iq = Signal(INSTR_BITS, name=f"instr_op{op}")
-        with m.If(ctrl.go[UNITS[op]]):
+        fetches the next one while the unit runs; no reset: read only after a dispatch). It is
+        loaded at the dispatch decision (``go_next``; ``instr`` holds then too), so ``go``
+        itself only drives the units."""
+        iq = Signal(INSTR_BITS, name=f"instr_op{op}", reset_less=True)
+        with m.If(ctrl.go_next[UNITS[op]]):
             m.d.sync += iq.eq(ctrl.instr)
         return iq
+
+    def _addr_bits(self, name: str) -> int:
+        """Bits of a word address of memory ``name``."""
+        return max(1, (self._mmap[name].depth - 1).bit_length())
+
+    def _unit(self, m: Module, name: str, unit: Any) -> None:
+        """Add datapath ``unit`` as submodule ``name`` of ``m``, reset by the datapath reset."""
+        m.submodules[name] = ResetInserter({"sync": self._dp_rst})(unit)
 
     def _memories(self, m: Module) -> dict:
         """One block RAM per memory, A-mem as two banks (``mem_A0``: words ``0 ..
@@ -181,11 +195,10 @@ class AttentionBlock(wiring.Component):
     def _matmul_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
         mmi = instr_view(self._latch(m, ctrl, Op.MATMUL), Op.MATMUL)
-        m.submodules.seq = seq = TileSequencer(cfg)
-        m.submodules.array = arr = SystolicArray(cfg.array_config)
-        m.submodules.epi = epi = TileEpilogue(cfg)
-        m.submodules.rq = rq = Requantizer(matmul_requant_config(cfg), per_beat=True)
-        m.submodules.wb = wb = TileWriteBack(cfg)
+        seq, arr, epi = TileSequencer(cfg), SystolicArray(cfg.array_config), TileEpilogue(cfg)
+        rq, wb = Requantizer(matmul_requant_config(cfg), per_beat=True), TileWriteBack(cfg)
+        for name, unit in (("seq", seq), ("array", arr), ("epi", epi), ("rq", rq), ("wb", wb)):
+            self._unit(m, name, unit)
         go = ctrl.go[UNITS[Op.MATMUL]]
         for name in ("a_base", "a_stride", "b_base", "b_stride", "row_blocks", "col_blocks",
                      "k"):
@@ -209,24 +222,27 @@ class AttentionBlock(wiring.Component):
             wb.x_data.eq(data.View(r_lanes, mems["R"]["r"].data)),
         ]
         ports = {"seq": seq, "epi": epi, "wb": wb, "dst_mem": mmi.dst_mem}
-        return wb.finished & ~seq.busy, ports
+        return (wb.finished, seq.busy), ports    # finished unless the sequencer is busy
 
     def _affine_row_path(self, m: Module, ctrl: BlockController, mems: dict, op: int, *,
                          name: str, prefix: str, unit: Any, aff: RowAffine,
-                         rq_cfg: RequantConfig, rows: str, length: str) -> tuple:
+                         rq_cfg: RequantConfig, rows: str, length: str, max_len: int) -> tuple:
         """The row path shared by LAYERNORM and GELU: R-mem rows -> :class:`RowSerializer` ->
         ``unit`` -> :class:`RowAffine` (per-channel constants from C-mem) -> per-beat
         :class:`Requantizer` -> :class:`LaneWriter` into A-mem. ``name`` is the unit's submodule
         name and ``prefix`` that of its parts (``<prefix>_ser`` ...); ``rows``/``length`` name
-        the instruction fields holding the row count and the row length."""
+        the instruction fields holding the row count and the row length (at most ``max_len``)."""
         cfg = self._cfg
         ins = instr_view(self._latch(m, ctrl, op), op)
-        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits)
+        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.resid_bits,
+                            addr_bits=self._addr_bits("R"),
+                            max_len=max(max_len, cfg.max_tokens))
         rq = Requantizer(rq_cfg, per_beat=True)
-        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits))
-        m.submodules[name] = unit
+        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits, in_shape=signed(cfg.a_bits),
+                        max_cols=max_len)
+        self._unit(m, name, unit)
         for part, sub in (("ser", ser), ("aff", aff), ("rq", rq), ("lw", lw)):
-            m.submodules[f"{prefix}_{part}"] = sub
+            self._unit(m, f"{prefix}_{part}", sub)
         go = ctrl.go[UNITS[op]]
         n_rows, n_elems = getattr(ins, rows), getattr(ins, length)
         m.d.comb += [ser.start.eq(go), aff.start.eq(go), lw.start.eq(go),
@@ -255,7 +271,8 @@ class AttentionBlock(wiring.Component):
         ln = IntLayerNorm(LayerNormConfig(in_bits=cfg.resid_bits, channels=cfg.max_dim))
         _, done, error, ports = self._affine_row_path(
             m, ctrl, mems, Op.LAYERNORM, name="ln", prefix="ln", unit=ln, aff=RowAffine(cfg),
-            rq_cfg=ln_requant_config(cfg), rows="tokens", length="channels")
+            rq_cfg=ln_requant_config(cfg), rows="tokens", length="channels",
+            max_len=cfg.max_dim)
         return done, error, ports
 
     def _gelu_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
@@ -264,20 +281,23 @@ class AttentionBlock(wiring.Component):
         aff = RowAffine(cfg, in_bits=cfg.gelu_out_bits, rq=gelu_requant_config(cfg))
         gi, done, error, ports = self._affine_row_path(
             m, ctrl, mems, Op.GELU, name="gelu", prefix="ge", unit=ge, aff=aff,
-            rq_cfg=gelu_requant_config(cfg), rows="rows", length="length")
+            rq_cfg=gelu_requant_config(cfg), rows="rows", length="length",
+            max_len=cfg.max_hidden)
         m.d.comb += ge.x0.eq(gi.x0)
         return done, error, ports
 
     def _sm_path(self, m: Module, ctrl: BlockController, mems: dict) -> tuple:
         cfg = self._cfg
         si = instr_view(self._latch(m, ctrl, Op.SOFTMAX), Op.SOFTMAX)
-        m.submodules.sm_ser = ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits)
+        ser = RowSerializer(lanes=cfg.cols, lane_bits=cfg.attn_bits,
+                            addr_bits=self._addr_bits("S"), max_len=cfg.max_tokens)
         sm = self._units["sm"] = Shiftmax(SoftmaxConfig(in_bits=cfg.attn_bits, n=cfg.n,
                                                       out_bits=cfg.prob_bits,
                                                       max_tokens=cfg.max_tokens))
-        m.submodules.sm = sm
-        m.submodules.sm_lw = lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
-                                             in_shape=sm.o_stream.payload.y.shape())
+        lw = LaneWriter(lanes=cfg.rows, lane_bits=cfg.pe_a_bits,
+                        in_shape=sm.o_stream.payload.y.shape(), max_cols=cfg.max_tokens)
+        for name, unit in (("sm_ser", ser), ("sm", sm), ("sm_lw", lw)):
+            self._unit(m, name, unit)
         go = ctrl.go[UNITS[Op.SOFTMAX]]
         m.d.comb += [ser.start.eq(go), lw.start.eq(go),
                      ser.base.eq(si.src), ser.stride.eq(si.src_stride),

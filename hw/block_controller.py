@@ -55,6 +55,9 @@ class BlockController(wiring.Component):
     datapath units on ``start``).
     ``error``/``error_code`` stay until the next ``start``; ``cycles`` counts the cycles from
     ``start`` while ``busy``; ``unit_busy`` shows which units run.
+    ``go_next`` is the value ``go`` takes at the next clock edge (the block latches the
+    instruction on it). ``prog_en`` is ``busy``: the fetch reads the program memory
+    in every cycle of a run and ``instr`` takes the word read in the FETCH cycle, in LOAD.
     """
 
     def __init__(self, cfg: BlockConfig, mmap: MemoryMap) -> None:
@@ -64,7 +67,9 @@ class BlockController(wiring.Component):
             "error_code": Out(4), "cycles": Out(32), "pc": Out(16),
             "prog_addr": Out(unsigned(16)), "prog_en": Out(1), "prog_data": In(INSTR_BITS),
             "instr": Out(INSTR_BITS), "op": Out(OPCODE_BITS),
-            "go": Out(4), "unit_busy": Out(4), "finished": In(4), "unit_error": In(1),
+            "go": Out(4), "go_next": Out(4), "unit_busy": Out(4), "finished": In(4),
+            "finish_hold": In(4),
+            "unit_error": In(1),
         })
 
     def timing(self, n: int | None = None) -> Timing:
@@ -79,76 +84,83 @@ class BlockController(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        chk = check_pipeline(m, self.instr, self._cfg, self._mmap)
-        m.d.comb += self.op.eq(self.instr[:OPCODE_BITS])
+        # the fetched instruction: no reset (checked and dispatched only after a LOAD)
+        instr = Signal(INSTR_BITS, name="instr_q", reset_less=True)
+        m.d.comb += [self.instr.eq(instr), self.op.eq(instr[:OPCODE_BITS])]
+        chk = check_pipeline(m, instr, self._cfg, self._mmap)
         self._count_and_track(m)
-        can = self._may_dispatch(m, chk)
-        self._sequence(m, chk, can)
+        free = self._may_dispatch(m, chk)
+        self._sequence(m, chk, free, instr)
         return m
 
     def _count_and_track(self, m: Module) -> None:
-        """``cycles`` while ``busy``; ``unit_busy[u]`` from ``go[u]`` until ``finished[u]``."""
+        """``cycles`` while ``busy``; ``unit_busy[u]`` from ``go[u]`` until ``finished[u]``
+        while ``finish_hold[u]`` is low (the block holds the MATMUL's while its sequencer is
+        busy: both inputs come into the one LUT before the flip-flop)."""
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.Elif(self.start):
             m.d.sync += self.cycles.eq(0)
-        for u in range(4):
-            with m.If(self.go[u]):
-                m.d.sync += self.unit_busy[u].eq(1)
-            with m.Elif(self.finished[u]):
-                m.d.sync += self.unit_busy[u].eq(0)
+        for u in range(4):          # (as a sum of terms: the late finished in one LUT)
+            done = self.finished[u] & ~self.finish_hold[u]
+            m.d.sync += self.unit_busy[u].eq(self.go[u] | (self.unit_busy[u] & ~done))
 
     def _may_dispatch(self, m: Module, chk: Checked) -> Signal:
-        """``can[u]``: an instruction of unit ``u`` may start now -- the unit is idle and either
-        every unit is, or this is the allowed overlap (a MATMUL beside a SOFTMAX, or the
-        reverse, writing different A-mem banks; the running one's banks were registered at
-        its dispatch). A function of registers only: whether the checked instruction's banks
-        clash with the running one's is registered as the checks finish (the running one's
-        banks do not change then: the last ``go`` was at least ``CHECK_LATENCY`` cycles
-        before)."""
-        ub = self.unit_busy
-        idle = ub == 0
-        mm_banks, sm_banks = Signal(2), Signal(2)
+        """``free``: the checked instruction may start now -- its unit is idle and either every
+        unit is, or this is the allowed overlap (a MATMUL beside a SOFTMAX, or the reverse,
+        writing different A-mem banks; the running one's banks were registered at its
+        dispatch). ``free = (unit_busy & blocked) == 0``, where ``blocked`` (the units whose
+        running blocks the instruction: all four but the other overlap unit when the banks do
+        not clash) is registered as the checks finish (the running one's banks do not change
+        then: the last ``go`` was at least ``CHECK_LATENCY`` cycles before), so ``free`` is
+        one LUT level of registers."""
+        mm_banks = Signal(2, reset_less=True)
+        sm_banks = Signal(2, reset_less=True)
         with m.If(self.go[MM]):
             m.d.sync += mm_banks.eq(chk.banks)
         with m.If(self.go[SM]):
             m.d.sync += sm_banks.eq(chk.banks)
-        clash_mm, clash_sm = Signal(), Signal()
-        m.d.sync += [clash_mm.eq((chk.banks_early & mm_banks) != 0),
-                     clash_sm.eq((chk.banks_early & sm_banks) != 0)]
-        can = Signal(4)
-        m.d.comb += [
-            can[MM].eq(~ub[MM] & (idle | ((ub == 1 << SM) & ~clash_sm))),
-            can[SM].eq(~ub[SM] & (idle | ((ub == 1 << MM) & ~clash_mm))),
-            can[LN].eq(idle), can[GE].eq(idle),
-        ]
-        return can
+        u = chk.unit_early
+        blocked = Signal(4, name="blocked", reset_less=True)
+        allow = Signal(4)                       # the one running unit it may overlap
+        m.d.comb += [allow[SM].eq(u[MM] & ((chk.banks_early & sm_banks) == 0)),
+                     allow[MM].eq(u[SM] & ((chk.banks_early & mm_banks) == 0))]
+        m.d.sync += blocked.eq(~allow)
+        free = Signal(name="free")
+        m.d.comb += free.eq((self.unit_busy & blocked) == 0)
+        return free
 
-    def _sequence(self, m: Module, chk: Checked, can: Signal) -> None:
+    def _sequence(self, m: Module, chk: Checked, free: Signal, instr: Signal) -> None:
         """The fetch / check / dispatch FSM, errors and the end of the program."""
         ub = self.unit_busy
         idle = ub == 0
-        pending = Signal(4)
-        wait = Signal(range(CHECK_LATENCY))
+        pending = Signal(4, reset_less=True)
+        wait = Signal(range(CHECK_LATENCY), reset_less=True)
         # the address fetched (it steps in LOAD); ``pc`` follows it in FETCH, i.e. it moves on
         # to the next instruction in the cycle of the previous one's ``go``
-        fetch_pc = Signal(16)
-        m.d.comb += self.prog_addr.eq(fetch_pc)
+        fetch_pc = Signal(16, reset_less=True)
+        m.d.comb += [self.prog_addr.eq(fetch_pc), self.prog_en.eq(self.busy)]
         # fetch_pc >= prog_depth, a register beside fetch_pc (no compare before prog_en)
-        past_end = Signal(name="fetch_past_end")
+        past_end = Signal(name="fetch_past_end", reset_less=True)
         in_check = Signal()            # the FSM is in CHECK (a register: go is a short function)
         # a unit's error, registered (it stops the program one cycle later: a register ahead
         # of the FSM, busy and the memory-port multiplexers); a start clears it with the
         # units' sticky flags
         unit_error = Signal()
         m.d.sync += unit_error.eq(self.unit_error & ~(self.start & ~self.busy))
-        go = Signal(4)
-        m.d.comb += go.eq(Mux(in_check & chk.ok & ~unit_error, chk.unit & can, 0))
-        m.d.sync += self.go.eq(go)
+        # the checked instruction dispatches (a unit) or moves on (SYNC) once ``free``: ok and
+        # one of them, registered with the checks
+        moves = chk.moves
+        advance = Signal()             # CHECK -> FETCH now
+        m.d.comb += [advance.eq(in_check & moves & free & ~unit_error),
+                     self.go_next.eq(Mux(advance, chk.unit, 0))]
+        m.d.sync += self.go.eq(self.go_next)
 
         def stop(c: object) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(c), self.busy.eq(0)]
 
+        # the program stops on a unit's error (the FSM's states past IDLE imply busy, so they
+        # test unit_error alone: busy's large fanout stays off their logic)
         abort = Signal()
         m.d.comb += abort.eq(self.busy & unit_error)
         launch = Signal()              # start while idle (the FSM is in IDLE iff not busy)
@@ -163,54 +175,48 @@ class BlockController(wiring.Component):
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.sync += self.pc.eq(fetch_pc)
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(past_end):
                     m.d.sync += pending.eq(ERRORS["PC"])
                     m.next = "DRAIN"
                 with m.Else():
-                    m.d.comb += self.prog_en.eq(1)
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.sync += [self.instr.eq(self.prog_data), wait.eq(CHECK_LATENCY - 1),
+                m.d.sync += [instr.eq(self.prog_data), wait.eq(CHECK_LATENCY - 1),
                              fetch_pc.eq(fetch_pc + 1),
                              past_end.eq(fetch_pc >= self._cfg.prog_depth - 1)]
                 m.next = "WAIT"
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
             with m.State("WAIT"):
                 m.d.sync += wait.eq(wait - 1)
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(wait == 0):
                     m.d.sync += in_check.eq(1)
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += in_check.eq(0)
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(~chk.ok):
                     m.d.sync += pending.eq(chk.code)
                     m.next = "DRAIN"
                 with m.Elif(chk.halt):
                     m.next = "FINISH"
-                with m.Elif(chk.sync):
-                    with m.If(idle):
-                        m.next = "FETCH"
-                    with m.Else():
-                        m.d.sync += in_check.eq(1)
-                with m.Elif(go != 0):
+                with m.Elif(advance):
                     m.next = "FETCH"
                 with m.Else():
                     m.d.sync += in_check.eq(1)
             with m.State("DRAIN"):
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(idle):
                     stop(pending)
                     m.next = "IDLE"
             with m.State("FINISH"):
-                with m.If(abort):
+                with m.If(unit_error):
                     m.next = "IDLE"
                 with m.Elif(idle):
                     m.d.sync += [self.done.eq(1), self.busy.eq(0)]

@@ -44,8 +44,11 @@ class Checked:
     (``code == 0``), ``unit`` (one-hot: MATMUL, LAYERNORM, SOFTMAX, GELU; bit ``u`` of
     :data:`~ivita.hw.block_controller.UNITS`), ``halt``, ``sync``, ``banks`` (the A-mem banks
     the instruction writes, as :func:`ivita.firmware.program_check.a_write_banks`;
-    meaningful for a checked MATMUL or SOFTMAX only); ``banks_early``: the value ``banks``
-    takes at the next clock edge (so a user can register a function of it)."""
+    meaningful for a checked MATMUL or SOFTMAX only); ``banks_early``/``unit_early``: the
+    values ``banks``/``unit`` take at the next clock edge (so a user can register a function
+    of them); ``moves``: ``ok`` and a unit's instruction or ``SYNC`` (it leaves CHECK once the
+    units allow). No reset: every register is valid :data:`CHECK_LATENCY` cycles after
+    ``instr`` changed, whatever it held before."""
 
     code: Signal
     ok: Signal
@@ -54,12 +57,15 @@ class Checked:
     sync: Signal
     banks: Signal
     banks_early: Value
+    unit_early: Value
+    moves: Signal
 
 
 def _reg(m: Module, v: Value, name: str, n: int = 1) -> Signal:
     """``v`` delayed by ``n`` registers (free-running)."""
     for i in range(n):
-        r = Signal(Value.cast(v).shape(), name=f"{name}_d{i + 1}" if n > 1 else name)
+        r = Signal(Value.cast(v).shape(), name=f"{name}_d{i + 1}" if n > 1 else name,
+                   reset_less=True)
         m.d.sync += r.eq(v)
         v = r
     return v  # type: ignore[return-value]
@@ -100,20 +106,23 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
 
     # ---- stage 1: operands and the range flags
     s1 = m.d.sync
-    unit = Signal(4, name="chk_unit")
-    halt, sync_ = Signal(name="chk_halt"), Signal(name="chk_sync")
-    rowop, tr = Signal(name="chk_rowop"), Signal(name="chk_tr")
+    unit = Signal(4, name="chk_unit", reset_less=True)
+    halt, sync_ = Signal(name="chk_halt", reset_less=True), Signal(name="chk_sync", reset_less=True)
+    rowop, tr = Signal(name="chk_rowop", reset_less=True), Signal(name="chk_tr", reset_less=True)
     s1 += [unit.eq(Cat(op == Op.MATMUL, op == Op.LAYERNORM, op == Op.SOFTMAX, op == Op.GELU)),
            halt.eq(op == Op.HALT), sync_.eq(op == Op.SYNC),
            rowop.eq(instr[2]), tr.eq(mm.mode == MODES["TRANSPOSE"])]
-    cnt1 = Signal(16, name="chk_cnt1")        # tokens / rows minus one
-    rb1, cb1 = Signal(8, name="chk_rb1"), Signal(8, name="chk_cb1")
-    px = Signal(16, name="chk_px")            # rows (cols in TRANSPOSE) of the destination - 1
-    st = [Signal(16, name=f"chk_st{i}") for i in range(5)]
-    words = Signal(16, name="chk_words")
-    f_base0, f_k, dst_base = (Signal(16, name=f"chk_{x}") for x in ("base0", "k", "dst_base"))
-    f_t17 = Signal(17, name="chk_t")
-    dst_depth = Signal(range(max(depth.values()) + 1), name="chk_dst_depth")
+    cnt1 = Signal(16, name="chk_cnt1", reset_less=True)        # tokens / rows minus one
+    rb1 = Signal(8, name="chk_rb1", reset_less=True)
+    cb1 = Signal(8, name="chk_cb1", reset_less=True)
+    # rows (cols in TRANSPOSE) of the destination - 1
+    px = Signal(16, name="chk_px", reset_less=True)
+    st = [Signal(16, name=f"chk_st{i}", reset_less=True) for i in range(5)]
+    words = Signal(16, name="chk_words", reset_less=True)
+    f_base0, f_k, dst_base = (Signal(16, name=f"chk_{x}", reset_less=True)
+                              for x in ("base0", "k", "dst_base"))
+    f_t17 = Signal(17, name="chk_t", reset_less=True)
+    dst_depth = Signal(range(max(depth.values()) + 1), name="chk_dst_depth", reset_less=True)
     s1 += [
         cnt1.eq(ln.tokens - 1), rb1.eq(mm.row_blocks - 1), cb1.eq(mm.col_blocks - 1),
         px.eq(Mux(mm.mode == MODES["TRANSPOSE"], mm.col_blocks * C - 1,
@@ -128,7 +137,7 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
         for v, name in mem_names.items():
             with m.Case(v):
                 s1 += dst_depth.eq(depth[name])
-    dst_lane = Signal(range(33), name="chk_dst_lane")
+    dst_lane = Signal(range(33), name="chk_dst_lane", reset_less=True)
     with m.Switch(mm.dst_mem):
         for v, name in mem_names.items():
             with m.Case(v):
@@ -156,13 +165,13 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
     for k, terms in flag1.items():
         t1 = _reg(m, Cat(*terms), f"chk_{k}_t")
         fl[k] = _reg(m, t1.any(), f"chk_{k}")           # valid in stage 2
-    const_base = Signal(16, name="chk_const_base")
-    cb_q = Signal(8, name="chk_cb")
+    const_base = Signal(16, name="chk_const_base", reset_less=True)
+    cb_q = Signal(8, name="chk_cb", reset_less=True)
     s1 += [const_base.eq(mm.const_base), cb_q.eq(mm.col_blocks)]
 
     # ---- stage 2: the constant terms and the counts
-    c = [Signal(signed(19), name=f"chk_c{i}") for i in range(5)]
-    cc = Signal(17, name="chk_cc")             # last C-mem word + 1
+    c = [Signal(signed(19), name=f"chk_c{i}", reset_less=True) for i in range(5)]
+    cc = Signal(17, name="chk_cc", reset_less=True)             # last C-mem word + 1
     m.d.sync += [
         c[0].eq(f_base0 + Mux(rowop, words, f_k)),
         c[1].eq(f_t17),
@@ -171,7 +180,8 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
         c[4].eq(Mux(rowop, f_t17 - (split + 1), dst_base - split)),
         cc.eq(const_base + Mux(rowop, words, cb_q)),
     ]
-    n2 = [Signal(16, name=f"chk_n{i}") for i in range(5)]      # the counts of the products
+    # the counts of the products
+    n2 = [Signal(16, name=f"chk_n{i}", reset_less=True) for i in range(5)]
     py = Mux(tr, rb1, cb1)
     m.d.sync += [n2[0].eq(Mux(rowop, cnt1, rb1)), n2[1].eq(Mux(rowop, cnt1 // R, cb1)),
                  n2[2].eq(Mux(rowop, 0, px)), n2[3].eq(py),
@@ -181,10 +191,10 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
     # ---- stages 3, 4: M = n * st (DSP M register), P = M + c (post-adder, P register)
     p = []
     for i in range(5):
-        prod = Signal(32, name=f"chk_m{i}")
+        prod = Signal(32, name=f"chk_m{i}", reset_less=True)
         m.d.sync += prod.eq(n2[i] * st2[i])
         c_q = _reg(m, c[i], f"chk_c{i}_q")
-        pi = Signal(signed(35), name=f"chk_p{i}")
+        pi = Signal(signed(35), name=f"chk_p{i}", reset_less=True)
         m.d.sync += pi.eq(prod + c_q)
         p.append(pi)
     cc4 = _reg(m, cc, "chk_cc_q", 2)
@@ -192,7 +202,7 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
     # ---- stage 5: comparisons
     sums = {}
     for nm, j in (("mm_dst", 3), ("bank1", 4)):          # >= 0: the sign of P2 + Pj
-        sums[nm] = Signal(signed(36), name=f"chk_sum_{nm}")
+        sums[nm] = Signal(signed(36), name=f"chk_sum_{nm}", reset_less=True)
         m.d.comb += sums[nm].eq(p[2] + p[j])
     lt = {}
     for nm, v in (("p0_A", p[0] > depth["A"]), ("p0_R", p[0] > depth["R"]),
@@ -221,9 +231,9 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
         (f5["ge_operand"], E["OPERAND"]), (f5["ge_length"], E["LENGTH"]),
         (lt["p0_R"] | lt["p1_A"] | lt["cc_C"], E["ADDRESS"]))
     halt5, sync5 = _reg(m, halt, "chk_halt5", 4), _reg(m, sync_, "chk_sync5", 4)
-    code = Signal(4, name="check_code")
-    ok = Signal(name="check_ok")
-    code_v = Signal(4, name="check_code_v")
+    code = Signal(4, name="check_code", reset_less=True)
+    ok = Signal(name="check_ok", reset_less=True)
+    code_v = Signal(4, name="check_code_v", reset_less=True)
     with m.If(unit5[0]):
         m.d.comb += code_v.eq(mm_code)
     with m.Elif(unit5[1]):
@@ -236,13 +246,15 @@ def check_pipeline(m: Module, instr: Value, cfg: BlockConfig, mmap: MemoryMap) -
         m.d.comb += code_v.eq(0)
     with m.Else():
         m.d.comb += code_v.eq(E["BAD_OPCODE"])
-    m.d.sync += [code.eq(code_v), ok.eq(code_v == 0)]
+    moves = Signal(name="check_moves", reset_less=True)
+    m.d.sync += [code.eq(code_v), ok.eq(code_v == 0),
+                 moves.eq((code_v == 0) & (unit5.any() | sync5))]
     bank1 = Mux(f5["a_dst"], lt["bank1"], f5["mm_to_a"] & lt["bank1"])
     banks_early = Cat(f5["bank0"], bank1)
     banks = _reg(m, banks_early, "check_banks")
     return Checked(code=code, ok=ok, unit=_reg(m, unit5, "check_unit"),
                    halt=_reg(m, halt5, "check_halt"), sync=_reg(m, sync5, "check_sync"),
-                   banks=banks, banks_early=banks_early)
+                   banks=banks, banks_early=banks_early, unit_early=unit5, moves=moves)
 
 
 def cfg_x0_bits(cfg: BlockConfig) -> int:

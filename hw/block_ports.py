@@ -27,52 +27,60 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
                dp_read: tuple[Value, Value], bus: object,
                writers: list[tuple[Value, Value, Value, Value]]) -> None:
-    """A-mem's two banks. Read: while ``busy`` the datapath's ``dp_read`` (address, enable)
-    enables the bank holding the address, else a host read enables both (the bus selects the
-    data: no address decode before the banks' enables); ``a["rdata"]`` is the data of the
-    bank the last read addressed (one-cycle read, held while no read is enabled, as one
-    memory).
+    """A-mem's two banks. Read: the datapath's ``dp_read`` (address, enable) while ``busy``,
+    else the host's, enables both banks (no address decode before the banks' enables);
+    ``a["rdata"]`` is the data of the bank the last read addressed (one-cycle read, held while
+    no read is enabled, as one memory); the host bus takes both banks' data and selects.
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
     mask)``) that is enabled and addresses it; the controller never lets two writers of one
     bank run together. ``writers[0]`` is the host's (at once); the datapath's writes are
-    registered and land one cycle after their ``w_en``."""
+    registered (each writer's enable, bank, address in its bank, data and lanes) and land
+    one cycle after their ``w_en``."""
     dp_addr, dp_en = dp_read
     r_addr, r_en = Mux(busy, dp_addr, bus.A_raddr), Mux(busy, dp_en, bus.A_re)
-    hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q")
-    dp_hi = Signal(name="a_rd_bank_dp")                  # from the sequencer's address register
-    m.d.comb += [hi.eq(r_addr >= cfg.a_split), dp_hi.eq(dp_addr >= cfg.a_split)]
+    hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q", reset_less=True)
+    m.d.comb += hi.eq(r_addr >= cfg.a_split)
     with m.If(r_en):
         m.d.sync += hi_q.eq(hi)
     banks = a["banks"]
     (h_en, h_addr, h_data, h_lanes), dp_writers = writers[0], writers[1:]
+    queued = []
+    for n, (w_en, w_addr, w_data, lanes) in enumerate(dp_writers):
+        hi_w = w_addr >= cfg.a_split
+        q = (Signal(name=f"a_w{n}_en_q"), Signal(name=f"a_w{n}_hi_q", reset_less=True),
+             Signal(max(len(bk["w"].addr) for bk in banks), name=f"a_w{n}_addr_q",
+                    reset_less=True),
+             Signal.like(banks[0]["w"].data, name=f"a_w{n}_data_q", reset_less=True),
+             Signal.like(banks[0]["w"].en, name=f"a_w{n}_lanes_q", reset_less=True))
+        m.d.sync += [q[0].eq(w_en), q[1].eq(hi_w),
+                     q[2].eq(Mux(hi_w, w_addr - cfg.a_split, w_addr)), q[3].eq(w_data),
+                     q[4].eq(lanes)]
+        queued.append(q)
     for b, bank in enumerate(banks):
         rp, wp = bank["r"], bank["w"]
-        mine = dp_hi if b else ~dp_hi
-        # the enable is one LUT of (busy, the sequencer's rd_en, its bank, the host's r_en)
-        m.d.comb += [rp.addr.eq(r_addr - bank["base"]),
-                     rp.en.eq(Mux(busy, dp_en & mine, bus.A_re))]
+        # the enable is one LUT of (busy, the sequencer's rd_en, the host's r_en): both banks
+        # read (the data of the other one is not used), no address compare before it
+        m.d.comb += [rp.addr.eq(r_addr - bank["base"]), rp.en.eq(r_en)]
 
         def in_bank(w_addr: Value, b: int = b) -> Value:
             return (w_addr >= cfg.a_split) if b else (w_addr < cfg.a_split)
 
-        # the datapath's write is registered (one cycle later: the units' writes land before
-        # any later reader starts), so the bank choice does not sit before the memory
+        # the datapath's writes are registered (one cycle later: the units' writes land
+        # before any later reader starts) with their bank and address in it, so neither the
+        # bank compare nor the subtraction sits before the memory
         addr, wdata, en = Value.cast(0), Value.cast(0), Value.cast(0)
-        for w_en, w_addr, w_data, lanes in reversed(dp_writers):
-            take = w_en & in_bank(w_addr)
-            addr = Mux(take, w_addr - bank["base"], addr)
-            wdata = Mux(take, w_data, wdata)
-            en = Mux(take, lanes, en)
-        q_addr = Signal.like(wp.addr, name=f"a{b}_waddr_q")
-        q_data = Signal.like(wp.data, name=f"a{b}_wdata_q")
-        q_en = Signal.like(wp.en, name=f"a{b}_wen_q")
-        m.d.sync += [q_addr.eq(addr), q_data.eq(wdata), q_en.eq(en)]
+        for q_en, q_hi, q_addr, q_data, q_lanes in reversed(queued):
+            take = q_en & (q_hi if b else ~q_hi)
+            addr = Mux(take, q_addr, addr)
+            wdata = Mux(take, q_data, wdata)
+            en = Mux(take, q_lanes, en)
         host = h_en & in_bank(h_addr)                 # the host writes only while idle
-        m.d.comb += [wp.addr.eq(Mux(host, h_addr - bank["base"], q_addr)),
-                     wp.data.eq(Mux(host, h_data, q_data)),
-                     wp.en.eq(Mux(host, h_lanes, q_en))]
+        m.d.comb += [wp.addr.eq(Mux(host, h_addr - bank["base"], addr)),
+                     wp.data.eq(Mux(host, h_data, wdata)),
+                     wp.en.eq(Mux(host, h_lanes, en))]
+    # the host bus takes both banks (it registered which one a read addressed)
     m.d.comb += [a["rdata"].eq(Mux(hi_q, banks[1]["r"].data, banks[0]["r"].data)),
-                 bus.A_rdata.eq(a["rdata"])]
+                 bus.A_rdata.eq(banks[0]["r"].data), bus.A_rdata1.eq(banks[1]["r"].data)]
 
 
 def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mems: dict,
