@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.hdl import Value
 
-__all__ = ["clamp_to"]
+__all__ = ["clamp_to", "saturate_to", "wrap_counter"]
 
 
 def clamp_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: str) -> Signal:
@@ -14,3 +14,49 @@ def clamp_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: st
     out = Signal(signed(width), name=name)
     m.d.comb += out.eq(Mux(value > hi, hi, Mux(value < lo, lo, value)))
     return out
+
+
+def saturate_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: str) -> Signal:
+    """``clamp_to(value, hi, lo)`` for the bounds of a saturation to ``s`` bits, ``hi =
+    2^(s-1) - 1`` and ``lo = -2^(s-1)`` with ``1 <= s <= width + 1`` (as bit patterns of at
+    least ``width`` bits, usually registered), ``value`` a ``signed(width)``: the two
+    compares are ORs of masked bits (``value > hi``: not negative and a bit set where ``hi``
+    has a 0; ``value < lo``: negative and a bit clear where ``lo`` has a 1), no carry chain.
+    """
+    v = Value.cast(value)
+    sign, low = v[width - 1], v[:width - 1]
+    gt, lt = Signal(name=f"{name}_gt"), Signal(name=f"{name}_lt")
+    out = Signal(signed(width), name=name)
+    m.d.comb += [gt.eq(~sign & (low & ~hi[:width - 1]).any()),
+                 lt.eq(sign & (~low & lo[:width - 1]).any()),
+                 out.eq(Mux(gt, hi[:width], Mux(lt, lo[:width], v)))]
+    return out
+
+
+def wrap_counter(m: Module, n: Value | int, load: Value, step: Value, *, width: int,
+                 name: str) -> tuple[Signal, Signal]:
+    """A counter ``0 .. n-1`` that wraps to 0 after ``n - 1``, and its ``last`` flag (``cnt ==
+    n - 1``) as a *register*: no compare sits between the counter and the logic it steers.
+
+    ``load`` (priority) sets the count to 0 and reads ``n`` (>= 1) in that cycle; ``step``
+    counts one. ``n`` must then hold until the next ``load`` (it is also registered as
+    ``n - 2``, used from the cycle after ``load``). Both registers are reset-less: they are
+    defined by the first ``load``. Returns ``(cnt, last)``."""
+    cnt = Signal(width, name=f"{name}_cnt", reset_less=True)
+    last = Signal(name=f"{name}_last", reset_less=True)
+    if isinstance(n, int):
+        pen, one = Const((n - 2) % (1 << width), width), Const(n == 1, 1)
+        n_one: Value = one
+    else:
+        pen = Signal(width, name=f"{name}_pen", reset_less=True)       # n - 2
+        one = Signal(name=f"{name}_one", reset_less=True)              # n == 1
+        n_one = n == 1
+        m.d.sync += [pen.eq(n - 2), one.eq(n_one)]
+    with m.If(load):
+        m.d.sync += [cnt.eq(0), last.eq(n_one)]
+    with m.Elif(step):
+        with m.If(last):
+            m.d.sync += [cnt.eq(0), last.eq(one)]
+        with m.Else():
+            m.d.sync += [cnt.eq(cnt + 1), last.eq(cnt == pen)]
+    return cnt, last

@@ -26,14 +26,15 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 
 def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
                dp_read: tuple[Value, Value], bus: object,
-               writers: list[tuple[Value, Value, Value, Value]]) -> None:
+               writers: list[tuple[Value, ...]]) -> None:
     """A-mem's two banks. Read: while ``busy`` the datapath's ``dp_read`` (address, enable)
     enables the bank holding the address, else a host read enables both (the bus selects the
     data: no address decode before the banks' enables); ``a["rdata"]`` is the data of the
     bank the last read addressed (one-cycle read, held while no read is enabled, as one
     memory).
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
-    mask)``) that is enabled and addresses it; the controller never lets two writers of one
+    mask)``, optionally a fifth item: the address's bank bit as a register) that is enabled
+    and addresses it; the controller never lets two writers of one
     bank run together. ``writers[0]`` is the host's (at once); the datapath's writes are
     registered and land one cycle after their ``w_en``."""
     dp_addr, dp_en = dp_read
@@ -58,8 +59,9 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
         # the datapath's write is registered (one cycle later: the units' writes land before
         # any later reader starts), so the bank choice does not sit before the memory
         addr, wdata, en = Value.cast(0), Value.cast(0), Value.cast(0)
-        for w_en, w_addr, w_data, lanes in reversed(dp_writers):
-            take = w_en & in_bank(w_addr)
+        for w_en, w_addr, w_data, lanes, *hi in reversed(dp_writers):
+            # a writer may bring its bank as a register (``hi``: the address >= a_split)
+            take = w_en & ((hi[0] if b else ~hi[0]) if hi else in_bank(w_addr))
             addr = Mux(take, w_addr - bank["base"], addr)
             wdata = Mux(take, w_data, wdata)
             en = Mux(take, lanes, en)
@@ -120,7 +122,7 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
     a_all = (1 << len(mems["A"]["banks"][0]["w"].en)) - 1
     writers = [(~busy & bus.A_we, bus.A_waddr, bus.A_wdata, a_all),
                (run[Op.MATMUL] & (mm["dst_mem"] == MEMS["A"]) & wb.w_en, wb.w_addr,
-                _lanes(m, wb.w_data, cfg.rows, lane_bits["A"], "wb_to_A"), a_all)]
+                _lanes(m, wb.w_data, cfg.rows, lane_bits["A"], "wb_to_A"), a_all, wb.w_hi)]
     for unit, op in ((ln, Op.LAYERNORM), (sm, Op.SOFTMAX), (ge, Op.GELU)):
         if unit is not None:
             lw = unit["lw"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, unsigned
+from amaranth.hdl import Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ivita.model.block_config import BlockConfig
 from ivita.model.checks import check_int
 
+from ._blockutil import wrap_counter
 from .array import array_input_layout
 from .timing import Timing
 
@@ -58,57 +60,72 @@ class TileSequencer(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         o = self.o_stream
-        load, running = Signal(), Signal()
-        k, rb, cb = Signal(16), Signal(8), Signal(8)
-        a_row, b_col = Signal.like(self.a_addr), Signal.like(self.b_addr)   # row / col bases
-        k_end, rb_end, cb_end = Signal(16), Signal(8), Signal(8)           # the counts - 1
+        # flags (with reset; start enters through D, not as a second reset); each has its
+        # next value as a signal, so that busy and the read enable are registers too
+        load, running, full, mv = Signal(), Signal(), Signal(), Signal()
+        issue, busy = Signal(name="seq_issue"), Signal(name="seq_busy")
+        run_n, full_n, mv_n = Signal(), Signal(), Signal()
+        k_last, rb_last, cb_last = self._counters(m, load, issue)
         # read-ahead skid: the memory read registers are the head, ``spare`` holds the beat
-        # they held when a read overwrote them while the array stalled; the read enable is
-        # ``running & ~full`` (flip-flops only: the array's ready does not reach the memories)
-        issue, full, mv, last_m, spare_last = Signal(), Signal(), Signal(), Signal(), Signal()
-        spare_a, spare_b = Signal.like(self.a_data), Signal.like(self.b_data)
+        # they held when a read overwrote them while the array stalled; the read enable
+        # ``issue`` = ``running & ~full`` is a register (the array's ready does not reach the
+        # memories)
+        last_m, spare_last = Signal(reset_less=True), Signal(reset_less=True)
+        spare_a = Signal.like(self.a_data, reset_less=True)
+        spare_b = Signal.like(self.b_data, reset_less=True)
+        keep = Signal()
         m.d.comb += [
-            issue.eq(running & ~full),
+            keep.eq(issue & mv & ~o.ready),
+            run_n.eq(~self.start & (load | (running & ~(issue & k_last & rb_last & cb_last)))),
+            full_n.eq(~self.start & Mux(full, ~o.ready, keep)),
+            mv_n.eq(~self.start & Mux(full, mv, issue | (mv & ~o.ready))),
             self.rd_en.eq(issue),
             o.valid.eq(full | mv),
             o.payload.a.as_value().eq(Mux(full, spare_a, self.a_data)),
             o.payload.b.as_value().eq(Mux(full, spare_b, self.b_data)),
             o.payload.last.eq(Mux(full, spare_last, last_m)),
-            self.busy.eq(load | running | o.valid),
+            self.busy.eq(busy),
         ]
-        with m.If(self.start):
-            m.d.sync += [full.eq(0), mv.eq(0)]
-        with m.Elif(full):
-            with m.If(o.ready):
-                m.d.sync += full.eq(0)
-        with m.Elif(issue):
-            m.d.sync += mv.eq(1)
-            with m.If(mv & ~o.ready):
-                m.d.sync += [spare_a.eq(self.a_data), spare_b.eq(self.b_data),
-                             spare_last.eq(last_m), full.eq(1)]
-        with m.Elif(o.ready):
-            m.d.sync += mv.eq(0)
-        m.d.sync += [k_end.eq(self.k - 1), rb_end.eq(self.row_blocks - 1),
-                     cb_end.eq(self.col_blocks - 1)]
-        last_k, last_rb, last_cb = k == k_end, rb == rb_end, cb == cb_end
-        with m.If(self.start):
-            m.d.sync += [load.eq(1), running.eq(0)]
-        with m.Elif(load):                         # the parameters are valid from here
-            m.d.sync += [load.eq(0), running.eq(1), k.eq(0), rb.eq(0), cb.eq(0),
-                         self.a_addr.eq(self.a_base), a_row.eq(self.a_base),
-                         self.b_addr.eq(self.b_base), b_col.eq(self.b_base)]
-        with m.Elif(issue):
-            m.d.sync += last_m.eq(last_k)
-            with m.If(running):
-                m.d.sync += [k.eq(k + 1), self.a_addr.eq(self.a_addr + 1),
-                             self.b_addr.eq(self.b_addr + 1)]
-                with m.If(last_k):
-                    m.d.sync += [k.eq(0), rb.eq(rb + 1), self.a_addr.eq(a_row + self.a_stride),
-                                 a_row.eq(a_row + self.a_stride), self.b_addr.eq(b_col)]
-                    with m.If(last_rb):
-                        m.d.sync += [rb.eq(0), cb.eq(cb + 1), self.a_addr.eq(self.a_base),
-                                     a_row.eq(self.a_base), self.b_addr.eq(b_col + self.b_stride),
-                                     b_col.eq(b_col + self.b_stride)]
-                        with m.If(last_cb):
-                            m.d.sync += running.eq(0)
+        m.d.sync += [load.eq(self.start), running.eq(run_n), full.eq(full_n), mv.eq(mv_n),
+                     issue.eq(run_n & ~full_n),
+                     busy.eq(self.start | run_n | full_n | mv_n)]
+        with m.If(~full & keep):
+            m.d.sync += [spare_a.eq(self.a_data), spare_b.eq(self.b_data),
+                         spare_last.eq(last_m)]
+        with m.If(issue):
+            m.d.sync += last_m.eq(k_last)
+        self._addresses(m, load, issue, k_last, rb_last)
         return m
+
+    def _counters(self, m: Module, load: Value, issue: Value) -> tuple[Value, Value, Value]:
+        """``k``, ``rb``, ``cb`` as wrapping counters with registered last flags (loaded with
+        the parameters the cycle after ``start``)."""
+        _, k_last = wrap_counter(m, self.k, load, issue, width=16, name="seq_k")
+        _, rb_last = wrap_counter(m, self.row_blocks, load, issue & k_last, width=8,
+                                  name="seq_rb")
+        _, cb_last = wrap_counter(m, self.col_blocks, load, issue & k_last & rb_last, width=8,
+                                  name="seq_cb")
+        return k_last, rb_last, cb_last
+
+    def _addresses(self, m: Module, load: Value, issue: Value, k_last: Value,
+                   rb_last: Value) -> None:
+        """The read addresses: reset-less registers loaded the cycle after ``start`` and
+        stepped by one adder each (``+ 1``, ``+ a_stride`` at a new row block, ``+ b_stride``
+        at a new column block)."""
+        a_row = Signal.like(self.a_addr, name="a_row", reset_less=True)     # row / col bases
+        b_col = Signal.like(self.b_addr, name="b_col", reset_less=True)
+        a_addr = Signal.like(self.a_addr, name="seq_a_addr", reset_less=True)
+        b_addr = Signal.like(self.b_addr, name="seq_b_addr", reset_less=True)
+        m.d.comb += [self.a_addr.eq(a_addr), self.b_addr.eq(b_addr)]
+        with m.If(load):                           # the parameters are valid from here
+            m.d.sync += [a_addr.eq(self.a_base), a_row.eq(self.a_base),
+                         b_addr.eq(self.b_base), b_col.eq(self.b_base)]
+        with m.Elif(issue):
+            m.d.sync += [a_addr.eq(a_addr + 1), b_addr.eq(b_addr + 1)]
+            with m.If(k_last):
+                m.d.sync += [a_addr.eq(a_row + self.a_stride), a_row.eq(a_row + self.a_stride),
+                             b_addr.eq(b_col)]
+                with m.If(rb_last):
+                    m.d.sync += [a_addr.eq(self.a_base), a_row.eq(self.a_base),
+                                 b_addr.eq(b_col + self.b_stride),
+                                 b_col.eq(b_col + self.b_stride)]
