@@ -5,7 +5,7 @@ from __future__ import annotations
 from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.hdl import Value
 
-__all__ = ["clamp_to", "saturate_to", "wrap_counter"]
+__all__ = ["clamp_to", "saturation_flags", "wrap_counter"]
 
 
 def clamp_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: str) -> Signal:
@@ -16,21 +16,16 @@ def clamp_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: st
     return out
 
 
-def saturate_to(m: Module, value: Value, hi: Value, lo: Value, width: int, name: str) -> Signal:
-    """``clamp_to(value, hi, lo)`` for the bounds of a saturation to ``s`` bits, ``hi =
+def saturation_flags(value: Value, hi: Value, lo: Value, width: int) -> tuple[Value, Value]:
+    """``(value > hi, value < lo)`` for the bounds of a saturation to ``s`` bits, ``hi =
     2^(s-1) - 1`` and ``lo = -2^(s-1)`` with ``1 <= s <= width + 1`` (as bit patterns of at
-    least ``width`` bits, usually registered), ``value`` a ``signed(width)``: the two
-    compares are ORs of masked bits (``value > hi``: not negative and a bit set where ``hi``
-    has a 0; ``value < lo``: negative and a bit clear where ``lo`` has a 1), no carry chain.
-    """
+    least ``width`` bits, usually registered), ``value`` a ``signed(width)``: ORs of masked
+    bits (``value > hi``: not negative and a bit set where ``hi`` has a 0; ``value < lo``:
+    negative and a bit clear where ``lo`` has a 1), no carry chain. The clamped value is then
+    ``Mux(gt, hi, Mux(lt, lo, value))`` (one LUT level, e.g. a stage later)."""
     v = Value.cast(value)
     sign, low = v[width - 1], v[:width - 1]
-    gt, lt = Signal(name=f"{name}_gt"), Signal(name=f"{name}_lt")
-    out = Signal(signed(width), name=name)
-    m.d.comb += [gt.eq(~sign & (low & ~hi[:width - 1]).any()),
-                 lt.eq(sign & (~low & lo[:width - 1]).any()),
-                 out.eq(Mux(gt, hi[:width], Mux(lt, lo[:width], v)))]
-    return out
+    return ~sign & (low & ~hi[:width - 1]).any(), sign & (~low & lo[:width - 1]).any()
 
 
 def wrap_counter(m: Module, n: Value | int, load: Value, step: Value, *, width: int,

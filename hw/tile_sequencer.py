@@ -62,10 +62,14 @@ class TileSequencer(wiring.Component):
         o = self.o_stream
         # flags (with reset; start enters through D, not as a second reset); each has its
         # next value as a signal, so that busy and the read enable are registers too
-        load, running, full, mv = Signal(), Signal(), Signal(), Signal()
+        load, running = Signal(name="seq_load"), Signal(name="seq_running")
+        full, mv = Signal(name="seq_full"), Signal(name="seq_mv")
         issue, busy = Signal(name="seq_issue"), Signal(name="seq_busy")
-        run_n, full_n, mv_n = Signal(), Signal(), Signal()
-        k_last, rb_last, cb_last = self._counters(m, load, issue)
+        run_n, full_n, mv_n = Signal(name="run_n"), Signal(name="full_n"), Signal(name="mv_n")
+        # a reset-less copy of issue steps the counters and addresses (not merged with it)
+        step = Signal(name="seq_step", reset_less=True)
+        m.d.sync += step.eq(run_n & ~full_n)
+        k_last, rb_last, cb_last = self._counters(m, load, step)
         # read-ahead skid: the memory read registers are the head, ``spare`` holds the beat
         # they held when a read overwrote them while the array stalled; the read enable
         # ``issue`` = ``running & ~full`` is a register (the array's ready does not reach the
@@ -94,7 +98,7 @@ class TileSequencer(wiring.Component):
                          spare_last.eq(last_m)]
         with m.If(issue):
             m.d.sync += last_m.eq(k_last)
-        self._addresses(m, load, issue, k_last, rb_last)
+        self._addresses(m, load, step, k_last, rb_last)
         return m
 
     def _counters(self, m: Module, load: Value, issue: Value) -> tuple[Value, Value, Value]:

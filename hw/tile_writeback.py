@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from ivita.firmware.isa import MODES
 from ivita.model.block_config import BlockConfig
 
-from ._blockutil import saturate_to, wrap_counter
+from ._blockutil import saturation_flags, wrap_counter
 from .requant import requant_output_layout
 from .tile_epilogue import const_lane_layout, matmul_requant_config
 from .timing import Timing
@@ -107,7 +107,7 @@ class TileWriteBack(wiring.Component):
         cfg = self._cfg
         rows, cols, ob = cfg.rows, cfg.cols, cfg.out_bits
         i = self.i_stream
-        draining, tiles_done = Signal(), Signal()
+        draining, tiles_done = Signal(name="draining"), Signal(name="tiles_done")
         tbuf = [[_data_reg(signed(ob), name=f"tbuf_{a}_{b}") for b in range(cols)]
                 for a in range(rows)]
         # saturation bounds of sat_bits, registered (sat_bits holds during an instruction)
@@ -136,7 +136,9 @@ class TileWriteBack(wiring.Component):
             dr_next.eq(((draining & ~last_j) | (accept & last_r & ~row_mode)) & ~self.start),
             td_next.eq((tiles_done | (tile_end & last_rb & last_cb)) & ~self.start),
         ]
-        m.d.sync += [draining.eq(dr_next), tiles_done.eq(td_next)]
+        # a reset-less copy of draining steers the data (a cell of another kind: not merged)
+        drain_sel = _data_reg(name="drain_sel")
+        m.d.sync += [draining.eq(dr_next), tiles_done.eq(td_next), drain_sel.eq(dr_next)]
         # the tile buffer takes row r of every tile (read only by the drain that follows)
         for a in range(rows):
             with m.If(accept & (r == a)):
@@ -147,7 +149,7 @@ class TileWriteBack(wiring.Component):
         m.d.comb += v0.eq((accept & row_mode) | draining)
         col_sel = [Array(tbuf[a]) for a in range(rows)]
         for n in range(cols):
-            m.d.comb += lanes0[n].eq(Mux(draining, col_sel[n][j], i.payload.q[n]))
+            m.d.comb += lanes0[n].eq(Mux(drain_sel, col_sel[n][j], i.payload.q[n]))
         addr0 = self._addresses(m, draining, accept & row_mode, tile_end, last_rb)
         return SimpleNamespace(sat_hi=sat_hi, sat_lo=sat_lo, lanes0=lanes0, v0=v0,
                                addr0=addr0, dr_next=dr_next, td_next=td_next,
@@ -183,6 +185,16 @@ class TileWriteBack(wiring.Component):
             m.d.sync += ra.eq(ra + self.s_row)
         return addr0
 
+    def _saturate(self, m: Module, pre: Value, val: Value, hi: Value, lo: Value,
+                  name: str) -> Value:
+        """``val`` (the register of ``pre``) saturated by the bounds ``hi``/``lo``: the flags
+        of :func:`saturation_flags` are registered from ``pre`` beside ``val``, then one
+        multiplexer."""
+        ob = self._cfg.out_bits
+        gt, lt = _data_reg(name=f"{name}_gt"), _data_reg(name=f"{name}_lt")
+        m.d.sync += [x.eq(e) for x, e in zip((gt, lt), saturation_flags(pre, hi, lo, ob))]
+        return Mux(gt, hi[:ob], Mux(lt, lo[:ob], val))
+
     def _stages(self, m: Module, f: SimpleNamespace) -> None:
         """Stages 1..9 behind :meth:`_tiles`; drives ``w_en``, ``w_addr``, ``w_data`` and
         ``finished``."""
@@ -202,16 +214,18 @@ class TileWriteBack(wiring.Component):
         m.d.sync += resid.eq(self.mode == RESIDUAL)
         for n in range(cols):
             k = self.res_const[n]
-            # y[s-1]: stage s; the row enters unsaturated (stage 1), y2 is saturated to sat_bits
+            # y[s-1]: stage s; the row enters unsaturated (stage 1), stage 2 registers its
+            # saturation flags, y3 is saturated to sat_bits
             y = [_chain_reg(s, signed(ob), name=f"y{s}_{n}") for s in range(1, L)]
-            m.d.sync += [y[0].eq(lanes0[n]),
-                         y[1].eq(saturate_to(m, y[0], sat_hi, sat_lo, ob, f"ys{n}"))]
-            m.d.sync += [y[s].eq(y[s - 1]) for s in range(2, L - 1)]
+            m.d.sync += [y[0].eq(lanes0[n]), y[1].eq(y[0]),
+                         y[2].eq(self._saturate(m, y[0], y[1], sat_hi, sat_lo, f"y{n}"))]
+            m.d.sync += [y[s].eq(y[s - 1]) for s in range(3, L - 1)]
             # the product's own copy of the row (stages 1, 2): straight from the input,
-            # without the drain multiplexer (only RESIDUAL, a row mode, uses the product)
+            # without the drain multiplexer (only RESIDUAL, a row mode, uses the product);
+            # saturated at stage 2 with the flags of stage 1
             yd = [_data_reg(signed(ob), name=f"yd{s}_{n}") for s in range(1, 3)]
             m.d.sync += [yd[0].eq(f.q[n]),
-                         yd[1].eq(saturate_to(m, yd[0], sat_hi, sat_lo, ob, f"yds{n}"))]
+                         yd[1].eq(self._saturate(m, f.q[n], yd[0], sat_hi, sat_lo, f"yd{n}"))]
             xq = _data_reg(signed(cfg.resid_bits), name=f"xq{n}")            # stage 2
             mx, my = _data_reg(signed(pb), name=f"mx{n}"), _data_reg(signed(pb), name=f"my{n}")
             px, py = _data_reg(signed(pb), name=f"px{n}"), _data_reg(signed(pb), name=f"py{n}")
