@@ -66,9 +66,12 @@ class TileSequencer(wiring.Component):
         full, mv = Signal(name="seq_full"), Signal(name="seq_mv")
         issue, busy = Signal(name="seq_issue"), Signal(name="seq_busy")
         run_n, full_n, mv_n = Signal(name="run_n"), Signal(name="full_n"), Signal(name="mv_n")
+        issue_n = Signal(name="issue_n")
         # a reset-less copy of issue steps the counters and addresses (not merged with it)
         step = Signal(name="seq_step", reset_less=True)
-        m.d.sync += step.eq(run_n & ~full_n)
+        # a reset-less copy of full selects the data (the flag then has a small fanout)
+        full_d = Signal(name="seq_full_d", reset_less=True)
+        m.d.sync += [step.eq(issue_n), full_d.eq(full_n)]
         k_last, rb_last, cb_last = self._counters(m, load, step)
         # read-ahead skid: the memory read registers are the head, ``spare`` holds the beat
         # they held when a read overwrote them while the array stalled; the read enable
@@ -80,18 +83,20 @@ class TileSequencer(wiring.Component):
         keep = Signal()
         m.d.comb += [
             keep.eq(issue & mv & ~o.ready),
-            run_n.eq(~self.start & (load | (running & ~(issue & k_last & rb_last & cb_last)))),
+            # (issue = running & ~full: at the last beat running falls)
+            run_n.eq(~self.start & (load | (running & ~(~full & k_last & rb_last & cb_last)))),
             full_n.eq(~self.start & Mux(full, ~o.ready, keep)),
             mv_n.eq(~self.start & Mux(full, mv, issue | (mv & ~o.ready))),
             self.rd_en.eq(issue),
             o.valid.eq(full | mv),
-            o.payload.a.as_value().eq(Mux(full, spare_a, self.a_data)),
-            o.payload.b.as_value().eq(Mux(full, spare_b, self.b_data)),
+            o.payload.a.as_value().eq(Mux(full_d, spare_a, self.a_data)),
+            o.payload.b.as_value().eq(Mux(full_d, spare_b, self.b_data)),
             o.payload.last.eq(Mux(full, spare_last, last_m)),
             self.busy.eq(busy),
         ]
+        m.d.comb += issue_n.eq(run_n & ~full_n)
         m.d.sync += [load.eq(self.start), running.eq(run_n), full.eq(full_n), mv.eq(mv_n),
-                     issue.eq(run_n & ~full_n),
+                     issue.eq(issue_n),
                      busy.eq(self.start | run_n | full_n | mv_n)]
         with m.If(~full & keep):
             m.d.sync += [spare_a.eq(self.a_data), spare_b.eq(self.b_data),

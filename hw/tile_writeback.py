@@ -150,13 +150,13 @@ class TileWriteBack(wiring.Component):
         col_sel = [Array(tbuf[a]) for a in range(rows)]
         for n in range(cols):
             m.d.comb += lanes0[n].eq(Mux(drain_sel, col_sel[n][j], i.payload.q[n]))
-        addr0 = self._addresses(m, draining, accept & row_mode, tile_end, last_rb)
+        addr0 = self._addresses(m, draining, accept & row_mode, last_r, last_j, last_rb)
         return SimpleNamespace(sat_hi=sat_hi, sat_lo=sat_lo, lanes0=lanes0, v0=v0,
                                addr0=addr0, dr_next=dr_next, td_next=td_next,
                                v1_next=v0 & ~self.start, q=i.payload.q)
 
-    def _addresses(self, m: Module, draining: Value, row_step: Value, tile_end: Value,
-                   last_rb: Value) -> Value:
+    def _addresses(self, m: Module, draining: Value, row_step: Value, last_r: Value,
+                   last_j: Value, last_rb: Value) -> Value:
         """The word address of stage 1: ``dst_base`` plus an offset register stepped by one
         adder per row, column or tile (no multiplier). The offsets are reset-less, cleared by
         ``start``: ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
@@ -168,21 +168,23 @@ class TileWriteBack(wiring.Component):
         m.d.sync += s_row_cols.eq(self.s_row * self._cfg.cols)
         addr0 = Signal.like(self.w_addr)
         m.d.comb += [addr0.eq(self.dst_base + Mux(draining, ta, ra)), self.x_addr.eq(addr0)]
+        # ra and coff matter only in a row mode, ta, tstart and cbase only in TRANSPOSE (mode
+        # holds for the instruction): each steps on its mode's events alone
         with m.If(self.start):
             m.d.sync += [ra.eq(0), coff.eq(0), ta.eq(0), tstart.eq(0), cbase.eq(0)]
-        with m.Elif(tile_end):
-            with m.If(last_rb):
-                m.d.sync += [coff.eq(coff + self.s_col), ra.eq(coff + self.s_col),
-                             cbase.eq(cbase + s_row_cols), tstart.eq(cbase + s_row_cols),
-                             ta.eq(cbase + s_row_cols)]
-            with m.Else():
-                m.d.sync += [tstart.eq(tstart + self.s_col), ta.eq(tstart + self.s_col)]
-                with m.If(row_step):
-                    m.d.sync += ra.eq(ra + self.s_row)
-        with m.Elif(draining):
-            m.d.sync += ta.eq(ta + self.s_row)
-        with m.Elif(row_step):
-            m.d.sync += ra.eq(ra + self.s_row)
+        with m.Else():
+            with m.If(row_step):
+                m.d.sync += ra.eq(Mux(last_r & last_rb, coff + self.s_col, ra + self.s_row))
+                with m.If(last_r & last_rb):
+                    m.d.sync += coff.eq(coff + self.s_col)
+            with m.If(draining):
+                with m.If(~last_j):
+                    m.d.sync += ta.eq(ta + self.s_row)
+                with m.Elif(last_rb):
+                    m.d.sync += [cbase.eq(cbase + s_row_cols), tstart.eq(cbase + s_row_cols),
+                                 ta.eq(cbase + s_row_cols)]
+                with m.Else():
+                    m.d.sync += [tstart.eq(tstart + self.s_col), ta.eq(tstart + self.s_col)]
         return addr0
 
     def _saturate(self, m: Module, pre: Value, val: Value, hi: Value, lo: Value,
