@@ -81,6 +81,8 @@ class TileSequencer(wiring.Component):
         spare_a = Signal.like(self.a_data, reset_less=True)
         spare_b = Signal.like(self.b_data, reset_less=True)
         keep = Signal()
+        # the beat's last flag is a register of its own (the array's ready depends on it)
+        o_last = Signal(name="seq_o_last")
         m.d.comb += [
             keep.eq(issue & mv & ~o.ready),
             # (issue = running & ~full: at the last beat running falls)
@@ -91,16 +93,25 @@ class TileSequencer(wiring.Component):
             o.valid.eq(full | mv),
             o.payload.a.as_value().eq(Mux(full_d, spare_a, self.a_data)),
             o.payload.b.as_value().eq(Mux(full_d, spare_b, self.b_data)),
-            o.payload.last.eq(Mux(full, spare_last, last_m)),
+            o.payload.last.eq(o_last),
             self.busy.eq(busy),
         ]
         m.d.comb += issue_n.eq(run_n & ~full_n)
         m.d.sync += [load.eq(self.start), running.eq(run_n), full.eq(full_n), mv.eq(mv_n),
                      issue.eq(issue_n),
                      busy.eq(self.start | run_n | full_n | mv_n)]
-        with m.If(~full & keep):
-            m.d.sync += [spare_a.eq(self.a_data), spare_b.eq(self.b_data),
-                         spare_last.eq(last_m)]
+        # o_last: the next beat's last, by the cases of o.ready (it then sits one LUT before
+        # the register; without start: a start finds the sequencer idle, o.valid low)
+        lm_n, rdy_hi, rdy_lo = Signal(), Signal(), Signal()
+        m.d.comb += [lm_n.eq(Mux(issue, k_last, last_m)),
+                     rdy_hi.eq(Mux(full, last_m, lm_n)),
+                     rdy_lo.eq(Mux(full, spare_last, Mux(issue & mv, last_m, lm_n)))]
+        m.d.sync += o_last.eq(Mux(o.ready, rdy_hi, rdy_lo))
+        # the spare copies the read registers while it is free (it is read only once full)
+        with m.If(~full_d):
+            m.d.sync += [spare_a.eq(self.a_data), spare_b.eq(self.b_data)]
+        with m.If(~full):
+            m.d.sync += spare_last.eq(last_m)
         with m.If(issue):
             m.d.sync += last_m.eq(k_last)
         self._addresses(m, load, step, k_last, rb_last)

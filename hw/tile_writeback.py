@@ -118,15 +118,18 @@ class TileWriteBack(wiring.Component):
         m.d.sync += [sat_lo[j].eq(self.sat_bits <= j + 1) for j in range(ob + 1)]
         accept = Signal()
         m.d.comb += [i.ready.eq(~draining), accept.eq(i.valid & ~draining)]
-        # the parameters hold from the cycle after start: the counters of row_blocks and
-        # col_blocks load then (start_q); mode is registered (row_mode)
+        # the parameters hold from the cycle after start: the counters and the address offsets
+        # load then (start_q, a local register: start itself keeps a small fanout); mode is
+        # registered (row_mode); draining only in TRANSPOSE, so a row mode's accept is i.valid
         start_q, row_mode = _data_reg(name="start_q"), _data_reg(name="row_mode")
         m.d.sync += [start_q.eq(self.start), row_mode.eq(self.mode != TRANSPOSE)]
-        r, last_r = wrap_counter(m, rows, self.start, accept, width=_bits(rows), name="wb_r")
-        j, last_j = wrap_counter(m, cols, self.start, draining, width=_bits(cols), name="wb_j")
+        r, last_r = wrap_counter(m, rows, start_q, accept, width=_bits(rows), name="wb_r")
+        j, last_j = wrap_counter(m, cols, start_q, draining, width=_bits(cols), name="wb_j")
+        row_step = Signal()
+        m.d.comb += row_step.eq(i.valid & row_mode)
         # a tile ends with its last row (ROW/RESIDUAL) or its last drained column
         tile_end = Signal()
-        m.d.comb += tile_end.eq((accept & last_r & row_mode) | (draining & last_j))
+        m.d.comb += tile_end.eq((row_step & last_r) | (draining & last_j))
         _, last_rb = wrap_counter(m, self.row_blocks, start_q, tile_end, width=8, name="wb_rb")
         _, last_cb = wrap_counter(m, self.col_blocks, start_q, tile_end & last_rb, width=8,
                                   name="wb_cb")
@@ -146,20 +149,20 @@ class TileWriteBack(wiring.Component):
         # stage 1 input: either an accepted row (ROW/RESIDUAL) or a drained column
         v0 = Signal()
         lanes0 = [Signal(signed(ob), name=f"l0_{n}") for n in range(cols)]
-        m.d.comb += v0.eq((accept & row_mode) | draining)
+        m.d.comb += v0.eq(row_step | draining)
         col_sel = [Array(tbuf[a]) for a in range(rows)]
         for n in range(cols):
             m.d.comb += lanes0[n].eq(Mux(drain_sel, col_sel[n][j], i.payload.q[n]))
-        addr0 = self._addresses(m, draining, accept & row_mode, last_r, last_j, last_rb)
+        addr0 = self._addresses(m, start_q, draining, row_step, last_r, last_j, last_rb)
         return SimpleNamespace(sat_hi=sat_hi, sat_lo=sat_lo, lanes0=lanes0, v0=v0,
                                addr0=addr0, dr_next=dr_next, td_next=td_next,
                                v1_next=v0 & ~self.start, q=i.payload.q)
 
-    def _addresses(self, m: Module, draining: Value, row_step: Value, last_r: Value,
-                   last_j: Value, last_rb: Value) -> Value:
+    def _addresses(self, m: Module, clear: Value, draining: Value, row_step: Value,
+                   last_r: Value, last_j: Value, last_rb: Value) -> Value:
         """The word address of stage 1: ``dst_base`` plus an offset register stepped by one
         adder per row, column or tile (no multiplier). The offsets are reset-less, cleared by
-        ``start``: ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
+        ``clear`` (the cycle after ``start``): ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
         ta = (cb*cols + j)*s_row + rb*s_col (a drained column), tstart = ta at j = 0,
         cbase = cb*cols*s_row."""
         A = len(self.w_addr)
@@ -170,7 +173,7 @@ class TileWriteBack(wiring.Component):
         m.d.comb += [addr0.eq(self.dst_base + Mux(draining, ta, ra)), self.x_addr.eq(addr0)]
         # ra and coff matter only in a row mode, ta, tstart and cbase only in TRANSPOSE (mode
         # holds for the instruction): each steps on its mode's events alone
-        with m.If(self.start):
+        with m.If(clear):
             m.d.sync += [ra.eq(0), coff.eq(0), ta.eq(0), tstart.eq(0), cbase.eq(0)]
         with m.Else():
             with m.If(row_step):
