@@ -33,8 +33,9 @@ def wrap_counter(m: Module, n: Value | int, load: Value, step: Value, *, width: 
     """A counter ``0 .. n-1`` that wraps to 0 after ``n - 1``, and its ``last`` flag (``cnt ==
     n - 1``) as a *register*: no compare sits between the counter and the logic it steers.
 
-    ``load`` (priority) sets the count to 0 and reads ``n`` (>= 1) in that cycle; ``step``
-    counts one. ``n`` must then hold until the next ``load`` (it is also registered as
+    ``load`` sets the count to 0 (to 1 mod ``n`` with a ``step`` in the same cycle) and
+    reads ``n`` (>= 1) in that cycle; ``step`` counts one. ``n`` must then hold until the next
+    ``load`` (it is also registered as
     ``n - 2``, used from the cycle after ``load``). Both registers are reset-less: they are
     defined by the first ``load``. Returns ``(cnt, last)``."""
     cnt = Signal(width, name=f"{name}_cnt", reset_less=True)
@@ -47,7 +48,9 @@ def wrap_counter(m: Module, n: Value | int, load: Value, step: Value, *, width: 
         one = Signal(name=f"{name}_one", reset_less=True)              # n == 1
         n_one = n == 1
         m.d.sync += [pen.eq(n - 2), one.eq(n_one)]
-    with m.If(load):
+    with m.If(load & step):                   # the step of the load cycle counts
+        m.d.sync += [cnt.eq(Mux(n_one, 0, 1)), last.eq(n_one | (n == 2))]
+    with m.Elif(load):
         m.d.sync += [cnt.eq(0), last.eq(n_one)]
     with m.Elif(step):
         with m.If(last):

@@ -118,13 +118,13 @@ class TileWriteBack(wiring.Component):
         m.d.sync += [sat_lo[j].eq(self.sat_bits <= j + 1) for j in range(ob + 1)]
         accept = Signal()
         m.d.comb += [i.ready.eq(~draining), accept.eq(i.valid & ~draining)]
-        # the parameters hold from the cycle after start: the counters and the address offsets
-        # load then (start_q, a local register: start itself keeps a small fanout); mode is
-        # registered (row_mode); draining only in TRANSPOSE, so a row mode's accept is i.valid
+        # the parameters hold from the cycle after start: the counters of row_blocks and
+        # col_blocks load then (start_q; a row of that cycle counts); mode is registered
+        # (row_mode); draining only in TRANSPOSE, so a row mode's accept is i.valid
         start_q, row_mode = _data_reg(name="start_q"), _data_reg(name="row_mode")
         m.d.sync += [start_q.eq(self.start), row_mode.eq(self.mode != TRANSPOSE)]
-        r, last_r = wrap_counter(m, rows, start_q, accept, width=_bits(rows), name="wb_r")
-        j, last_j = wrap_counter(m, cols, start_q, draining, width=_bits(cols), name="wb_j")
+        r, last_r = wrap_counter(m, rows, self.start, accept, width=_bits(rows), name="wb_r")
+        j, last_j = wrap_counter(m, cols, self.start, draining, width=_bits(cols), name="wb_j")
         row_step = Signal()
         m.d.comb += row_step.eq(i.valid & row_mode)
         # a tile ends with its last row (ROW/RESIDUAL) or its last drained column
@@ -153,7 +153,7 @@ class TileWriteBack(wiring.Component):
         col_sel = [Array(tbuf[a]) for a in range(rows)]
         for n in range(cols):
             m.d.comb += lanes0[n].eq(Mux(drain_sel, col_sel[n][j], i.payload.q[n]))
-        addr0 = self._addresses(m, start_q, draining, row_step, last_r, last_j, last_rb)
+        addr0 = self._addresses(m, self.start, draining, row_step, last_r, last_j, last_rb)
         return SimpleNamespace(sat_hi=sat_hi, sat_lo=sat_lo, lanes0=lanes0, v0=v0,
                                addr0=addr0, dr_next=dr_next, td_next=td_next,
                                v1_next=v0 & ~self.start, q=i.payload.q)
@@ -162,7 +162,7 @@ class TileWriteBack(wiring.Component):
                    last_r: Value, last_j: Value, last_rb: Value) -> Value:
         """The word address of stage 1: ``dst_base`` plus an offset register stepped by one
         adder per row, column or tile (no multiplier). The offsets are reset-less, cleared by
-        ``clear`` (the cycle after ``start``): ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
+        ``clear`` (``start``): ra = (rb*rows + r)*s_row + cb*s_col (ROW/RESIDUAL), coff = cb*s_col;
         ta = (cb*cols + j)*s_row + rb*s_col (a drained column), tstart = ta at j = 0,
         cbase = cb*cols*s_row."""
         A = len(self.w_addr)
