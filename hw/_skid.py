@@ -56,15 +56,19 @@ def output_skid(m: Module, o_s: object, nxt: Value, nxt_valid: Value, *,
     its value in the next cycle (for :class:`EnableCopy` registers).
     """
     full = Signal(name=f"{name}_full")
-    spare = Signal(len(Value.cast(o_s.payload)), name=f"{name}_spare")
+    # the spare is data (read only while full) without reset; it copies nxt in every cycle
+    # it is free, so its enable is ~full alone (not o_s.ready or nxt_valid)
+    spare = Signal(len(Value.cast(o_s.payload)), name=f"{name}_spare", reset_less=True)
     en = Signal(name=f"{name}_en")
     m.d.comb += en.eq(~full)
+    with m.If(~full):
+        m.d.sync += spare.eq(nxt)
     with m.If(full):
         with m.If(o_s.ready):                        # o_s.valid is high while full
             m.d.sync += [o_s.payload.eq(spare), full.eq(0)]
     with m.Elif(nxt_valid):
         with m.If(o_s.valid & ~o_s.ready):
-            m.d.sync += [spare.eq(nxt), full.eq(1)]
+            m.d.sync += full.eq(1)
         with m.Else():
             m.d.sync += [o_s.payload.eq(nxt), o_s.valid.eq(1)]
     with m.Elif(o_s.ready):

@@ -40,7 +40,8 @@ class TileEpilogue(wiring.Component):
     one row per cycle; one bubble whenever ``cb`` changes (the constant word is re-read). The
     output register is the head of a two-entry skid buffer
     (:func:`~ivita.hw._skid.output_skid`): ``i_stream.ready = const_ok & ~spare_full``, a
-    function of registers (never of ``i_stream.valid`` or ``o_stream.ready``). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
+    register (loaded from their next values; never a function of ``i_stream.valid`` or
+    ``o_stream.ready`` in the same cycle). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16) -> None:
@@ -78,11 +79,6 @@ class TileEpilogue(wiring.Component):
             m.d.sync += cb.eq(0)
         with m.Elif(cb_step):
             m.d.sync += cb.eq(cb + 1)
-        # the port's data belong to c_addr when cb did not move at the last edge and no start
-        # came (const_base is held from the cycle after start); start enters through D
-        moved, fresh, ok = Signal(init=1, name="cst_moved"), Signal(name="cst_fresh"), Signal()
-        m.d.sync += [moved.eq(self.start | cb_step), fresh.eq(~self.start)]
-        m.d.comb += ok.eq(fresh & ~moved)
         nxt = Signal.like(o.payload, name="epi_nxt")
         for j in range(cfg.cols):
             lane = self.c_data[j]
@@ -90,6 +86,13 @@ class TileEpilogue(wiring.Component):
                          nxt.b[j].eq(lane.b), nxt.c[j].eq(lane.c)]
         m.d.comb += nxt.last.eq(i.payload.last)
         # the output register is the head of a skid buffer: ready is a function of registers
-        en, _ = output_skid(m, o, nxt, accept & ~self.start, name="epi_skid")
-        m.d.comb += [i.ready.eq(ok & en), accept.eq(i.valid & i.ready)]
+        # (no row arrives in the cycle of start: the MATMUL before has finished, the
+        # datapath reset cleared an aborted one)
+        _, en_next = output_skid(m, o, nxt, accept, name="epi_skid")
+        # ready = the port's data belong to c_addr (cb did not move at the last edge and no
+        # start came: const_base is held from the cycle after start) and the skid's spare is
+        # free; one register, from the next values of both
+        rdy = Signal(name="epi_ready")
+        m.d.sync += rdy.eq(~self.start & ~cb_step & en_next)
+        m.d.comb += [i.ready.eq(rdy), accept.eq(i.valid & rdy)]
         return m
