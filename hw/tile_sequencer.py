@@ -33,8 +33,8 @@ class TileSequencer(wiring.Component):
     column block), so no multiplier sits before the memories. Both read ports have a latency
     of one cycle; their read registers are the head of a two-entry skid buffer (a
     ``spare`` register takes their beat when a new read would overwrite it in a stall),
-    so ``rd_en`` is ``running & ~full``, a function of flip-flops only (``o_stream.ready``
-    does not reach the memories' enables). Throughput: one beat per cycle while ``o_stream.ready``; the
+    so ``rd_en`` is ``running & ~full``, kept as a register of its own, as is ``busy``
+    (``o_stream.ready`` does not reach the memories' enables). Throughput: one beat per cycle while ``o_stream.ready``; the
     first beat is valid :data:`SEQ_LATENCY` = 3 cycles after ``start``. Back-pressure:
     ``o_stream`` stalls the sequencer, nothing is lost.
     """

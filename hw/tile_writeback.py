@@ -64,7 +64,11 @@ class TileWriteBack(wiring.Component):
     Pipeline (:data:`WB_LATENCY` = 9 stages, one carry chain or DSP stage each): accept ->
     x read -> x register -> products (M, P) -> shifts -> rounded terms -> sum -> saturation
     compares -> registered write (``w_en`` 9 cycles after the row is accepted, or after its
-    drain cycle). The saturation bounds, ``row_blocks - 1``, ``col_blocks - 1`` and
+    drain cycle). The row enters unsaturated (the tile buffer holds it so); the
+    ``sat_bits`` saturation's flags (:func:`~ivita.hw._blockutil.saturation_flags`) are
+    registered in stage 2 (stage 1 for the product's copy) and applied the stage after.
+    ``finished`` and ``w_hi`` (``w_addr >= cfg.a_split``: the A-mem bank of the word) are
+    registers. A row may come from the cycle after ``start``. The saturation bounds, ``row_blocks - 1``, ``col_blocks - 1`` and
     ``cols * s_row`` are registered from the parameters (held from the cycle after ``start``
     for the whole instruction); the word address is ``dst_base`` plus an offset register
     stepped by one adder per row, column or tile (no multiplier before the memory). ``finished``: every tile of
