@@ -35,8 +35,9 @@ as in the model.
 
 Each stage's data registers load only when the stage before holds a valid element, so bubbles
 do not toggle the datapath (this matters for the activity-based power model); they have no
-reset (the valid bits say when they hold a value). The skid's spare entry loads every
-element leaving stage 5 (``eager_spare``), so its enable does not wait for ``o_stream.ready``.
+reset (the valid bits say when they hold a value). The skid's spare entry copies the
+element leaving stage 5 in every cycle it is free (``output_skid``), so its enable does not
+wait for ``o_stream.ready``.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def stall_pipeline(m: Module, i_s: object, o_s: object) -> tuple[list[Value], Vi
     nxt = Signal(o_s.payload.shape(), name="pipe_next")
     valid = [Signal(name=f"stage{s}_valid") for s in range(1, stages + 1)]
     last = [Signal(name=f"stage{s}_last") for s in range(1, stages + 1)]
-    en, _ = output_skid(m, o_s, nxt, valid[-1], name="pipe_skid", eager_spare=True)
+    en, _ = output_skid(m, o_s, nxt, valid[-1], name="pipe_skid")
     m.d.comb += i_s.ready.eq(en)
     loads = [Signal(name="pipe_accept")] + [Signal(name=f"stage{s}_load")
                                              for s in range(1, stages)]

@@ -46,22 +46,25 @@ class EnableCopy(Elaboratable):
 
 
 def output_skid(m: Module, o_s: object, nxt: Value, nxt_valid: Value, *,
-                name: str = "skid", eager_spare: bool = False) -> tuple[Signal, Signal]:
+                name: str = "skid") -> tuple[Signal, Signal]:
     """Drive ``o_s.valid``/``o_s.payload`` as the head of a two-entry skid buffer.
 
     ``nxt``/``nxt_valid``: the element the pipeline's last stage offers this cycle (taken
     only in cycles where the returned enable is high; the caller advances its pipeline on that
     same enable). Returns ``(en, en_next)``: ``en`` is high while the spare entry is free, a
     flip-flop output, so no combinational path runs from ``o_s.ready`` to it; ``en_next`` is
-    its value in the next cycle (for :class:`EnableCopy` registers). ``eager_spare``: the spare
-    loads every element offered while it is free, not only one that must wait, so its enable
-    does not depend on ``o_s.ready`` (a shorter path; the spare then toggles with every
-    element); the stream behaves the same.
+    its value in the next cycle (for :class:`EnableCopy` registers). The spare entry copies
+    ``nxt`` in every cycle it is free (not only an element that must wait), so its enable is
+    ``~full`` alone and does not depend on ``o_s.ready``; the stream behaves the same.
     """
     full = Signal(name=f"{name}_full")
-    spare = Signal(len(Value.cast(o_s.payload)), name=f"{name}_spare")
+    # the spare is data (read only while full) without reset; it copies nxt in every cycle
+    # it is free, so its enable is ~full alone (not o_s.ready or nxt_valid)
+    spare = Signal(len(Value.cast(o_s.payload)), name=f"{name}_spare", reset_less=True)
     en = Signal(name=f"{name}_en")
     m.d.comb += en.eq(~full)
+    with m.If(~full):
+        m.d.sync += spare.eq(nxt)
     with m.If(full):
         with m.If(o_s.ready):                        # o_s.valid is high while full
             m.d.sync += [o_s.payload.eq(spare), full.eq(0)]
@@ -72,11 +75,6 @@ def output_skid(m: Module, o_s: object, nxt: Value, nxt_valid: Value, *,
             m.d.sync += [o_s.payload.eq(nxt), o_s.valid.eq(1)]
     with m.Elif(o_s.ready):
         m.d.sync += o_s.valid.eq(0)
-    spare_load = ~full & nxt_valid
-    if not eager_spare:
-        spare_load &= o_s.valid & ~o_s.ready        # only the element that must wait
-    with m.If(spare_load):
-        m.d.sync += spare.eq(nxt)
     en_next = Signal(name=f"{name}_en_next")
     m.d.comb += en_next.eq(~Mux(full, ~o_s.ready, nxt_valid & o_s.valid & ~o_s.ready))
     return en, en_next

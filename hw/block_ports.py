@@ -26,13 +26,14 @@ def _lanes(m: Module, src: Value, lanes: int, lane_bits: int, name: str) -> Valu
 
 def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
                dp_read: tuple[Value, Value], bus: object,
-               writers: list[tuple[Value, Value, Value, Value]]) -> None:
+               writers: list[tuple[Value, ...]]) -> None:
     """A-mem's two banks. Read: the datapath's ``dp_read`` (address, enable) while ``busy``,
     else the host's, enables both banks (no address decode before the banks' enables);
     ``a["rdata"]`` is the data of the bank the last read addressed (one-cycle read, held while
     no read is enabled, as one memory); the host bus takes both banks' data and selects.
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
-    mask)``) that is enabled and addresses it; the controller never lets two writers of one
+    mask)``, optionally a fifth item: the address's bank bit as a register) that is enabled
+    and addresses it; the controller never lets two writers of one
     bank run together. ``writers[0]`` is the host's (at once); the datapath's writes are
     registered (each writer's enable, bank, address in its bank, data and lanes) and land
     one cycle after their ``w_en``."""
@@ -45,8 +46,9 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
     banks = a["banks"]
     (h_en, h_addr, h_data, h_lanes), dp_writers = writers[0], writers[1:]
     queued = []
-    for n, (w_en, w_addr, w_data, lanes) in enumerate(dp_writers):
-        hi_w = w_addr >= cfg.a_split
+    for n, (w_en, w_addr, w_data, lanes, *w_hi) in enumerate(dp_writers):
+        # a writer may bring its bank as a register (``w_hi``: the address >= a_split)
+        hi_w = w_hi[0] if w_hi else w_addr >= cfg.a_split
         q = (Signal(name=f"a_w{n}_en_q"), Signal(name=f"a_w{n}_hi_q", reset_less=True),
              Signal(max(len(bk["w"].addr) for bk in banks), name=f"a_w{n}_addr_q",
                     reset_less=True),
@@ -128,7 +130,7 @@ def connect_memories(m: Module, cfg: BlockConfig, bus: object, ctrl: object, mem
     a_all = (1 << len(mems["A"]["banks"][0]["w"].en)) - 1
     writers = [(~busy & bus.A_we, bus.A_waddr, bus.A_wdata, a_all),
                (run[Op.MATMUL] & (mm["dst_mem"] == MEMS["A"]) & wb.w_en, wb.w_addr,
-                _lanes(m, wb.w_data, cfg.rows, lane_bits["A"], "wb_to_A"), a_all)]
+                _lanes(m, wb.w_data, cfg.rows, lane_bits["A"], "wb_to_A"), a_all, wb.w_hi)]
     for unit, op in ((ln, Op.LAYERNORM), (sm, Op.SOFTMAX), (ge, Op.GELU)):
         if unit is not None:
             lw = unit["lw"]

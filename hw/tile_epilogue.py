@@ -11,6 +11,7 @@ from ivita.model.block_config import BlockConfig
 from ivita.model.config import RequantConfig
 
 from ._skid import output_skid
+from ._blockutil import wrap_counter
 from .array import array_output_layout
 from .requant import requant_input_layout
 from .timing import Timing
@@ -39,7 +40,8 @@ class TileEpilogue(wiring.Component):
     one row per cycle; one bubble whenever ``cb`` changes (the constant word is re-read). The
     output register is the head of a two-entry skid buffer
     (:func:`~ivita.hw._skid.output_skid`): ``i_stream.ready = const_ok & ~spare_full``, a
-    function of registers (never of ``i_stream.valid`` or ``o_stream.ready``). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
+    register (loaded from their next values; never a function of ``i_stream.valid`` or
+    ``o_stream.ready`` in the same cycle). Normative model: the ``+ bias`` of :func:`ivita.model.linear_acc`.
     """
 
     def __init__(self, cfg: BlockConfig, addr_bits: int = 16) -> None:
@@ -62,32 +64,35 @@ class TileEpilogue(wiring.Component):
         cfg = self._cfg
         m = Module()
         i, o = self.i_stream, self.o_stream
-        r = Signal(range(max(cfg.rows, 2)))
-        rb, cb = Signal(8), Signal(8)
-        last_r, last_rb = Signal(), Signal()
-        m.d.comb += self.c_addr.eq(self.const_base + cb)
-        # the port's data belong to c_addr when cb did not move at the last edge and no start
-        # came (const_base is held from the cycle after start)
-        moved, fresh, ok = Signal(init=1, name="cst_moved"), Signal(name="cst_fresh"), Signal()
-        m.d.sync += [moved.eq(0), fresh.eq(~self.start)]
-        m.d.comb += ok.eq(fresh & ~moved)
+        accept, start_q = Signal(), Signal(name="epi_start_q", reset_less=True)
+        # the counters are reset-less with registered last flags (start loads them; row_blocks
+        # holds from the cycle after start: its counter loads then)
+        m.d.sync += start_q.eq(self.start)
+        _, last_r = wrap_counter(m, cfg.rows, self.start, accept,
+                                 width=max(cfg.rows - 1, 1).bit_length(), name="epi_r")
+        _, last_rb = wrap_counter(m, self.row_blocks, start_q, accept & last_r, width=8,
+                                  name="epi_rb")
+        cb, cb_step = Signal(8, name="epi_cb", reset_less=True), Signal()
+        m.d.comb += [self.c_addr.eq(self.const_base + cb),
+                     cb_step.eq(accept & last_r & last_rb)]
+        with m.If(self.start):
+            m.d.sync += cb.eq(0)
+        with m.Elif(cb_step):
+            m.d.sync += cb.eq(cb + 1)
         nxt = Signal.like(o.payload, name="epi_nxt")
         for j in range(cfg.cols):
             lane = self.c_data[j]
             m.d.comb += [nxt.acc[j].eq(i.payload.c[j] + lane.bias),
                          nxt.b[j].eq(lane.b), nxt.c[j].eq(lane.c)]
         m.d.comb += nxt.last.eq(i.payload.last)
-        accept = Signal()
         # the output register is the head of a skid buffer: ready is a function of registers
-        en, _ = output_skid(m, o, nxt, accept & ~self.start, name="epi_skid")
-        m.d.comb += [i.ready.eq(ok & en), accept.eq(i.valid & i.ready),
-                     last_r.eq(r == cfg.rows - 1), last_rb.eq(rb == self.row_blocks - 1)]
-        with m.If(self.start):
-            m.d.sync += [r.eq(0), rb.eq(0), cb.eq(0), o.valid.eq(0), moved.eq(1)]
-        with m.Elif(accept):
-            m.d.sync += r.eq(r + 1)
-            with m.If(last_r):
-                m.d.sync += [r.eq(0), rb.eq(rb + 1)]
-                with m.If(last_rb):
-                    m.d.sync += [rb.eq(0), cb.eq(cb + 1), moved.eq(1)]
+        # (no row arrives in the cycle of start: the MATMUL before has finished, the
+        # datapath reset cleared an aborted one)
+        _, en_next = output_skid(m, o, nxt, accept, name="epi_skid")
+        # ready = the port's data belong to c_addr (cb did not move at the last edge and no
+        # start came: const_base is held from the cycle after start) and the skid's spare is
+        # free; one register, from the next values of both
+        rdy = Signal(name="epi_ready")
+        m.d.sync += rdy.eq(~self.start & ~cb_step & en_next)
+        m.d.comb += [i.ready.eq(rdy), accept.eq(i.valid & rdy)]
         return m

@@ -134,7 +134,9 @@ def measure_lane_writer(dut: LaneWriter, n: int | None) -> Measured:
 
 
 def measure_writeback(dut: TileWriteBack, n: int | None) -> Measured:
-    """``ROW`` mode: ``ITEMS`` tile rows offered back to back, one word write per row."""
+    """``ROW`` mode: ``ITEMS`` tile rows offered back to back, one word write per row; the
+    words cross ``a_split`` and ``w_hi`` is their A-mem bank."""
+    base = CFG.a_split - 4
     ins: list[int] = []
     writes: list[tuple[int, int, list[int]]] = []
 
@@ -142,7 +144,7 @@ def measure_writeback(dut: TileWriteBack, n: int | None) -> Measured:
         i = len(ins)
         ctx.set(dut.start, int(k == 0))
         for name, val in (("mode", MODES["ROW"]), ("row_blocks", ITEMS // CFG.rows),
-                          ("col_blocks", 1), ("dst_base", 2), ("s_row", 3), ("s_col", 1),
+                          ("col_blocks", 1), ("dst_base", base), ("s_row", 3), ("s_col", 1),
                           ("sat_bits", 6)):
             ctx.set(getattr(dut, name), val)
         ctx.set(dut.i_stream.valid, int(1 <= k and i < ITEMS))
@@ -152,12 +154,14 @@ def measure_writeback(dut: TileWriteBack, n: int | None) -> Measured:
         if ctx.get(dut.w_en):
             writes.append((k, ctx.get(dut.w_addr),
                            [ctx.get(dut.w_data[j]) for j in range(CFG.cols)]))
+            assert ctx.get(dut.w_hi) == (ctx.get(dut.w_addr) >= CFG.a_split)
         if 1 <= k and i < ITEMS and ctx.get(dut.i_stream.ready):
             ins.append(k)
 
     simulate_cycles(dut, ITEMS + WB_LATENCY + 5, step)
     sat = [max(-32, min(31, 10 * i - 30 + j)) for i in range(ITEMS) for j in range(CFG.cols)]
-    want = [(2 + 3 * i, sat[i * CFG.cols:(i + 1) * CFG.cols]) for i in range(ITEMS)]
+    want = [(base + 3 * i, sat[i * CFG.cols:(i + 1) * CFG.cols]) for i in range(ITEMS)]
+    assert want[0][0] < CFG.a_split <= want[-1][0]
     assert [w[1:] for w in writes] == want
     return Measured(writes[0][0] - ins[0], period([w[0] for w in writes]))
 
