@@ -29,8 +29,9 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
                writers: list[tuple[Value, ...]]) -> None:
     """A-mem's two banks. Read: the datapath's ``dp_read`` (address, enable) while ``busy``,
     else the host's, enables both banks (no address decode before the banks' enables);
-    ``a["rdata"]`` is the data of the bank the last read addressed (one-cycle read, held while
-    no read is enabled, as one memory); the host bus takes both banks' data and selects.
+    ``a["rdata"]`` (the datapath's) is the data of the bank its last read addressed (one-cycle
+    read, held while the datapath enables no read, as one memory); the host bus takes both
+    banks' data and selects by its own registered bank.
     Write: each bank takes the first of ``writers`` (``(enable, address, data, lane
     mask)``, optionally a fifth item: the address's bank bit as a register) that is enabled
     and addresses it; the controller never lets two writers of one
@@ -39,9 +40,11 @@ def _connect_a(m: Module, cfg: BlockConfig, a: dict, busy: Value,
     one cycle after their ``w_en``."""
     dp_addr, dp_en = dp_read
     r_addr, r_en = Mux(busy, dp_addr, bus.A_raddr), Mux(busy, dp_en, bus.A_re)
+    # the bank of the datapath's last read (the host bus registers its own choice): the
+    # compare sees the sequencer's address register, not the bus's address multiplexer
     hi, hi_q = Signal(name="a_rd_bank"), Signal(name="a_rd_bank_q", reset_less=True)
-    m.d.comb += hi.eq(r_addr >= cfg.a_split)
-    with m.If(r_en):
+    m.d.comb += hi.eq(dp_addr >= cfg.a_split)
+    with m.If(busy & dp_en):
         m.d.sync += hi_q.eq(hi)
     banks = a["banks"]
     (h_en, h_addr, h_data, h_lanes), dp_writers = writers[0], writers[1:]
