@@ -52,6 +52,13 @@ class _CombReady(wiring.Component):
         return m
 
 
+def _simulate(dut: wiring.Component, bench) -> None:
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def ready_depends_on_o_ready(dut: wiring.Component, seed: int) -> int:
     """Cycles in which ``i_stream.ready`` changed with ``o_stream.ready`` (0 = never)."""
     rng = random.Random(seed)
@@ -71,10 +78,7 @@ def ready_depends_on_o_ready(dut: wiring.Component, seed: int) -> int:
             ctx.set(dut.o_stream.ready, rng.random() < 0.4)
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(dut, bench)
     return hits[0]
 
 
@@ -121,10 +125,7 @@ def ready_depends_on_inputs(dut: wiring.Component, seed: int) -> int:
             hits[0] += len(seen) > 1
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(dut, bench)
     return hits[0]
 
 
