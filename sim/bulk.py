@@ -240,7 +240,7 @@ def bulk_check_tb(tb: TB, *, n_vectors: int | None = None, seed: int,
     must then fail (a self-test of the comparison). ``on_progress``: told a line per phase.
     ``exact_pe``: on Verilator, simulate the Booth PEs as they are instead of their proven
     word-level form (:func:`ivita.sim.bulk_view.word_level_design`; Icarus always simulates
-    the design as emitted).
+    the design as emitted, with :mod:`ivita.sim.icarus_init`'s time-0 event).
     """
     from .bulk_build import build, bulk_ports, wrapper_verilog
     from .emit import emit

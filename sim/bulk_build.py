@@ -177,11 +177,14 @@ def build(simulator: str, design: Path, wrapper: str, params: dict[str, int], *,
     (with the log's tail) when the build (or, on Verilator, the Yosys view) fails.
     """
     from .bulk_view import VIEW_SOURCES, verilator_view
+    from .icarus_init import with_time0_evaluation
 
     check_simulator(simulator)
     design_text = Path(design).read_text()
     if simulator == "verilator" and verilator_design is not None:
         design_text = verilator_design
+    if simulator == "icarus":
+        design_text = with_time0_evaluation(design_text)
     sources = [("design.v", design_text), ("wrapper.v", wrapper),
                ("bulk_tb.v", TB_SOURCE.read_text())]
     if simulator == "verilator":

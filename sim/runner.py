@@ -220,6 +220,8 @@ def _build(simulator: str, verilog: Path, toplevel: str, build_dir: Path, waves:
     """
     from cocotb_tools.runner import get_runner
 
+    from .icarus_init import with_time0_evaluation
+
     stamp = build_dir / "ivita-build.json"
     if stamp.exists() and _binary(simulator, build_dir, toplevel).exists():
         return 0.0
@@ -227,7 +229,10 @@ def _build(simulator: str, verilog: Path, toplevel: str, build_dir: Path, waves:
     src_dir = build_dir / "src"
     src_dir.mkdir(parents=True, exist_ok=True)
     src = src_dir / verilog.name
-    shutil.copyfile(verilog, src)
+    if simulator == "icarus":        # Yosys' always @* blocks run at time 0 (sim/icarus_init.py)
+        src.write_text(with_time0_evaluation(verilog.read_text()))
+    else:
+        shutil.copyfile(verilog, src)
     runner = get_runner(simulator)
     log = build_dir / "build.log"
     try:
