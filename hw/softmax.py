@@ -215,9 +215,9 @@ class Shiftmax(wiring.Component):
         m.d.comb += [new.x.eq(i.payload.x), new.last.eq(i.payload.last), new.x0.eq(self.x0),
                      new.x0_bad.eq(i.valid & first & ~x0_in_range(self.x0, cfg.x0_bits)),
                      i.ready.eq(ready)]
-        # (spare_full & head.valid: the same, as the spare is full only behind a valid head;
-        # written so, and x0_bad qualified by valid, because Icarus runs no always @* without
-        # an input event and holds spare_full undefined through the reset)
+        # (spare_full & head.valid: the same as spare_full, which is set only behind a valid
+        # head; written so, and x0_bad qualified by valid, when Icarus still ran no always @*
+        # before an input event: sim/icarus_init.py now gives every block a time-0 event)
         with m.If(~head.valid | head.ready):
             m.d.sync += [head.valid.eq((spare_full & head.valid) | i.valid),
                          head.payload.eq(Mux(spare_full, spare, new))]
