@@ -15,6 +15,7 @@ from ivita.model.checks import check_int
 from ivita.model.config import SoftmaxConfig
 
 from ._nlutil import check_config, quiet_on_error
+from ._skid import output_skid
 from .bank_ring import ring_schedule, steady_period
 from .divider import RECIP_FRONT_STAGES, RECIP_MUL_STAGES, Reciprocal, RecipMul
 from .row_buffer import RowBuffer
@@ -194,9 +195,10 @@ class Shiftmax(wiring.Component):
         return m
 
     def _input_buffer(self, m) -> SimpleNamespace:
-        """Two beats in front of stage A (a skid buffer): ``i_stream.ready`` is a flip-flop, and
-        each beat is registered with ``x0`` and ``x0_bad``: it is a row's first beat (the beat
-        before it had ``last``; a beat stage A does not drop is one exactly then) and ``x0`` is
+        """Two beats in front of stage A (:func:`~ivita.hw._skid.output_skid`):
+        ``i_stream.ready`` is a flip-flop, and each beat is registered with ``x0`` and
+        ``x0_bad``: it is a row's first beat (the beat before it had ``last``; a beat stage A
+        does not drop is one exactly then) and ``x0`` is
         out of range, so stage A works on registers only (the ``x0`` port through the check and
         the bad-row logic was 5 LUT levels, docs/fpga.md). Returns the buffered stream
         (``valid``, ``ready``, ``payload``)."""
@@ -205,29 +207,19 @@ class Shiftmax(wiring.Component):
                                   "x0": signed(cfg.x0_bits + 1), "x0_bad": 1})
         head = SimpleNamespace(valid=Signal(name="in_valid"), ready=Signal(name="in_take"),
                                payload=Signal(beat, name="in_beat", reset_less=True))
-        spare = Signal(beat, name="in_spare", reset_less=True)
-        spare_full = Signal(name="in_spare_full")
-        ready = Signal(name="in_ready", init=1)          # ~spare_full, a flip-flop of its own
         new = Signal(beat, name="in_new")
+        # the beat's two entries are hw/_skid.py's skid buffer; i_stream.ready is a flip-flop
+        # copy of its enable (``en_next`` registered: the serializer's enables behind it are
+        # then one LUT, not two)
+        _, en_next = output_skid(m, head, new, i.valid, name="in")
+        ready = Signal(name="in_ready", init=1)
+        m.d.sync += ready.eq(en_next)
         first = Signal(name="in_first", init=1)
         with m.If(i.valid & ready):
             m.d.sync += first.eq(i.payload.last)
         m.d.comb += [new.x.eq(i.payload.x), new.last.eq(i.payload.last), new.x0.eq(self.x0),
                      new.x0_bad.eq(i.valid & first & ~x0_in_range(self.x0, cfg.x0_bits)),
                      i.ready.eq(ready)]
-        # (spare_full & head.valid: the same as spare_full, which is set only behind a valid
-        # head; written so, and x0_bad qualified by valid, when Icarus still ran no always @*
-        # before an input event: sim/icarus_init.py now gives every block a time-0 event)
-        with m.If(~head.valid | head.ready):
-            m.d.sync += [head.valid.eq((spare_full & head.valid) | i.valid),
-                         head.payload.eq(Mux(spare_full, spare, new))]
-        # the spare takes every beat while it is empty (enabled by a flip-flop); it counts only
-        # once spare_full is set: the head stays and a beat comes in (or is in the spare)
-        with m.If(ready):
-            m.d.sync += spare.eq(new)
-        full_next = Signal(name="in_spare_next")
-        m.d.comb += full_next.eq(head.valid & ~head.ready & (spare_full | i.valid))
-        m.d.sync += [spare_full.eq(full_next), ready.eq(~full_next)]
         return head
 
     def _stage_a(self, m, buf, desc, sticky):
